@@ -1,0 +1,45 @@
+"""Request/response bodies. JSON field names are camelCase, as the agent and the seed expect."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class CamelModel(BaseModel):
+    """Base for API bodies: camelCase on the wire, snake_case in Python, unknown fields refused."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class ErrorBody(CamelModel):
+    error: str = Field(description="stable machine-readable code")
+    message: str
+
+
+class SignupRequest(CamelModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+    name: str = Field(max_length=200)
+
+
+class LoginRequest(CamelModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+class TokenResponse(CamelModel):
+    token: str
+    expires_at: datetime
+    provider_id: str
+    name: str
+    email: str
+
+
+class ProviderOut(CamelModel):
+    id: str
+    email: str
+    name: str
+    created_at: datetime

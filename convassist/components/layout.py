@@ -1,0 +1,79 @@
+"""The shell every signed-in page shares: one navigation (sidebar on a laptop, top bar on a phone)."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from convassist.state.auth import AuthState
+
+NAV = [("Dashboard", "/", "layout-dashboard"), ("Devices", "/devices", "laptop"),
+       ("Conversations", "/conversations", "messages-square"), ("Training", "/training", "graduation-cap")]
+
+
+def nav_link(label: str, href: str, icon: str) -> rx.Component:
+    active = rx.State.router.page.path == href
+    return rx.link(
+        rx.hstack(rx.icon(icon, size=18), rx.text(label, size="3"), align="center", spacing="3"),
+        href=href, id=f"nav-{label.lower()}", underline="none",
+        color=rx.cond(active, rx.color("accent", 11), rx.color("gray", 12)),
+        background=rx.cond(active, rx.color("accent", 3), "transparent"),
+        padding_x="0.75rem", padding_y="0.5rem", border_radius="var(--radius-3)", width="100%",
+        _hover={"background": rx.color("accent", 4)},
+    )
+
+
+def brand() -> rx.Component:
+    return rx.hstack(rx.icon("message-circle-reply", size=22, color=rx.color("accent", 10)),
+                     rx.heading("ConvAssist", size="5"), align="center", spacing="2")
+
+
+def account_menu() -> rx.Component:
+    return rx.hstack(
+        rx.color_mode.button(size="2", variant="ghost"),
+        rx.button(rx.icon("log-out", size=16), "Log out", id="logout", variant="soft", color_scheme="gray",
+                  size="2", on_click=AuthState.logout),
+        align="center", spacing="2",
+    )
+
+
+def sidebar() -> rx.Component:
+    return rx.vstack(
+        brand(),
+        rx.vstack(*[nav_link(*item) for item in NAV], spacing="1", width="100%", padding_top="1rem"),
+        rx.spacer(),
+        rx.text(AuthState.provider_name, size="2", weight="medium", id="provider-name"),
+        rx.text(AuthState.provider_email, size="1", color_scheme="gray"),
+        account_menu(),
+        width="15rem", height="100vh", padding="1.25rem", position="sticky", top="0",
+        border_right=f"1px solid {rx.color('gray', 5)}", background=rx.color("gray", 2),
+    )
+
+
+def topbar() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(brand(), rx.spacer(), account_menu(), width="100%", align="center"),
+        rx.hstack(*[rx.link(rx.icon(icon, size=20), href=href, aria_label=label, padding="0.4rem")
+                    for label, href, icon in NAV], justify="between", width="100%"),
+        width="100%", padding="0.75rem", border_bottom=f"1px solid {rx.color('gray', 5)}",
+        background=rx.color("gray", 2), spacing="2",
+    )
+
+
+def page_shell(title: str, *children: rx.Component) -> rx.Component:
+    """A signed-in page: navigation plus a titled content column."""
+    content = rx.vstack(rx.heading(title, size="7", id="page-title"), *children,
+                        spacing="5", width="100%", max_width="64rem", padding=["1rem", "1rem", "2rem"])
+    return rx.box(
+        rx.mobile_and_tablet(rx.vstack(topbar(), content, spacing="0")),
+        rx.desktop_only(rx.hstack(sidebar(), content, spacing="0", align="start")),
+        min_height="100vh",
+    )
+
+
+def empty_state(icon: str, title: str, text: str) -> rx.Component:
+    return rx.card(
+        rx.vstack(rx.icon(icon, size=32, color=rx.color("gray", 9)), rx.heading(title, size="4"),
+                  rx.text(text, color_scheme="gray", align="center"), align="center", spacing="2",
+                  padding="2rem"),
+        width="100%",
+    )

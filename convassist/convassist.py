@@ -1,0 +1,21 @@
+"""The Reflex app: pages and the API transformer — nothing else."""
+
+import reflex as rx
+
+from convassist.api import create_api
+from convassist.pages.auth import login_page, signup_page
+from convassist.pages.dashboard import conversations_page, dashboard_page, devices_page, training_page
+from convassist.state.auth import AuthState
+from convassist.state.dashboard import DashboardState
+
+app = rx.App(theme=rx.theme(accent_color="indigo", gray_color="slate", radius="medium"),
+             api_transformer=create_api())
+
+app.add_page(login_page, route="/login", title="Log in · ConvAssist", on_load=AuthState.skip_if_logged_in)
+app.add_page(signup_page, route="/signup", title="Sign up · ConvAssist", on_load=AuthState.skip_if_logged_in)
+app.add_page(dashboard_page, route="/", title="ConvAssist",
+             on_load=[AuthState.require_login, DashboardState.load])
+for page, route, title in ((devices_page, "/devices", "Devices"),
+                           (conversations_page, "/conversations", "Conversations"),
+                           (training_page, "/training", "Training")):
+    app.add_page(page, route=route, title=f"{title} · ConvAssist", on_load=AuthState.require_login)

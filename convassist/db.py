@@ -1,0 +1,46 @@
+"""The database engine and sessions, shared by API routes, Reflex states and the worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from convassist.settings import get_settings
+
+
+@lru_cache(maxsize=4)
+def engine_for(url: str) -> sa.Engine:
+    """One pooled engine per URL."""
+    if url.startswith("sqlite"):
+        return sa.create_engine(url, connect_args={"check_same_thread": False})
+    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def get_engine() -> sa.Engine:
+    return engine_for(get_settings().resolved_database_url)
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    with Session(get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def database_ok() -> bool:
+    """SELECT 1 against the configured database."""
+    try:
+        with get_engine().connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return True
+    except Exception:  # health reports it; the reason goes to the log without secrets
+        return False

@@ -1,0 +1,60 @@
+"""The app's side of the job queue: an arq pool per event loop, enqueue-and-wait with tight polling."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+from arq.jobs import Job
+
+from convassist.services.errors import Unavailable
+from convassist.settings import get_settings
+
+RESULT_POLL_DELAY = 0.002  # arq's default (0.5 s) would dominate every round trip
+_pools: dict[int, ArqRedis] = {}
+
+
+async def get_pool() -> ArqRedis:
+    """The arq Redis pool of the running event loop (Reflex/granian workers each have their own)."""
+    loop_id = id(asyncio.get_running_loop())
+    pool = _pools.get(loop_id)
+    if pool is None:
+        settings = get_settings()
+        redis_settings = RedisSettings.from_dsn(settings.redis_url)
+        redis_settings.conn_timeout = 1
+        redis_settings.conn_retries = 0
+        pool = await create_pool(redis_settings, default_queue_name=settings.ml_service_queue)
+        _pools[loop_id] = pool
+    return pool
+
+
+async def close_pools() -> None:
+    for pool in list(_pools.values()):
+        await pool.aclose()
+    _pools.clear()
+
+
+async def run_job(function: str, *args: Any, timeout: float = 2.0, **kwargs: Any) -> Any:
+    """Enqueue function on the worker and wait for its result; Unavailable after timeout seconds."""
+    try:
+        pool = await get_pool()
+        job: Job | None = await asyncio.wait_for(pool.enqueue_job(function, *args, **kwargs), timeout)
+    except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
+        raise Unavailable("The job queue (Redis) is not reachable.", code="queue_unavailable") from exc
+    if job is None:  # a job with this id is already queued or running
+        raise Unavailable("The same job is already running.", code="job_in_progress", status=409)
+    try:
+        return await job.result(timeout=timeout, poll_delay=RESULT_POLL_DELAY)
+    except asyncio.TimeoutError:
+        await job.abort(timeout=0)
+        raise Unavailable("The worker did not answer in time.", code="worker_unavailable") from None
+
+
+async def ping_worker(timeout: float = 2.0) -> float:
+    """Round trip of a trivial job through Redis and the worker, in milliseconds."""
+    started = time.perf_counter()
+    await run_job("ping", timeout=timeout)
+    return (time.perf_counter() - started) * 1000

@@ -1,0 +1,180 @@
+"""ConvAssist settings: one pydantic-settings class, every environment variable documented once.
+
+| variable                        | default                  | meaning                                              |
+|---------------------------------|--------------------------|------------------------------------------------------|
+| CONVASSIST_ENV                  | dev                      | `dev` or `prod`; prod requires JWT_SECRET            |
+| CONVASSIST_DATA_DIR             | ./data                   | where dev secrets, the private database and Redis live |
+| DATABASE_URL                    | (built, see below)       | SQLAlchemy URL; `postgresql://` means psycopg 3      |
+| DATABASE_POSTGRES_USER/PASSWORD/NAME/HOST/PORT | -         | used to build the URL when DATABASE_URL is unset     |
+| REDIS_URL                       | redis://127.0.0.1:6379/0 | arq queue, reply cache, Reflex state                 |
+| JWT_SECRET                      | dev: generated and kept  | signs provider and device tokens                     |
+| JWT_EXPIRES_IN                  | 7d                       | token lifetime: `30s`, `15m`, `12h`, `7d`, or seconds |
+| ALLOW_SIGNUP                    | true                     | whether POST /api/auth/signup creates accounts       |
+| ML_SERVICE_MODEL_ID             | smollm2-135m-instruct    | a model registry id (ml/registry.py)                 |
+| ML_SERVICE_MODEL_PATH           | -                        | a GGUF file; overrides the registry                  |
+| ML_SERVICE_GPU_LAYERS           | -1                       | layers offloaded to a GPU (-1 all, 0 none)           |
+| ML_SERVICE_CONTEXT_SIZE         | 4096                     | llama.cpp context window                             |
+| ML_SERVICE_THREADS              | cores                    | llama.cpp threads                                    |
+| ML_SERVICE_REDIS_ENABLED        | true                     | cache replies in Redis                               |
+| ML_SERVICE_REDIS_CACHE_TTL      | 3600                     | cache lifetime in seconds                            |
+| ML_SERVICE_QUEUE                | convassist:queue         | arq queue name shared by app and worker              |
+
+Unknown variables with one of our prefixes, and invalid values, fail at start naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Environment variables with these prefixes belong to us: a misspelt one is an error, not a no-op.
+OWNED_PREFIXES = ("CONVASSIST_", "DATABASE_", "JWT_", "ML_SERVICE_")
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class SettingsError(ValueError):
+    """Configuration that cannot work, with the variable named."""
+
+
+def parse_duration(value: str | int | timedelta) -> timedelta:
+    """'7d' / '12h' / '15m' / '30s' / '3600' → timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError("expected a duration such as 7d, 12h, 15m, 30s or a number of seconds")
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("must be positive")
+    return timedelta(seconds=seconds)
+
+
+class Settings(BaseSettings):
+    """Every setting of the app and the worker."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="forbid", case_sensitive=False)
+
+    convassist_env: Literal["dev", "prod"] = "dev"
+    convassist_data_dir: Path = PROJECT_ROOT / "data"
+
+    database_url: str | None = None
+    database_postgres_user: str | None = None
+    database_postgres_password: str | None = None
+    database_postgres_name: str | None = None
+    database_postgres_host: str = "127.0.0.1"
+    database_postgres_port: int = Field(5432, ge=1, le=65535)
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    jwt_secret: str | None = None
+    jwt_expires_in: timedelta = timedelta(days=7)
+    allow_signup: bool = True
+
+    ml_service_model_id: str = "smollm2-135m-instruct"
+    ml_service_model_path: Path | None = None
+    ml_service_gpu_layers: int = Field(-1, ge=-1)
+    ml_service_context_size: int = Field(4096, ge=256, le=131072)
+    ml_service_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    ml_service_redis_enabled: bool = True
+    ml_service_redis_cache_ttl: int = Field(3600, ge=1)
+    ml_service_queue: str = "convassist:queue"
+
+    @field_validator("jwt_expires_in", mode="before")
+    @classmethod
+    def _duration(cls, value):
+        return parse_duration(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.startswith(("postgres://", "postgresql://")):
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        if not value.startswith(("postgresql+psycopg://", "sqlite://")):
+            raise ValueError("must be a postgresql:// or sqlite:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _prod_needs_secret(self) -> "Settings":
+        if self.convassist_env == "prod" and not self.jwt_secret:
+            raise SettingsError("JWT_SECRET is required when CONVASSIST_ENV=prod")
+        if self.jwt_secret is not None and len(self.jwt_secret) < 32:
+            raise SettingsError("JWT_SECRET must be at least 32 characters")
+        return self
+
+    # -- derived values ---------------------------------------------------------------------
+    @property
+    def is_dev(self) -> bool:
+        return self.convassist_env == "dev"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """DATABASE_URL, else one built from DATABASE_POSTGRES_*, else dev SQLite in the data dir."""
+        if self.database_url:
+            return self.database_url
+        if self.database_postgres_user and self.database_postgres_name:
+            password = f":{self.database_postgres_password}" if self.database_postgres_password else ""
+            return (f"postgresql+psycopg://{self.database_postgres_user}{password}@"
+                    f"{self.database_postgres_host}:{self.database_postgres_port}/{self.database_postgres_name}")
+        return f"sqlite:///{self.convassist_data_dir / 'convassist.db'}"
+
+    @property
+    def resolved_jwt_secret(self) -> str:
+        """JWT_SECRET, or in dev a random secret generated once and kept in the data directory."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = self.convassist_data_dir / "jwt_secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+
+def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
+    """Our-prefixed environment variables that match no setting (likely typos)."""
+    environ = dict(os.environ if environ is None else environ)
+    known = {name.upper() for name in Settings.model_fields}
+    return sorted(k for k in environ if k.upper().startswith(OWNED_PREFIXES) and k.upper() not in known)
+
+
+def load_settings() -> Settings:
+    """Read and validate the settings; raise SettingsError naming each bad variable."""
+    unknown = unknown_variables()
+    if unknown:
+        raise SettingsError("unknown setting(s): " + ", ".join(unknown) + " (see convassist/settings.py)")
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(part) for part in err["loc"]).upper() or "settings"
+            problems.append(f"{name}: {err['msg']}")
+        raise SettingsError("invalid setting(s): " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests call get_settings.cache_clear() after changing env)."""
+    return load_settings()

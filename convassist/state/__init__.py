@@ -1,0 +1,1 @@
+"""Reflex states: thin, one per screen; they call convassist.services."""

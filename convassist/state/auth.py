@@ -1,0 +1,86 @@
+"""Login, sign-up, logout and the session guard every protected page runs on load."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from convassist.db import session_scope
+from convassist.services import accounts
+from convassist.services.errors import DomainError
+
+
+class AuthState(rx.State):
+    """The provider's bearer token lives in the browser's local storage (kept across reloads)."""
+
+    token: str = rx.LocalStorage("", name="convassist_token", sync=True)
+    provider_name: str = ""
+    provider_email: str = ""
+    error: str = ""
+
+    @rx.var
+    def logged_in(self) -> bool:
+        return bool(self.provider_name)
+
+    def _check(self) -> bool:
+        if not self.token:
+            return False
+        try:
+            with session_scope() as session:
+                provider = accounts.provider_from_token(session, self.token)
+                self.provider_name, self.provider_email = provider.name, provider.email
+            return True
+        except DomainError:
+            return False
+
+    @rx.event
+    def require_login(self):
+        """Send visitors without a valid session to the login page."""
+        if not self._check():
+            self.token, self.provider_name, self.provider_email = "", "", ""
+            return rx.redirect("/login")
+
+    @rx.event
+    def skip_if_logged_in(self):
+        """The login and sign-up pages forward an already logged-in provider to the dashboard."""
+        if self._check():
+            return rx.redirect("/")
+
+    @rx.event
+    def login(self, form: dict):
+        """Log in with the form's email and password."""
+        try:
+            with session_scope() as session:
+                result = accounts.login(session, email=form.get("email", ""), password=form.get("password", ""))
+        except DomainError as exc:
+            self.error = exc.message
+            return
+        self._open(result)
+        return rx.redirect("/")
+
+    @rx.event
+    def signup(self, form: dict):
+        """Create an account and log in."""
+        try:
+            with session_scope() as session:
+                provider = accounts.signup(session, email=form.get("email", ""),
+                                           password=form.get("password", ""), name=form.get("name", ""))
+                result = accounts.open_session(provider)
+        except DomainError as exc:
+            self.error = exc.message
+            return
+        self._open(result)
+        return rx.redirect("/")
+
+    def _open(self, result: accounts.LoginSession) -> None:
+        self.token, self.provider_name, self.provider_email = result.token, result.name, result.email
+        self.error = ""
+
+    @rx.event
+    def logout(self):
+        """Forget the session and go back to the login page."""
+        self.token, self.provider_name, self.provider_email, self.error = "", "", "", ""
+        return rx.redirect("/login")
+
+    @rx.event
+    def clear_error(self):
+        self.error = ""

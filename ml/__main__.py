@@ -1,0 +1,25 @@
+"""`python -m ml`: run the worker (settings are validated first, with a clear message)."""
+
+import logging
+import sys
+
+from convassist.settings import SettingsError, get_settings
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        get_settings()
+    except SettingsError as exc:
+        print(f"convassist worker: {exc}", file=sys.stderr)
+        return 2
+    from arq import run_worker
+
+    from ml.worker import WorkerSettings
+
+    run_worker(WorkerSettings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""Reflex configuration, derived from convassist.settings (the one home of every setting)."""
+
+import sys
+
+import reflex as rx
+from reflex.plugins.sitemap import SitemapPlugin
+
+from convassist.settings import SettingsError, get_settings
+
+try:
+    _settings = get_settings()
+except SettingsError as exc:  # fail at start, naming the variable, without a traceback
+    print(f"convassist: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+config = rx.Config(
+    app_name="convassist",
+    db_url=_settings.resolved_database_url,
+    redis_url=_settings.redis_url,
+    telemetry_enabled=False,
+    show_built_with_reflex=False,
+    disable_plugins=[SitemapPlugin],
+)

@@ -1,0 +1,80 @@
+"""The browser walk of a new provider: sign up, dashboard, navigation, reload, log out, log in."""
+
+import re
+import uuid
+
+from playwright.sync_api import expect
+
+
+def test_signup_login_logout_and_guarded_pages(live_app, page, db):
+    email = f"provider-{uuid.uuid4().hex[:8]}@example.com"
+
+    # no session: any page sends you to login
+    page.goto(live_app + "/devices")
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page.locator("#page-title")).to_have_text("Log in")
+
+    page.click("#to-signup")
+    expect(page).to_have_url(re.compile(r"/signup$"))
+    page.fill("#name", "Ana Stylist")
+    page.fill("#email", email)
+    page.fill("#password", "correct horse battery")
+    page.click("#signup-submit")
+
+    # the empty dashboard, with one navigation to every area
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.locator("#page-title")).to_have_text("Dashboard")
+    expect(page.locator("#provider-name")).to_have_text("Ana Stylist")
+    expect(page.locator("#stat-devices")).to_have_text("0")
+    for area in ("devices", "conversations", "training"):
+        expect(page.locator(f"#nav-{area}")).to_be_visible()
+
+    page.click("#nav-devices")
+    expect(page).to_have_url(re.compile(r"/devices$"))
+    expect(page.locator("#page-title")).to_have_text("Devices")
+
+    # the session survives a reload
+    page.reload()
+    expect(page.locator("#page-title")).to_have_text("Devices")
+    expect(page.locator("#provider-name")).to_have_text("Ana Stylist")
+
+    page.locator("#logout").first.click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    page.goto(live_app + "/training")
+    expect(page).to_have_url(re.compile(r"/login$"))
+
+    # a wrong password says so; the right one logs in
+    page.fill("#email", email)
+    page.fill("#password", "wrong password")
+    page.click("#login-submit")
+    expect(page.locator("#auth-error")).to_contain_text("Wrong email or password")
+    page.fill("#password", "correct horse battery")
+    page.click("#login-submit")
+    expect(page.locator("#page-title")).to_have_text("Dashboard")
+
+
+def test_phone_sized_window_shows_the_top_bar(live_app, browser, db):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    try:
+        page.goto(live_app + "/signup")
+        page.fill("#name", "Bo")
+        page.fill("#email", f"bo-{uuid.uuid4().hex[:8]}@example.com")
+        page.fill("#password", "correct horse battery")
+        page.click("#signup-submit")
+        expect(page.locator("#page-title")).to_have_text("Dashboard")
+        expect(page.get_by_label("Conversations")).to_be_visible()
+        # nothing wider than the screen
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390
+    finally:
+        context.close()
+
+
+def test_health_through_the_running_app(live_app):
+    import httpx
+
+    body = httpx.get(live_app + "/api/health", timeout=10).json()
+    assert body["status"] == "ok", body
+    assert httpx.get(live_app + "/api/docs", timeout=10).status_code == 200
