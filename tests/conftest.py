@@ -167,7 +167,7 @@ def live_app(services_env, worker_process, tmp_path_factory):
 
     def ready() -> bool:
         try:
-            return httpx.get(base + "/login", timeout=2).status_code == 200 and \
+            return httpx.get(base + "/login", timeout=2, follow_redirects=True).status_code == 200 and \
                 httpx.get(base + "/ping", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False

@@ -27,10 +27,10 @@ def brand() -> rx.Component:
                      rx.heading("ConvAssist", size="5"), align="center", spacing="2")
 
 
-def account_menu() -> rx.Component:
+def account_menu(logout_id: str) -> rx.Component:
     return rx.hstack(
         rx.color_mode.button(size="2", variant="ghost"),
-        rx.button(rx.icon("log-out", size=16), "Log out", id="logout", variant="soft", color_scheme="gray",
+        rx.button(rx.icon("log-out", size=16), "Log out", id=logout_id, variant="soft", color_scheme="gray",
                   size="2", on_click=AuthState.logout),
         align="center", spacing="2",
     )
@@ -43,7 +43,7 @@ def sidebar() -> rx.Component:
         rx.spacer(),
         rx.text(AuthState.provider_name, size="2", weight="medium", id="provider-name"),
         rx.text(AuthState.provider_email, size="1", color_scheme="gray"),
-        account_menu(),
+        account_menu("logout"),
         width="15rem", height="100vh", padding="1.25rem", position="sticky", top="0",
         border_right=f"1px solid {rx.color('gray', 5)}", background=rx.color("gray", 2),
     )
@@ -51,7 +51,7 @@ def sidebar() -> rx.Component:
 
 def topbar() -> rx.Component:
     return rx.vstack(
-        rx.hstack(brand(), rx.spacer(), account_menu(), width="100%", align="center"),
+        rx.hstack(brand(), rx.spacer(), account_menu("logout-mobile"), width="100%", align="center"),
         rx.hstack(*[rx.link(rx.icon(icon, size=20), href=href, aria_label=label, padding="0.4rem")
                     for label, href, icon in NAV], justify="between", width="100%"),
         width="100%", padding="0.75rem", border_bottom=f"1px solid {rx.color('gray', 5)}",
@@ -63,10 +63,11 @@ def page_shell(title: str, *children: rx.Component) -> rx.Component:
     """A signed-in page: navigation plus a titled content column."""
     content = rx.vstack(rx.heading(title, size="7", id="page-title"), *children,
                         spacing="5", width="100%", max_width="64rem", padding=["1rem", "1rem", "2rem"])
-    return rx.box(
-        rx.mobile_and_tablet(rx.vstack(topbar(), content, spacing="0")),
-        rx.desktop_only(rx.hstack(sidebar(), content, spacing="0", align="start")),
-        min_height="100vh",
+    # the content renders once; only the navigation changes with the window size
+    return rx.flex(
+        rx.desktop_only(sidebar()),
+        rx.box(rx.mobile_and_tablet(topbar()), content, width="100%", min_width="0"),
+        min_height="100vh", width="100%",
     )
 
 

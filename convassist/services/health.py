@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+from redis.exceptions import RedisError
+
 from convassist.db import database_ok
 from convassist.services import queue
 from convassist.services.errors import Unavailable
@@ -25,7 +27,7 @@ async def check_health() -> dict:
         alive, raw_model = await asyncio.wait_for(
             asyncio.gather(pool.exists(health_check_key(settings.ml_service_queue)),
                            pool.get(model_status_key(settings.ml_service_queue))), 1.0)
-    except (OSError, ConnectionError, asyncio.TimeoutError, Unavailable):
+    except (OSError, RedisError, asyncio.TimeoutError, Unavailable):
         components["redis"] = {"status": "down"}
         alive, raw_model = False, None
 

@@ -9,6 +9,7 @@ from typing import Any
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.jobs import Job
+from redis.exceptions import RedisError
 
 from convassist.services.errors import Unavailable
 from convassist.settings import get_settings
@@ -41,16 +42,19 @@ async def run_job(function: str, *args: Any, timeout: float = 2.0, **kwargs: Any
     """Enqueue function on the worker and wait for its result; Unavailable after timeout seconds."""
     try:
         pool = await get_pool()
+        # _expires: a job nobody started in time is dropped, not run later for a caller long gone
+        kwargs.setdefault("_expires", timeout)
         job: Job | None = await asyncio.wait_for(pool.enqueue_job(function, *args, **kwargs), timeout)
-    except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
+    except (OSError, asyncio.TimeoutError, RedisError) as exc:
         raise Unavailable("The job queue (Redis) is not reachable.", code="queue_unavailable") from exc
     if job is None:  # a job with this id is already queued or running
         raise Unavailable("The same job is already running.", code="job_in_progress", status=409)
     try:
         return await job.result(timeout=timeout, poll_delay=RESULT_POLL_DELAY)
     except asyncio.TimeoutError:
-        await job.abort(timeout=0)
         raise Unavailable("The worker did not answer in time.", code="worker_unavailable") from None
+    except (OSError, RedisError) as exc:
+        raise Unavailable("The job queue (Redis) is not reachable.", code="queue_unavailable") from exc
 
 
 async def ping_worker(timeout: float = 2.0) -> float:
