@@ -49,7 +49,8 @@ class RedisServer:
             args += ["--save", "60 1", "--appendonly", "no"]
         else:
             args += ["--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        # own session: a Ctrl-C meant for the run command must not kill Redis before its clients
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
         self.wait_ready()
 
     @property

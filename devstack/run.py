@@ -79,7 +79,8 @@ def main() -> int:
     data_dir = Path(env.get("CONVASSIST_DATA_DIR", ROOT / "data")).resolve()
     env["CONVASSIST_DATA_DIR"] = str(data_dir)
     stack = Stack()
-    signal.signal(signal.SIGTERM, _terminate)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGINT may arrive ignored (nohup, &)
+        signal.signal(signum, _terminate)
     try:
         load_settings()
     except SettingsError as exc:

@@ -8,6 +8,8 @@ from convassist.settings import SettingsError, get_settings
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # arq logs every job's arguments at INFO; arguments may carry message text, which never goes to a log
+    logging.getLogger("arq.worker").setLevel(logging.WARNING)
     try:
         get_settings()
     except SettingsError as exc:

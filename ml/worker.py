@@ -62,3 +62,4 @@ class WorkerSettings:
     job_timeout = 300
     keep_result = 300
     allow_abort_jobs = True
+    log_results = False  # results may hold reply text; our jobs log metadata themselves
