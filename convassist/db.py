@@ -44,3 +44,18 @@ def database_ok() -> bool:
         return True
     except Exception:  # health reports it; the reason goes to the log without secrets
         return False
+
+
+_RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+
+
+def run_in_transaction(work, *, attempts: int = 3):
+    """work(session) in its own transaction, retried when PostgreSQL picks it as a deadlock victim."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with session_scope() as session:
+                return work(session)
+        except sa.exc.OperationalError as exc:
+            code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+            if code not in _RETRYABLE or attempt == attempts:
+                raise

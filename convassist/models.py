@@ -17,6 +17,13 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(moment: Optional[datetime]) -> Optional[datetime]:
+    """A stored time as an aware UTC datetime (SQLite hands back naive ones)."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
 def _id() -> uuid.UUID:
     return uuid.uuid4()
 
@@ -56,7 +63,7 @@ class Device(SQLModel, table=True):
     os_version: Optional[str] = Field(default=None, max_length=50)
     verified: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     active: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
-    pairing_code_hash: Optional[str] = Field(default=None, max_length=128)
+    pairing_code_hash: Optional[str] = Field(default=None, max_length=128, index=True)
     pairing_expires_at: Optional[datetime] = Field(default=None, sa_type=_tz())
     pairing_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     approved_at: Optional[datetime] = Field(default=None, sa_type=_tz())
@@ -68,8 +75,8 @@ class Contact(SQLModel, table=True):
     """An address-book entry synced from a device."""
 
     __table_args__ = (
-        sa.Index("ix_contact_provider_phone", "provider_id", "phone_number"),
-        sa.Index("ix_contact_provider_email", "provider_id", "email"),
+        sa.UniqueConstraint("provider_id", "phone_number", name="uq_contact_provider_phone"),
+        sa.UniqueConstraint("provider_id", "email", name="uq_contact_provider_email"),
     )
 
     id: uuid.UUID = Field(default_factory=_id, primary_key=True)
@@ -129,6 +136,25 @@ class Message(SQLModel, table=True):
     associated_message_type: Optional[int] = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=_tz())
     updated_at: datetime = Field(default_factory=utcnow, sa_type=_tz())
+
+
+class Reaction(SQLModel, table=True):
+    """A tapback (love, like, ...) on a message, or its removal; never shown as a message itself."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("provider_id", "imessage_guid", name="uq_reaction_provider_guid"),
+        sa.Index("ix_reaction_provider_target", "provider_id", "target_guid"),
+    )
+
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    provider_id: uuid.UUID = _owner()
+    conversation_id: uuid.UUID = Field(foreign_key="conversation.id", ondelete="CASCADE")
+    imessage_guid: str = Field(max_length=200)
+    target_guid: str = Field(max_length=200)  # the reacted-to message's GUID (p:N/ and bp: prefixes cut)
+    sender_id: Optional[str] = Field(default=None, max_length=320)
+    reaction_type: int  # Apple's associated_message_type: 2000-2007 added, 3000-3007 removed
+    sent_at: datetime = Field(sa_type=_tz())
+    created_at: datetime = Field(default_factory=utcnow, sa_type=_tz())
 
 
 class GeneratedResponse(SQLModel, table=True):

@@ -10,7 +10,7 @@ from sqlmodel import SQLModel
 import convassist.models  # noqa: F401
 from tests.conftest import alembic_config
 
-TABLES = {"provider", "device", "contact", "conversation", "message", "generatedresponse",
+TABLES = {"provider", "device", "contact", "conversation", "message", "reaction", "generatedresponse",
           "trainingsample", "trainingjob"}
 
 

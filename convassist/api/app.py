@@ -6,7 +6,9 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from convassist.api.errors import install_error_handlers
-from convassist.api.routes import auth, health
+from convassist.api.limits import BodySizeLimit
+from convassist.api.routes import auth, conversations, devices, health, sync
+from convassist.services.sync import MAX_BODY_BYTES
 
 API_PREFIX = "/api"
 
@@ -16,8 +18,9 @@ def create_api_app() -> FastAPI:
     api = FastAPI(title="ConvAssist API", version="0.1.0", docs_url="/docs", openapi_url="/openapi.json",
                   redoc_url=None)
     install_error_handlers(api)
-    api.include_router(health.router)
-    api.include_router(auth.router)
+    for module in (health, auth, devices, sync, conversations):
+        api.include_router(module.router)
+    api.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     return api
 
 

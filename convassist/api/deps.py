@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from convassist.db import session_scope
-from convassist.models import Provider
-from convassist.services import accounts
+from convassist.models import Device, Provider
+from convassist.services import accounts, devices
 from convassist.services.errors import Unauthorized
 
 _bearer = HTTPBearer(auto_error=False)
@@ -36,3 +36,15 @@ def current_provider(session: DbSession, token: Annotated[str, Depends(bearer_to
 
 
 CurrentProvider = Annotated[Provider, Depends(current_provider)]
+
+
+def current_device(session: DbSession, token: Annotated[str, Depends(bearer_token)]) -> Device:
+    """The paired, still-active device a device token belongs to (re-checked on every request)."""
+    return devices.device_from_token(session, token)
+
+
+CurrentDevice = Annotated[Device, Depends(current_device)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,115 @@
+"""Contacts from a device's address book: upsert by normalised phone number or email."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Optional
+
+import phonenumbers
+import sqlalchemy as sa
+from pydantic import Field
+from sqlmodel import Session
+
+from convassist.models import Contact, utcnow
+from convassist.schemas import CamelModel
+from convassist.services.errors import DomainError
+
+MAX_CONTACTS = 5000
+DEFAULT_REGION = "US"  # numbers without a country code are read as this region's
+
+
+class SyncContact(CamelModel):
+    apple_id: Optional[str] = Field(default=None, max_length=320)
+    phone_number: Optional[str] = Field(default=None, max_length=50)
+    email: Optional[str] = Field(default=None, max_length=320)
+    display_name: str = Field(min_length=1, max_length=300)
+    avatar_hash: Optional[str] = Field(default=None, max_length=128)
+
+
+class ContactBatch(CamelModel):
+    contacts: list[SyncContact]
+
+
+@dataclass(frozen=True)
+class ContactResult:
+    received: int
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+def normalise_phone(raw: str | None) -> str | None:
+    """E.164 where the number parses, else its digits (with a leading + if it had one)."""
+    if not raw or not raw.strip():
+        return None
+    try:
+        parsed = phonenumbers.parse(raw, DEFAULT_REGION)
+        if phonenumbers.is_possible_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    except phonenumbers.NumberParseException:
+        pass
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    return ("+" + digits if raw.strip().startswith("+") else digits) or None
+
+
+def normalise_handle(handle: str | None) -> str | None:
+    """An iMessage handle (phone or email) in the form contacts are stored under."""
+    if not handle:
+        return None
+    return handle.strip().lower() if "@" in handle else normalise_phone(handle)
+
+
+def ingest_contacts(session: Session, provider_id: uuid.UUID, batch: ContactBatch) -> ContactResult:
+    """Upsert the batch into the provider's contacts."""
+    if len(batch.contacts) > MAX_CONTACTS:
+        raise DomainError(f"At most {MAX_CONTACTS} contacts per call.", code="too_many_contacts", status=413)
+    existing = session.execute(sa.select(Contact).where(Contact.provider_id == provider_id)).scalars().all()
+    by_phone = {c.phone_number: c for c in existing if c.phone_number}
+    by_email = {c.email: c for c in existing if c.email}
+    inserted = updated = 0
+    for item in batch.contacts:
+        phone = normalise_phone(item.phone_number)
+        email = item.email.strip().lower() if item.email and item.email.strip() else None
+        if phone is None and email is None:
+            raise DomainError(f"Contact {item.display_name!r} needs a phone number or an email.",
+                              code="contact_without_handle", status=422)
+        contact = (by_phone.get(phone) if phone else None) or (by_email.get(email) if email else None)
+        values = {"display_name": item.display_name, "apple_id": item.apple_id, "avatar_hash": item.avatar_hash}
+        if contact is None:
+            contact = Contact(provider_id=provider_id, phone_number=phone, email=email, **values)
+            session.add(contact)
+            inserted += 1
+        else:
+            values.update({k: v for k, v in (("phone_number", phone), ("email", email)) if v})
+            changed = {k: v for k, v in values.items() if getattr(contact, k) != v}
+            if changed:
+                for key, value in changed.items():
+                    setattr(contact, key, value)
+                contact.updated_at = utcnow()
+                updated += 1
+        if phone:
+            by_phone[phone] = contact
+        if email:
+            by_email[email] = contact
+    session.flush()
+    return ContactResult(len(batch.contacts), inserted, updated, len(batch.contacts) - inserted - updated)
+
+
+def names_for(session: Session, provider_id: uuid.UUID, handles: set[str]) -> dict[str, str]:
+    """Contact display names for iMessage handles (phone numbers or emails), where known."""
+    wanted = {h: normalise_handle(h) for h in handles if h}
+    phones = {v for v in wanted.values() if v and "@" not in v}
+    emails = {v for v in wanted.values() if v and "@" in v}
+    if not phones and not emails:
+        return {}
+    rows = session.execute(sa.select(Contact.phone_number, Contact.email, Contact.display_name).where(
+        Contact.provider_id == provider_id,
+        sa.or_(Contact.phone_number.in_(phones), Contact.email.in_(emails)))).all()
+    known = {}
+    for phone, email, name in rows:
+        if phone:
+            known[phone] = name
+        if email:
+            known[email] = name
+    return {handle: known[norm] for handle, norm in wanted.items() if norm in known}

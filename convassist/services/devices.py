@@ -1,0 +1,174 @@
+"""Device pairing (a 6-digit code, in the spirit of RFC 8628's device flow) and device management.
+
+1. The agent registers → a pending device (no owner) and a code shown at the Mac.
+2. The provider, logged in, approves the code → the device is theirs.
+3. The agent polls verify with its device id and the code → a device token, once approved.
+
+Codes come from a CSPRNG, are stored only as an HMAC, compared in constant time, live 10 minutes,
+die after 5 wrong tries and are usable once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from convassist.models import Conversation, Device, as_utc, utcnow
+from convassist.services.errors import DomainError, Forbidden, NotFound, Unauthorized
+from convassist.services.tokens import DEVICE_AUDIENCE, issue_token, read_token
+from convassist.settings import get_settings
+
+CODE_TTL = timedelta(minutes=10)
+MAX_WRONG_TRIES = 5
+
+
+@dataclass(frozen=True)
+class Registration:
+    device_id: uuid.UUID
+    code: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class DeviceToken:
+    token: str
+    expires_at: datetime
+
+
+def _hash_code(code: str) -> str:
+    key = get_settings().resolved_jwt_secret.encode()
+    return hmac.new(key, b"pairing-code:" + code.encode(), hashlib.sha256).hexdigest()
+
+
+def _new_code(session: Session) -> tuple[str, str]:
+    """A fresh code whose hash no live pending device holds (so approval by code is unambiguous)."""
+    while True:
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        code_hash = _hash_code(code)
+        clash = session.exec(select(Device.id).where(Device.pairing_code_hash == code_hash,
+                                                     Device.pairing_expires_at > utcnow())).first()
+        if clash is None:
+            return code, code_hash
+
+
+def register(session: Session, *, name: str, hardware_id: str, platform: str, os_version: str | None) -> Registration:
+    """Start pairing: a pending device (re-used for the same hardware id) and a fresh code."""
+    device = session.exec(select(Device).where(Device.hardware_id == hardware_id, Device.provider_id.is_(None))
+                          .with_for_update()).first()
+    if device is None:
+        device = Device(name=name, hardware_id=hardware_id, platform=platform, os_version=os_version)
+    device.name, device.platform, device.os_version = name, platform, os_version
+    code, device.pairing_code_hash = _new_code(session)
+    device.pairing_expires_at = utcnow() + CODE_TTL
+    device.pairing_attempts = 0
+    session.add(device)
+    session.flush()
+    return Registration(device.id, code, device.pairing_expires_at)
+
+
+def approve(session: Session, *, provider_id: uuid.UUID, code: str) -> Device:
+    """The provider claims the pending device showing this code."""
+    code = code.strip().replace(" ", "")
+    if len(code) != 6 or not code.isdigit():
+        raise DomainError("Enter the 6-digit code shown on your Mac.", code="invalid_code")
+    device = session.exec(select(Device).where(Device.pairing_code_hash == _hash_code(code))
+                          .with_for_update()).first()
+    if device is None or (device.approved_at is not None and device.provider_id != provider_id):
+        raise DomainError("No Mac is waiting with this code. Check the code on your Mac.", code="invalid_code")
+    if device.pairing_attempts >= MAX_WRONG_TRIES:
+        raise DomainError("This code is locked after too many wrong tries; pair again.", code="code_locked")
+    if as_utc(device.pairing_expires_at) <= utcnow():
+        raise DomainError("This code has expired; pair again to get a new one.", code="expired_code")
+    if device.provider_id is None:
+        _replace_previous_pairing(session, provider_id, device)
+    device.provider_id = provider_id
+    device.approved_at = device.approved_at or utcnow()
+    device.active = True
+    session.add(device)
+    session.flush()
+    return device
+
+
+def _replace_previous_pairing(session: Session, provider_id: uuid.UUID, device: Device) -> None:
+    """Re-pairing the same Mac: its conversations move to the new device row, the old row goes."""
+    old = session.exec(select(Device).where(Device.provider_id == provider_id,
+                                            Device.hardware_id == device.hardware_id)).first()
+    if old is None:
+        return
+    session.execute(sa.update(Conversation).where(Conversation.device_id == old.id).values(device_id=device.id))
+    session.delete(old)
+    session.flush()
+
+
+def verify(session: Session, *, device_id: uuid.UUID, code: str) -> DeviceToken:
+    """Exchange (device id, code) for a device token once the provider approved it."""
+    device = session.exec(select(Device).where(Device.id == device_id).with_for_update()).first()
+    if device is None or device.pairing_code_hash is None:
+        raise DomainError("The code is not valid.", code="invalid_code")
+    if device.pairing_attempts >= MAX_WRONG_TRIES:
+        raise DomainError("Too many wrong codes; pair again for a new one.", code="code_locked")
+    if as_utc(device.pairing_expires_at) <= utcnow():
+        raise DomainError("The code has expired; pair again for a new one.", code="expired_code")
+    if not hmac.compare_digest(device.pairing_code_hash, _hash_code(code.strip())):
+        device.pairing_attempts += 1
+        session.add(device)
+        session.commit()  # the wrong try counts even though we answer with an error
+        left = MAX_WRONG_TRIES - device.pairing_attempts
+        if left <= 0:
+            raise DomainError("Too many wrong codes; pair again for a new one.", code="code_locked")
+        raise DomainError(f"The code is not valid ({left} tries left).", code="invalid_code")
+    if device.provider_id is None:
+        raise Forbidden("Waiting for the provider to enter the code.", code="authorization_pending")
+    device.pairing_code_hash = None  # usable once
+    device.pairing_expires_at = None
+    device.verified = True
+    session.add(device)
+    token, expires_at = issue_token(device.id, DEVICE_AUDIENCE)
+    return DeviceToken(token, expires_at)
+
+
+def device_from_token(session: Session, token: str) -> Device:
+    """The active, owned device a device token belongs to."""
+    device = session.get(Device, read_token(token, DEVICE_AUDIENCE))
+    if device is None or device.provider_id is None:
+        raise Unauthorized("This device is not paired.", code="invalid_token")
+    if not device.active:
+        raise Unauthorized("This device was removed by its owner; pair it again.", code="device_revoked")
+    return device
+
+
+def list_devices(session: Session, provider_id: uuid.UUID) -> list[dict]:
+    """The provider's devices with their conversation and message counts."""
+    conversations = (sa.select(Conversation.device_id, sa.func.count().label("n"),
+                               sa.func.coalesce(sa.func.sum(Conversation.message_count), 0).label("m"))
+                     .where(Conversation.provider_id == provider_id)
+                     .group_by(Conversation.device_id).subquery())
+    rows = session.execute(
+        sa.select(Device, sa.func.coalesce(conversations.c.n, 0), sa.func.coalesce(conversations.c.m, 0))
+        .outerjoin(conversations, conversations.c.device_id == Device.id)
+        .where(Device.provider_id == provider_id)
+        .order_by(Device.active.desc(), Device.created_at.desc())
+    ).all()
+    return [{"id": device.id, "name": device.name, "platform": device.platform, "os_version": device.os_version,
+             "verified": device.verified, "active": device.active, "last_sync_at": as_utc(device.last_sync_at),
+             "created_at": as_utc(device.created_at), "conversation_count": int(n), "message_count": int(m)}
+            for device, n, m in rows]
+
+
+def deactivate(session: Session, *, provider_id: uuid.UUID, device_id: uuid.UUID) -> Device:
+    """Revoke a device: its token is refused from the next request on."""
+    device = session.get(Device, device_id)
+    if device is None or device.provider_id != provider_id:
+        raise NotFound("No such device.")
+    device.active = False
+    session.add(device)
+    session.flush()
+    return device
+
