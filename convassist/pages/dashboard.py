@@ -1,4 +1,4 @@
-"""The dashboard and the (for now empty) Devices, Conversations and Training pages."""
+"""The dashboard and the (for now empty) Conversations and Training pages."""
 
 from __future__ import annotations
 
@@ -32,11 +32,6 @@ def dashboard_page() -> rx.Component:
                 empty_state("laptop", "No Mac paired yet",
                             "Install the ConvAssist agent on your Mac and add it on the Devices page.")),
     )
-
-
-def devices_page() -> rx.Component:
-    return page_shell("Devices", empty_state("laptop", "No devices",
-                                             "Paired Macs will appear here with their last sync."))
 
 
 def conversations_page() -> rx.Component:

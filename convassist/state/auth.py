@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import reflex as rx
 
 from convassist.db import session_scope
@@ -84,3 +86,15 @@ class AuthState(rx.State):
     @rx.event
     def clear_error(self):
         self.error = ""
+
+
+async def current_provider_id(state: rx.State) -> uuid.UUID | None:
+    """The logged-in provider's id for any state's event handler (None without a valid session)."""
+    auth = await state.get_state(AuthState)
+    if not auth.token:
+        return None
+    try:
+        with session_scope() as session:
+            return accounts.provider_from_token(session, auth.token).id
+    except DomainError:
+        return None

@@ -5,9 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from convassist.db import session_scope
-from convassist.services import accounts, dashboard
-from convassist.services.errors import DomainError
-from convassist.state.auth import AuthState
+from convassist.services import dashboard
+from convassist.state.auth import current_provider_id
 
 
 class DashboardState(rx.State):
@@ -19,12 +18,10 @@ class DashboardState(rx.State):
     @rx.event
     async def load(self):
         """Refresh the counts for the logged-in provider."""
-        auth = await self.get_state(AuthState)
-        try:
-            with session_scope() as session:
-                provider = accounts.provider_from_token(session, auth.token)
-                counts = dashboard.overview(session, provider.id)
-        except DomainError:
+        provider_id = await current_provider_id(self)
+        if provider_id is None:
             return
+        with session_scope() as session:
+            counts = dashboard.overview(session, provider_id)
         self.devices, self.conversations = counts["devices"], counts["conversations"]
         self.messages, self.samples = counts["messages"], counts["samples"]

@@ -1,0 +1,68 @@
+"""The Devices page: the provider's Macs, adding one by its code, deactivating one."""
+
+from __future__ import annotations
+
+import uuid
+
+import reflex as rx
+
+from convassist.db import session_scope
+from convassist.services import devices
+from convassist.services.errors import DomainError
+from convassist.state.auth import current_provider_id
+
+
+class DevicesState(rx.State):
+    devices: list[dict] = []
+    error: str = ""
+    notice: str = ""
+
+    @rx.var
+    def has_devices(self) -> bool:
+        return len(self.devices) > 0
+
+    @rx.event
+    async def refresh(self):
+        """Reload the device list (also runs on a timer, so last-sync times stay live)."""
+        provider_id = await current_provider_id(self)
+        if provider_id is None:
+            return
+        with session_scope() as session:
+            rows = devices.list_devices(session, provider_id)
+        self.devices = [{
+            "id": str(d["id"]), "name": d["name"], "platform": d["platform"], "os_version": d["os_version"] or "",
+            "verified": d["verified"], "active": d["active"],
+            "last_sync_at": d["last_sync_at"].isoformat() if d["last_sync_at"] else "",
+            "conversations": d["conversation_count"], "messages": d["message_count"],
+        } for d in rows]
+
+    @rx.event
+    async def approve(self, form: dict):
+        """Add a Mac by the 6-digit code its agent shows."""
+        self.error, self.notice = "", ""
+        provider_id = await current_provider_id(self)
+        if provider_id is None:
+            return rx.redirect("/login")
+        try:
+            with session_scope() as session:
+                device = devices.approve(session, provider_id=provider_id, code=str(form.get("code", "")))
+                name = device.name
+        except DomainError as exc:
+            self.error = exc.message
+            return
+        self.notice = f"{name} is paired. Its agent finishes pairing by itself within a few seconds."
+        await self.refresh()
+
+    @rx.event
+    async def deactivate(self, device_id: str):
+        """Revoke a device's access (after the confirmation dialog)."""
+        provider_id = await current_provider_id(self)
+        if provider_id is None:
+            return rx.redirect("/login")
+        try:
+            with session_scope() as session:
+                devices.deactivate(session, provider_id=provider_id, device_id=uuid.UUID(device_id))
+        except DomainError as exc:
+            self.error = exc.message
+            return
+        await self.refresh()

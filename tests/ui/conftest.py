@@ -1,0 +1,21 @@
+"""Browser helpers."""
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+
+@pytest.fixture
+def signed_in(live_app, page, db):
+    """A page logged in as a fresh provider; returns (page, email, password)."""
+    email, password = f"ui-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery"
+    page.goto(live_app + "/signup")
+    page.fill("#name", "Ana Stylist")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("#signup-submit")
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.locator("#page-title")).to_have_text("Dashboard")
+    return page, email, password
