@@ -4,6 +4,9 @@
 |---------------------------------|--------------------------|------------------------------------------------------|
 | CONVASSIST_ENV                  | dev                      | `dev` or `prod`; prod requires JWT_SECRET            |
 | CONVASSIST_DATA_DIR             | ./data                   | where dev secrets, the private database and Redis live |
+| CONVASSIST_CACHE_DIR            | ~/.cache/convassist      | `make run/test`: the venv, built wheels and bun      |
+| CONVASSIST_PORT                 | 3000                     | `make run`: the app's one port                       |
+| CONVASSIST_PYTHON               | python3                  | `make run/test`: the interpreter the venv is made from |
 | DATABASE_URL                    | (built, see below)       | SQLAlchemy URL; `postgresql://` means psycopg 3      |
 | DATABASE_POSTGRES_USER/PASSWORD/NAME/HOST/PORT | -         | used to build the URL when DATABASE_URL is unset     |
 | REDIS_URL                       | redis://127.0.0.1:6379/0 | arq queue, reply cache, Reflex state                 |
@@ -68,6 +71,9 @@ class Settings(BaseSettings):
 
     convassist_env: Literal["dev", "prod"] = "dev"
     convassist_data_dir: Path = PROJECT_ROOT / "data"
+    convassist_cache_dir: Path = Path.home() / ".cache" / "convassist"
+    convassist_port: int = Field(3000, ge=1, le=65535)
+    convassist_python: str = "python3"
 
     database_url: str | None = None
     database_postgres_user: str | None = None
