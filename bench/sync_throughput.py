@@ -4,7 +4,7 @@ same rows through a plain psycopg upsert into the same schema, in the same run.
 Goals: API >= 0.5x the plain upsert, and >= 20,000 messages/s.
 
 Both sides write into their own freshly migrated database of one private PostgreSQL cluster. The API
-runs in uvicorn (2 workers, like GRANIAN_WORKERS=2 in `make run`); the client sends pre-encoded JSON
+runs in granian with 2 workers, as under `make run`; the client sends pre-encoded JSON
 bodies from 2 threads over keep-alive connections, so client-side encoding is not what is measured.
 """
 
@@ -29,7 +29,7 @@ from devstack.postgres import PostgresCluster  # noqa: E402
 
 TOTAL = int(os.environ.get("BENCH_MESSAGES", "100000"))
 BATCH = 500
-CLIENT_THREADS = 2
+CLIENT_THREADS = int(os.environ.get("BENCH_CLIENTS", "2"))
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
@@ -81,9 +81,10 @@ def run_api(url: str, batches: list[dict], env: dict) -> float:
 
     _, _, token = paired_device(url)
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "convassist.api:create_api",
-                               "--port", str(port), "--workers", "2", "--log-level", "warning", "--no-access-log"],
-                              cwd=ROOT, env={**env, "DATABASE_URL": url})
+    # granian, the server `reflex run --env prod` uses, with the worker count `make run` sets
+    server = subprocess.Popen([str(Path(sys.executable).parent / "granian"), "--interface", "asgi", "--factory",
+                               "--workers", "2", "--port", str(port), "--log-level", "warning", "--no-access-log",
+                               "convassist.api:create_api"], cwd=ROOT, env={**env, "DATABASE_URL": url})
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60

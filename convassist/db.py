@@ -17,7 +17,7 @@ def engine_for(url: str) -> sa.Engine:
     """One pooled engine per URL."""
     if url.startswith("sqlite"):
         return sa.create_engine(url, connect_args={"check_same_thread": False})
-    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800)
 
 
 def get_engine() -> sa.Engine:
@@ -50,12 +50,13 @@ _RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 
 
 def run_in_transaction(work, *, attempts: int = 3):
-    """work(session) in its own transaction, retried when PostgreSQL picks it as a deadlock victim."""
+    """work(session) in its own transaction, retried when PostgreSQL picks it as a deadlock victim
+    or the pooled connection turns out to be closed."""
     for attempt in range(1, attempts + 1):
         try:
             with session_scope() as session:
                 return work(session)
-        except sa.exc.OperationalError as exc:
+        except sa.exc.DBAPIError as exc:
             code = getattr(getattr(exc, "orig", None), "sqlstate", None)
-            if code not in _RETRYABLE or attempt == attempts:
+            if (code not in _RETRYABLE and not exc.connection_invalidated) or attempt == attempts:
                 raise

@@ -2,12 +2,13 @@
 
 A replay inserts nothing; an edit updates the text; an unsend marks the message retracted; tapbacks
 become reactions on their target and never conversation messages. On PostgreSQL a batch is one
-`INSERT … SELECT FROM unnest(…) ON CONFLICT … RETURNING` (one round trip for 500 messages); other
+`INSERT … SELECT FROM jsonb_to_recordset(…) ON CONFLICT … RETURNING` (one round trip for 500 messages); other
 databases take a portable path with the same results.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -117,25 +118,27 @@ def _insert_on_conflict_nothing(session: Session, table, values: dict | list[dic
 
 def _conversation_id(session: Session, provider_id: uuid.UUID, device_id: uuid.UUID,
                      batch: MessageBatch) -> uuid.UUID:
-    """The conversation's id, creating it if new (without locking its row: that comes last)."""
+    """The conversation's id, created if new. Its row stays locked to the end of the transaction, so
+    concurrent batches of one conversation take their locks in the same order (no deadlocks)."""
     table = Conversation.__table__
-    session.execute(_insert_on_conflict_nothing(session, table, {
-        "id": uuid.uuid4(), "provider_id": provider_id, "device_id": device_id,
-        "imessage_chat_id": batch.conversation_id, "display_name": batch.display_name,
-        "is_group": batch.is_group, "participants": batch.participants, "message_count": 0,
-        "created_at": utcnow(), "updated_at": utcnow()}, ["provider_id", "imessage_chat_id"]))
-    return session.execute(sa.select(table.c.id).where(table.c.provider_id == provider_id,
-                                                       table.c.imessage_chat_id == batch.conversation_id)).scalar_one()
+    dialect = session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).values(
+        id=uuid.uuid4(), provider_id=provider_id, device_id=device_id, imessage_chat_id=batch.conversation_id,
+        display_name=batch.display_name, is_group=batch.is_group, participants=batch.participants,
+        message_count=0, created_at=utcnow(), updated_at=utcnow())
+    statement = insert.on_conflict_do_update(index_elements=["provider_id", "imessage_chat_id"],
+                                             set_={"updated_at": insert.excluded.updated_at})
+    return session.execute(statement.returning(table.c.id)).scalar_one()
 
 
 _PG_UPSERT = """
 INSERT INTO message (id, provider_id, conversation_id, imessage_guid, sender_id, direction, message_type,
                      text, sent_at, edited_at, retracted, associated_message_guid, associated_message_type,
                      created_at, updated_at)
-SELECT gen_random_uuid(), %(provider)b, %(conversation)b, t.*, now(), now()
-FROM unnest(%(guid)b::text[], %(sender)b::text[], %(direction)b::text[], %(type)b::text[], %(text)b::text[],
-            %(sent)b::timestamptz[], %(edited)b::timestamptz[], %(retracted)b::bool[], %(assoc)b::text[],
-            %(assoc_type)b::int[]) AS t
+SELECT gen_random_uuid(), %(provider)s, %(conversation)s, t.*, now(), now()
+FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(imessage_guid text, sender_id text, direction text,
+     message_type text, text text, sent_at timestamptz, edited_at timestamptz, retracted bool,
+     associated_message_guid text, associated_message_type int)
 ON CONFLICT (provider_id, imessage_guid) DO UPDATE SET
     text = COALESCE(EXCLUDED.text, message.text),
     edited_at = COALESCE(EXCLUDED.edited_at, message.edited_at),
@@ -151,21 +154,17 @@ RETURNING (xmax = 0) AS inserted
 def _upsert_messages_postgres(session: Session, provider_id, conversation_id, messages: list[SyncMessage]):
     if not messages:
         return 0, 0
-    # the raw psycopg cursor with binary parameters (%b): dumping 10 arrays of 500 in text format costs
-    # more than the insert itself
-    cursor = session.connection().connection.driver_connection.cursor()
-    rows = cursor.execute(_PG_UPSERT, {
-        "provider": provider_id, "conversation": conversation_id,
-        "guid": [m.imessage_guid for m in messages], "sender": [m.sender_id for m in messages],
-        "direction": [m.direction for m in messages], "type": [m.message_type for m in messages],
-        "text": [m.text for m in messages], "sent": [m.sent_at for m in messages],
-        "edited": [m.edited_at for m in messages], "retracted": [m.retracted for m in messages],
-        "assoc": [m.associated_message_guid for m in messages],
-        "assoc_type": [m.associated_message_type for m in messages],
-    }).fetchall()
-    cursor.close()
-    inserted = sum(1 for (was_insert,) in rows if was_insert)
-    return inserted, len(rows) - inserted
+    # One JSON parameter that PostgreSQL unpacks itself: much cheaper to send than 10 typed arrays.
+    rows = json.dumps([{
+        "imessage_guid": m.imessage_guid, "sender_id": m.sender_id, "direction": m.direction,
+        "message_type": m.message_type, "text": m.text, "sent_at": m.sent_at.isoformat(),
+        "edited_at": m.edited_at.isoformat() if m.edited_at else None, "retracted": m.retracted,
+        "associated_message_guid": m.associated_message_guid,
+        "associated_message_type": m.associated_message_type} for m in messages])
+    result = session.connection().exec_driver_sql(
+        _PG_UPSERT, {"provider": provider_id, "conversation": conversation_id, "rows": rows}).fetchall()
+    inserted = sum(1 for (was_insert,) in result if was_insert)
+    return inserted, len(result) - inserted
 
 
 def _upsert_messages_portable(session: Session, provider_id, conversation_id, messages: list[SyncMessage]):

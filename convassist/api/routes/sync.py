@@ -2,10 +2,16 @@
 
 from fastapi import APIRouter
 
-from convassist.api.deps import CurrentDevice, DbSession
+from typing import Annotated
+
+from fastapi import Depends
+
+from convassist.api.deps import DbSession, bearer_token
 from convassist.db import run_in_transaction
 from convassist.schemas import CamelModel
-from convassist.services import contacts, sync
+from convassist.services import contacts, devices, sync
+
+DeviceToken = Annotated[str, Depends(bearer_token)]
 
 router = APIRouter(prefix="/sync", tags=["sync"])
 
@@ -25,13 +31,16 @@ class ContactCounts(CamelModel):
 
 
 @router.post("/messages", response_model=MessageCounts)
-def sync_messages(batch: sync.MessageBatch, device: CurrentDevice) -> MessageCounts:
+def sync_messages(batch: sync.MessageBatch, token: DeviceToken) -> MessageCounts:
     """Store a batch of one conversation's messages; all-or-nothing, idempotent."""
-    result = run_in_transaction(lambda session: sync.ingest_messages(session, device, batch))
+    # the device is checked inside the batch's own transaction: one connection, one round of checks
+    result = run_in_transaction(
+        lambda session: sync.ingest_messages(session, devices.device_from_token(session, token), batch))
     return MessageCounts(**result.__dict__)
 
 
 @router.post("/contacts", response_model=ContactCounts)
-def sync_contacts(batch: contacts.ContactBatch, session: DbSession, device: CurrentDevice) -> ContactCounts:
+def sync_contacts(batch: contacts.ContactBatch, session: DbSession, token: DeviceToken) -> ContactCounts:
     """Upsert address-book contacts."""
+    device = devices.device_from_token(session, token)
     return ContactCounts(**contacts.ingest_contacts(session, device.provider_id, batch).__dict__)
