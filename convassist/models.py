@@ -177,6 +177,9 @@ class GeneratedResponse(SQLModel, table=True):
     edited_response: Optional[str] = Field(default=None, sa_type=sa.Text)
     reject_reason: Optional[str] = Field(default=None, sa_type=sa.Text)
     generation_ms: Optional[int] = None
+    params: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # temperature, count, ...
+    job_id: Optional[str] = Field(default=None, max_length=100)
+    cache_key: Optional[str] = Field(default=None, max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_type=_tz())
     completed_at: Optional[datetime] = Field(default=None, sa_type=_tz())
     actioned_at: Optional[datetime] = Field(default=None, sa_type=_tz())

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
+import math
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from ml.registry import ResolvedModel
 
@@ -28,27 +32,50 @@ class ModelStatus:
     gpu_available: bool = False
     load_seconds: float | None = None
     file_identity: str | None = None
+    adapter_version: str | None = None  # the active LoRA adapter, None for the base model
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
+class GenerationParams(BaseModel):
+    """Sampling options. Strict (unknown keys refused) so the cache key over them is stable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_tokens: int = Field(64, ge=1, le=512)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    top_k: int = Field(40, ge=0, le=1000)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+
+
 @dataclass(frozen=True)
-class Completion:
+class Generation:
     text: str
+    confidence: float  # geometric mean of the reply tokens' probabilities (stop tokens excluded)
     tokens: int
+    prompt_tokens: int
     seconds: float
 
 
+TextCallback = Callable[[str], None]
+
+
 class ReplyEngine(ABC):
-    """A loaded model that completes prompts."""
+    """A loaded model that continues prompts."""
 
     status: ModelStatus
+    context_size: int = 4096
 
     @abstractmethod
-    def complete(self, prompt: str, *, max_tokens: int = 64, temperature: float = 0.0,
-                 stop: list[str] | None = None, seed: int = 0) -> Completion:
-        """Raw completion of prompt."""
+    def count_tokens(self, text: str) -> int:
+        """How many tokens the prompt text takes."""
+
+    @abstractmethod
+    def generate(self, prompt: str, params: GenerationParams, stop: Sequence[str] = (),
+                 on_text: TextCallback | None = None) -> Generation:
+        """Continue prompt until a stop sequence, end of text or max_tokens; on_text gets the reply so far."""
 
 
 class UnavailableEngine(ReplyEngine):
@@ -57,20 +84,42 @@ class UnavailableEngine(ReplyEngine):
     def __init__(self, status: ModelStatus):
         self.status = status
 
-    def complete(self, prompt, **_):
+    def count_tokens(self, text):
+        return len(text.split())
+
+    def generate(self, prompt, params, stop=(), on_text=None):
         raise RuntimeError(self.status.error or "model not loaded")
 
 
 class FakeEngine(ReplyEngine):
-    """Deterministic stand-in for unit tests: echoes a fixed reply."""
+    """Deterministic stand-in for fast unit tests: the same interface, a fixed reply."""
 
-    def __init__(self, reply: str = "Sounds good, see you then!"):
-        self.reply = reply
-        self.status = ModelStatus(loaded=True, model_id="fake", path=None)
+    def __init__(self, reply: str = "Sounds good, see you then!", confidence: float = 0.5):
+        self.reply, self.confidence = reply, confidence
+        self.status = ModelStatus(loaded=True, model_id="fake", path=None, file_identity="fake")
+        self.calls: list[str] = []
 
-    def complete(self, prompt, *, max_tokens=64, temperature=0.0, stop=None, seed=0):
-        words = self.reply.split()[:max_tokens]
-        return Completion(" ".join(words), len(words), 0.0)
+    def count_tokens(self, text):
+        return len(text.split())
+
+    def generate(self, prompt, params, stop=(), on_text=None):
+        self.calls.append(prompt)
+        words = self.reply.split()[: params.max_tokens]
+        for i in range(1, len(words) + 1):
+            if on_text:
+                on_text(" ".join(words[:i]))
+        return Generation(" ".join(words), self.confidence, len(words), self.count_tokens(prompt), 0.0)
+
+
+def _held_back(text: str, stops: Sequence[str]) -> int:
+    """How many trailing characters could still be the start of a stop sequence."""
+    hold = 0
+    for stop in stops:
+        for n in range(min(len(stop), len(text)), 0, -1):
+            if text.endswith(stop[:n]):
+                hold = max(hold, n)
+                break
+    return hold
 
 
 def file_identity(path: Path) -> str:
@@ -117,16 +166,57 @@ class LlamaEngine(ReplyEngine):
         status.file_identity = file_identity(resolved.path)
         log.info("model loaded id=%s seconds=%.3f threads=%d ctx=%d", resolved.model_id,
                  status.load_seconds, threads, context_size)
-        return cls(model, status)
+        engine = cls(model, status)
+        engine.context_size = context_size
+        return engine
 
-    def complete(self, prompt, *, max_tokens=64, temperature=0.0, stop=None, seed=0):
+    def count_tokens(self, text: str) -> int:
+        return len(self._model.tokenize(text.encode("utf-8"), add_bos=True, special=False))
+
+    def generate(self, prompt, params, stop=(), on_text=None):
+        """Our own decode loop over Llama.generate: the same sampling as create_completion, plus the
+        probability of each generated token read from the logits llama.cpp already computed (no
+        logits_all, so no slowdown) and streaming that never shows a partial stop sequence."""
+        import llama_cpp
+
+        model = self._model
         started = time.perf_counter()
+        prompt_tokens = model.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+        if len(prompt_tokens) + params.max_tokens > self.context_size:
+            raise ValueError(f"prompt of {len(prompt_tokens)} tokens does not fit the context window")
+        eos = model.token_eos()
+        stops = [s for s in stop if s]
+        generated: list[int] = []
+        offsets: list[int] = []  # each token's start offset in the reply text
+        logprobs: list[float] = []
+        raw = b""
+        text = ""
+        cut = None
         with self._lock:
-            out = self._model.create_completion(prompt, max_tokens=max_tokens, temperature=temperature,
-                                                stop=stop or [], seed=seed)
-        return Completion(out["choices"][0]["text"], out["usage"]["completion_tokens"],
+            model.set_seed(params.seed)
+            for token in model.generate(prompt_tokens, temp=params.temperature, top_k=params.top_k,
+                                        top_p=params.top_p, min_p=0.05, repeat_penalty=1.0, reset=True):
+                if token == eos or llama_cpp.llama_vocab_is_eog(model._model.vocab, token):
+                    break
+                logits = np.ctypeslib.as_array(model._ctx.get_logits(), shape=(model.n_vocab(),))
+                top = float(logits.max())
+                logprobs.append(float(logits[token]) - top - math.log(float(np.exp(logits - top).sum())))
+                offsets.append(len(text))
+                generated.append(token)
+                raw += model.detokenize([token], prev_tokens=prompt_tokens + generated[:-1])
+                text = raw.decode("utf-8", errors="ignore")
+                hits = [text.find(s) for s in stops if s in text]
+                if hits:
+                    cut = min(hits)
+                    break
+                if on_text:
+                    on_text(text[: len(text) - _held_back(text, stops)])
+                if len(generated) >= params.max_tokens:
+                    break
+        if cut is not None:
+            keep = sum(1 for offset in offsets if offset < cut)
+            text, logprobs = text[:cut], logprobs[:keep]
+        text = text.strip()
+        confidence = math.exp(sum(logprobs) / len(logprobs)) if logprobs and text else 0.0
+        return Generation(text, round(confidence, 4), len(logprobs), len(prompt_tokens),
                           time.perf_counter() - started)
-
-
-def cpu_threads() -> int:
-    return os.cpu_count() or 1

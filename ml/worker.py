@@ -7,11 +7,13 @@ import json
 import logging
 import time
 
+from arq import func
 from arq.connections import RedisSettings
 
 from convassist.settings import get_settings
 from ml.engine import LlamaEngine, ReplyEngine
 from ml.registry import resolve_model
+from ml.replies import generate_reply
 from ml.status import model_status_key
 
 log = logging.getLogger("ml.worker")
@@ -31,6 +33,7 @@ def load_engine() -> ReplyEngine:
 async def startup(ctx: dict) -> None:
     engine = await asyncio.to_thread(load_engine)
     ctx["engine"] = engine
+    ctx["settings"] = get_settings()
     status = engine.status.as_dict()
     await ctx["redis"].set(model_status_key(get_settings().ml_service_queue), json.dumps(status))
     if engine.status.loaded:
@@ -51,7 +54,7 @@ async def ping(ctx: dict) -> dict:
 class WorkerSettings:
     """arq worker configuration (tuned: 10 ms polling instead of arq's 500 ms)."""
 
-    functions = [ping]
+    functions = [ping, func(generate_reply, keep_result=3600, max_tries=1)]
     on_startup = startup
     on_shutdown = shutdown
     queue_name = get_settings().ml_service_queue

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ml.engine import FakeEngine, LlamaEngine, UnavailableEngine
+from ml.engine import FakeEngine, GenerationParams, LlamaEngine, UnavailableEngine
 from ml.registry import REGISTRY, resolve_model
 
 
@@ -43,7 +43,7 @@ def test_missing_model_gives_an_unavailable_engine_not_a_crash(tmp_path):
     assert isinstance(engine, UnavailableEngine)
     assert not engine.status.loaded and "not found" in engine.status.error
     with pytest.raises(RuntimeError, match="not found"):
-        engine.complete("Them: hi\nMe:")
+        engine.generate("Them: hi\nMe:", GenerationParams())
 
 
 def test_broken_model_file_gives_an_unavailable_engine(tmp_path):
@@ -60,19 +60,53 @@ def smollm2():
     return LlamaEngine.load(resolved, context_size=1024, gpu_layers=0, threads=2)
 
 
-def test_real_model_loads_and_completes_deterministically(smollm2):
+STOPS = ["\nThem:", "\nMe:", "\n\n"]
+PROMPT = "Them: Hi! Are you open on Saturday?\nMe:"
+
+
+def test_real_model_is_deterministic_at_temperature_zero(smollm2):
     assert smollm2.status.loaded and smollm2.status.file_identity
-    prompt = "Them: Hi! Are you open on Saturday?\nMe:"
-    stops = ["\nThem:", "\nMe:", "\n\n"]
-    first = smollm2.complete(prompt, max_tokens=24, temperature=0.0, stop=stops)
-    second = smollm2.complete(prompt, max_tokens=24, temperature=0.0, stop=stops)
-    assert first.text.strip(), "the model produced nothing"
-    assert first.text == second.text
-    assert "\nThem:" not in first.text and "\nMe:" not in first.text
-    assert 0 < first.tokens <= 24
+    first = smollm2.generate(PROMPT, GenerationParams(max_tokens=24), STOPS)
+    second = smollm2.generate(PROMPT, GenerationParams(max_tokens=24, seed=7), STOPS)
+    assert first.text, "the model produced nothing"
+    assert first.text == second.text and first.confidence == second.confidence
+    assert 0 < first.tokens <= 24 and 0.0 < first.confidence <= 1.0
+
+
+def test_same_seed_repeats_at_temperature_above_zero(smollm2):
+    params = GenerationParams(max_tokens=24, temperature=0.9, seed=42)
+    assert smollm2.generate(PROMPT, params, STOPS).text == smollm2.generate(PROMPT, params, STOPS).text
+
+
+def test_matches_llama_cpp_create_completion(smollm2):
+    """Our decode loop samples exactly like the library's own completion call."""
+    ours = smollm2.generate(PROMPT, GenerationParams(max_tokens=24), STOPS)
+    raw = smollm2._model.create_completion(PROMPT, max_tokens=24, temperature=0.0, stop=STOPS, top_k=40,
+                                           top_p=0.95, min_p=0.05, repeat_penalty=1.0)
+    assert ours.text == raw["choices"][0]["text"].strip()
+
+
+def test_stop_sequences_hold_and_stream_never_shows_them(smollm2):
+    seen = []
+    # a prompt that invites the model to write the next turn itself
+    prompt = "Them: hi\nMe: hello\nThem: how are you\nMe: good\nThem: cool\nMe:"
+    result = smollm2.generate(prompt, GenerationParams(max_tokens=60), STOPS, on_text=seen.append)
+    for text in [result.text, *seen]:
+        assert "\nThem:" not in text and "\nMe:" not in text and "\n\n" not in text
+    # a stop string that is certain to come: generation ends right before it
+    forced = smollm2.generate("Count: one, two, three, four,", GenerationParams(max_tokens=30), [" six"])
+    assert "six" not in forced.text
+
+
+def test_confidence_excludes_stop_tokens(smollm2):
+    """The reply's confidence is the same whether generation ended on a stop string or on max_tokens."""
+    full = smollm2.generate(PROMPT, GenerationParams(max_tokens=40), STOPS)
+    capped = smollm2.generate(PROMPT, GenerationParams(max_tokens=full.tokens), [])
+    assert capped.text.startswith(full.text)
+    assert abs(capped.confidence - full.confidence) < 1e-3
 
 
 def test_fake_engine_has_the_same_interface():
     engine = FakeEngine("see you at noon")
-    assert engine.complete("Them: hi\nMe:", max_tokens=2).text == "see you"
-    assert engine.status.loaded
+    assert engine.generate("Them: hi\nMe:", GenerationParams(max_tokens=2)).text == "see you"
+    assert engine.status.loaded and engine.count_tokens("a b c") == 3

@@ -1,0 +1,57 @@
+"""The seed's ML service endpoints, kept for direct use (snake_case fields, as the seed had them)."""
+
+from typing import Optional
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from convassist.api.deps import CurrentProvider
+from convassist.services import responses
+
+router = APIRouter(prefix="/ml", tags=["ml"])
+
+
+class MLGenerateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=50_000)
+    max_tokens: int = Field(64, ge=1, le=512)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+
+
+class MLGenerateResponse(BaseModel):
+    response: str
+    confidence: float
+    model_version: str
+    cached: bool
+
+
+class MLJobCreated(BaseModel):
+    job_id: str
+
+
+class MLJob(BaseModel):
+    job_id: str
+    status: str
+    result: Optional[MLGenerateResponse] = None
+    error: Optional[str] = None
+
+
+@router.post("/generate", response_model=MLGenerateResponse)
+async def generate(body: MLGenerateRequest, provider: CurrentProvider):
+    """Complete a raw prompt and wait for the result."""
+    return await responses.generate_from_prompt(provider.id, body.prompt, max_tokens=body.max_tokens,
+                                                temperature=body.temperature)
+
+
+@router.post("/generate/async", response_model=MLJobCreated, status_code=202)
+async def generate_async(body: MLGenerateRequest, provider: CurrentProvider):
+    """Queue a completion; poll GET /api/ml/jobs/{job_id}."""
+    return await responses.generate_from_prompt(provider.id, body.prompt, max_tokens=body.max_tokens,
+                                                temperature=body.temperature, background=True)
+
+
+@router.get("/jobs/{job_id}", response_model=MLJob)
+async def job(job_id: str, provider: CurrentProvider):
+    """A queued completion's status and, once complete, its result."""
+    return await responses.ml_job(provider.id, job_id)

@@ -1,0 +1,78 @@
+"""Reply suggestions for a message, and the provider's verdict on them (provider token)."""
+
+import uuid
+from datetime import datetime
+from typing import Literal, Optional
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import Field
+
+from convassist.api.deps import CurrentProvider, DbSession
+from convassist.schemas import CamelModel
+from convassist.services import responses
+from ml.prompt import DEFAULT_MAX_HISTORY
+
+router = APIRouter(prefix="/responses", tags=["responses"])
+
+
+class GenerateContext(CamelModel):
+    max_history: int = Field(DEFAULT_MAX_HISTORY, ge=1, le=responses.MAX_HISTORY_LIMIT)
+
+
+class GenerateRequest(CamelModel):
+    message_id: uuid.UUID
+    context: GenerateContext = Field(default_factory=GenerateContext)
+    count: int = Field(1, ge=1, le=3)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    async_: bool = Field(False, alias="async")
+
+
+class Suggestion(CamelModel):
+    text: str
+    confidence: float
+
+
+class ResponseOut(CamelModel):
+    response_id: uuid.UUID
+    message_id: uuid.UUID
+    status: str
+    response: Optional[str]
+    confidence: Optional[float]
+    model_version: Optional[str]
+    cached: bool
+    suggestions: list[Suggestion]
+    error: Optional[str]
+    stream_key: Optional[str]
+    created_at: datetime
+    completed_at: Optional[datetime]
+
+
+class ActionRequest(CamelModel):
+    action: Literal["accept", "edit", "reject"]
+    edited_response: Optional[str] = Field(None, max_length=5000)
+    reason: Optional[str] = Field(None, max_length=1000)
+
+
+@router.post("/generate", response_model=ResponseOut, responses={202: {"model": ResponseOut}})
+async def generate(body: GenerateRequest, provider: CurrentProvider):
+    """Suggest replies to a message: 200 with the result, or 202 at once with `async: true`."""
+    view = await responses.generate_for_message(provider.id, body.message_id, max_history=body.context.max_history,
+                                                count=body.count, temperature=body.temperature,
+                                                background=body.async_)
+    out = ResponseOut.model_validate(view).model_dump(mode="json", by_alias=True)
+    return JSONResponse(out, status_code=202 if view["status"] == "generating" else 200)
+
+
+@router.get("/{response_id}", response_model=ResponseOut)
+async def get_response(response_id: uuid.UUID, provider: CurrentProvider):
+    """A response with its current status."""
+    return ResponseOut.model_validate(await responses.get_response(provider.id, response_id))
+
+
+@router.post("/{response_id}/action", response_model=ResponseOut)
+def act(response_id: uuid.UUID, body: ActionRequest, session: DbSession, provider: CurrentProvider):
+    """accept, edit (with editedResponse) or reject (with an optional reason)."""
+    row = responses.act(session, provider.id, response_id, action=body.action,
+                        edited_response=body.edited_response, reason=body.reason)
+    return ResponseOut.model_validate(responses.response_view(row))

@@ -1,0 +1,334 @@
+"""Reply suggestions: build the prompt from the conversation, answer from the cache or the worker,
+record the response, and turn the provider's verdict into a training sample.
+
+The app owns every GeneratedResponse write; the worker (ml/replies.py) only generates and caches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from arq.jobs import Job, JobStatus
+from redis.exceptions import RedisError
+from sqlmodel import Session
+
+from convassist.db import session_scope
+from convassist.models import Conversation, GeneratedResponse, Message, TrainingSample, as_utc, utcnow
+from convassist.services import contacts, queue
+from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
+from convassist.settings import get_settings
+from ml import cache
+from ml.engine import GenerationParams
+from ml.prompt import DEFAULT_MAX_HISTORY, Turn, render, speaker_for
+from ml.replies import INFLIGHT_PREFIX, MAX_SUGGESTIONS, stream_key
+from ml.status import health_check_key, model_status_key
+
+log = logging.getLogger(__name__)
+
+GENERATION_TIMEOUT = 120.0  # seconds a caller waits for the worker before giving up
+MAX_HISTORY_LIMIT = 50
+_background: set[asyncio.Task] = set()  # keeps fire-and-forget tasks alive
+_UNAVAILABLE = {"model_unavailable", "worker_unavailable", "worker_timeout", "queue_unavailable"}
+
+
+@dataclass(frozen=True)
+class ReplyRequest:
+    """What to generate: conversation turns (trimmed by the worker) or a raw prompt."""
+
+    prompt: str
+    turns: list[list[str]] | None
+    params: GenerationParams
+    count: int = 1
+
+
+# -- the worker's model ----------------------------------------------------------------------------
+async def worker_model() -> dict:
+    """The worker's published model status; Unavailable (503) when Redis, the worker or the model is down."""
+    settings = get_settings()
+    try:
+        pool = await queue.get_pool()
+        alive, raw = await asyncio.wait_for(asyncio.gather(
+            pool.exists(health_check_key(settings.ml_service_queue)),
+            pool.get(model_status_key(settings.ml_service_queue))), 1.5)
+    except (OSError, RedisError, asyncio.TimeoutError) as exc:
+        raise Unavailable("Redis is not reachable; suggestions are unavailable.", code="queue_unavailable") from exc
+    if not alive or raw is None:
+        raise Unavailable("The reply worker is not running.", code="worker_unavailable")
+    status = json.loads(raw)
+    if not status.get("loaded"):
+        raise Unavailable(f"The model is not loaded: {status.get('error')}", code="model_unavailable")
+    return status
+
+
+# -- prompts ---------------------------------------------------------------------------------------
+def conversation_turns(session: Session, provider_id: uuid.UUID, message_id: uuid.UUID,
+                       max_history: int) -> tuple[Message, list[Turn]]:
+    """The last max_history messages up to and including the target, oldest first (retracted left out;
+    tapbacks are never messages)."""
+    target = session.get(Message, message_id)
+    if target is None or target.provider_id != provider_id:
+        raise NotFound("No such message.")
+    conversation = session.get(Conversation, target.conversation_id)
+    rows = session.execute(
+        sa.select(Message).where(Message.conversation_id == target.conversation_id, Message.retracted.is_(False),
+                                 sa.or_(Message.sent_at < target.sent_at,
+                                        sa.and_(Message.sent_at == target.sent_at, Message.id <= target.id)))
+        .order_by(Message.sent_at.desc(), Message.id.desc()).limit(max_history)).scalars().all()
+    rows = [m for m in reversed(rows) if m.text and m.text.strip()]
+    names = contacts.names_for(session, provider_id, {m.sender_id for m in rows if m.sender_id}) \
+        if conversation.is_group else {}
+    turns = [Turn(speaker_for(m.direction, names.get(m.sender_id) or m.sender_id, conversation.is_group), m.text)
+             for m in rows]
+    if not turns:
+        raise DomainError("There is no message text to reply to.", code="nothing_to_reply_to", status=422)
+    return target, turns
+
+
+# -- generation ------------------------------------------------------------------------------------
+async def _cache_key(request: ReplyRequest, model: dict) -> str:
+    return cache.cache_key(model_id=model["model_id"], file_identity=model.get("file_identity"),
+                           adapter_version=model.get("adapter_version"), prompt=request.prompt,
+                           params=request.params.model_dump(), count=request.count)
+
+
+async def start_generation(request: ReplyRequest) -> tuple[str | None, dict | None, str]:
+    """Answer from the cache, or join the identical generation in flight, or enqueue one.
+
+    Returns (job_id, cached_result, cache_key): exactly one of job_id / cached_result is set.
+    """
+    model = await worker_model()
+    key = await _cache_key(request, model)
+    pool = await queue.get_pool()
+    try:
+        if get_settings().ml_service_redis_enabled:
+            hit = await cache.get(pool, key)
+            if hit is not None:
+                return None, hit, key
+        job_id = f"gen:{uuid.uuid4().hex}"
+        # the same request in flight is generated once: later callers wait on the first one's job
+        if not await pool.set(INFLIGHT_PREFIX + key, job_id, nx=True, ex=int(GENERATION_TIMEOUT)):
+            running = await pool.get(INFLIGHT_PREFIX + key)
+            if running:
+                return running.decode() if isinstance(running, bytes) else running, None, key
+        try:
+            await pool.enqueue_job("generate_reply", {
+                "turns": request.turns, "prompt": request.prompt if request.turns is None else None,
+                "params": request.params.model_dump(), "count": request.count, "cache_key": key,
+            }, _job_id=job_id)
+        except BaseException:
+            await pool.delete(INFLIGHT_PREFIX + key)
+            raise
+    except (OSError, RedisError) as exc:
+        raise Unavailable("Redis is not reachable; suggestions are unavailable.", code="queue_unavailable") from exc
+    return job_id, None, key
+
+
+async def job_result(job_id: str, timeout: float | None = GENERATION_TIMEOUT) -> dict | None:
+    """The worker's result dict for job_id; None while it is still running (timeout=None: don't wait)."""
+    pool = await queue.get_pool()
+    job = Job(job_id, pool, _queue_name=get_settings().ml_service_queue)
+    if timeout is None:
+        if await job.status() != JobStatus.complete:
+            return None
+        timeout = 1.0
+    try:
+        result = await job.result(timeout=timeout, poll_delay=queue.RESULT_POLL_DELAY)
+    except asyncio.TimeoutError:
+        raise Unavailable("The worker did not answer in time.", code="worker_timeout") from None
+    except Exception as exc:  # the job itself crashed in the worker
+        return {"error": "generation_failed", "message": f"Generation failed in the worker ({type(exc).__name__})."}
+    return result
+
+
+# -- responses for messages ------------------------------------------------------------------------
+def response_view(row: GeneratedResponse) -> dict[str, Any]:
+    return {"responseId": str(row.id), "status": row.status, "response": row.response,
+            "confidence": row.confidence, "modelVersion": row.model_version, "cached": row.cached,
+            "suggestions": row.suggestions, "error": row.error, "messageId": str(row.message_id),
+            "streamKey": stream_key(row.job_id) if row.job_id else None,
+            "createdAt": as_utc(row.created_at), "completedAt": as_utc(row.completed_at)}
+
+
+def _complete(row: GeneratedResponse, result: dict, *, cached: bool) -> None:
+    if "error" in result:
+        row.status, row.error = "failed", result["message"]
+    else:
+        row.status, row.response, row.confidence = "completed", result["response"], result["confidence"]
+        row.suggestions, row.model_version = result["suggestions"], result["modelVersion"]
+        row.prompt, row.generation_ms, row.cached = result["prompt"], int(result["generationMs"]), cached
+    row.completed_at = utcnow()
+
+
+def _store_result(response_id: uuid.UUID, result: dict) -> GeneratedResponse:
+    with session_scope() as session:
+        row = session.get(GeneratedResponse, response_id)
+        if row.status == "generating":
+            _complete(row, result, cached=False)
+            session.add(row)
+        return row
+
+
+async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
+                               max_history: int = DEFAULT_MAX_HISTORY, count: int = 1, temperature: float = 0.0,
+                               background: bool = False) -> dict[str, Any]:
+    """Suggest replies to a message. background=True returns at once with status `generating`."""
+    if not 1 <= max_history <= MAX_HISTORY_LIMIT:
+        raise DomainError(f"maxHistory must be between 1 and {MAX_HISTORY_LIMIT}.", code="invalid_max_history",
+                          status=422)
+    if not 1 <= count <= MAX_SUGGESTIONS:
+        raise DomainError(f"count must be between 1 and {MAX_SUGGESTIONS}.", code="invalid_count", status=422)
+    params = GenerationParams(temperature=temperature)
+
+    def load():
+        with session_scope() as session:
+            return conversation_turns(session, provider_id, message_id, max_history)
+
+    _, turns = await asyncio.to_thread(load)
+    request = ReplyRequest(render(turns), [[t.speaker, t.text] for t in turns], params, count)
+    job_id, hit, key = await start_generation(request)
+
+    def create() -> GeneratedResponse:
+        with session_scope() as session:
+            row = GeneratedResponse(provider_id=provider_id, message_id=message_id, prompt=request.prompt,
+                                    params={"temperature": temperature, "count": count, "maxHistory": max_history},
+                                    job_id=job_id, cache_key=key, status="generating")
+            if hit is not None:
+                _complete(row, hit, cached=True)
+            session.add(row)
+            return row
+
+    row = await asyncio.to_thread(create)
+    if hit is not None:
+        return response_view(row)
+
+    async def finish() -> tuple[GeneratedResponse, dict]:
+        try:
+            result = await job_result(job_id)
+        except Unavailable as exc:
+            result = {"error": exc.code, "message": exc.message}
+        return await asyncio.to_thread(_store_result, row.id, result), result
+
+    if background:
+        task = asyncio.create_task(finish())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+        return response_view(row)
+    row, result = await finish()
+    if "error" in result:  # stored as failed; the caller gets a clear error, never an empty reply
+        log.info("generation failed response=%s code=%s", row.id, result["error"])
+        status = 503 if result["error"] in _UNAVAILABLE else 502
+        raise DomainError(result["message"], code=result["error"], status=status)
+    return response_view(row)
+
+
+async def get_response(provider_id: uuid.UUID, response_id: uuid.UUID) -> dict[str, Any]:
+    """A response with its current status (finishing it from the worker's result if it is ready)."""
+    def load():
+        with session_scope() as session:
+            row = session.get(GeneratedResponse, response_id)
+            if row is None or row.provider_id != provider_id:
+                raise NotFound("No such response.")
+            return row
+
+    row = await asyncio.to_thread(load)
+    if row.status == "generating" and row.job_id:
+        try:
+            result = await job_result(row.job_id, timeout=None)
+        except Unavailable:
+            result = None
+        if result is not None:
+            row = await asyncio.to_thread(_store_result, row.id, result)
+    return response_view(row)
+
+
+# -- the provider's verdict ------------------------------------------------------------------------
+def act(session: Session, provider_id: uuid.UUID, response_id: uuid.UUID, *,
+        action: Literal["accept", "edit", "reject"], edited_response: str | None = None,
+        reason: str | None = None) -> GeneratedResponse:
+    """accept → a sample (quality = confidence); edit → a sample of the edited text (quality 1.0);
+    reject → status rejected with the reason, no sample. Acting twice is an error."""
+    row = session.execute(sa.select(GeneratedResponse).where(GeneratedResponse.id == response_id)
+                          .with_for_update()).scalar_one_or_none()
+    if row is None or row.provider_id != provider_id:
+        raise NotFound("No such response.")
+    if row.status in ("accepted", "edited", "rejected"):
+        raise Conflict(f"This response was already {row.status}.", code="already_actioned")
+    if row.status != "completed":
+        raise Conflict("Only a completed response can be accepted, edited or rejected.", code="not_completed")
+    if action == "edit":
+        edited_response = (edited_response or "").strip()
+        if not edited_response:
+            raise DomainError("editedResponse is required to edit.", code="missing_edited_response", status=422)
+        sample = TrainingSample(provider_id=provider_id, response_id=row.id, input_context=row.prompt,
+                                expected_output=edited_response, source="edited", quality=1.0)
+        row.edited_response = edited_response
+        session.add(sample)
+    elif action == "accept":
+        session.add(TrainingSample(provider_id=provider_id, response_id=row.id, input_context=row.prompt,
+                                   expected_output=row.response, source="accepted",
+                                   quality=float(row.confidence or 0.0)))
+    else:
+        row.reject_reason = (reason or "").strip() or None
+    row.status = {"accept": "accepted", "edit": "edited", "reject": "rejected"}[action]
+    row.actioned_at = utcnow()
+    session.add(row)
+    session.flush()
+    return row
+
+
+# -- the seed's direct ML endpoints ----------------------------------------------------------------
+ML_JOB_OWNER = "conv-assistant:mljob:"
+ML_CACHED_RESULT = "conv-assistant:mljob-cached:"
+
+
+async def generate_from_prompt(provider_id: uuid.UUID, prompt: str, *, max_tokens: int, temperature: float,
+                               background: bool = False) -> dict[str, Any]:
+    """A completion of a raw prompt (no conversation, nothing stored in the database)."""
+    if not prompt.strip():
+        raise DomainError("prompt must not be empty.", code="empty_prompt", status=422)
+    request = ReplyRequest(prompt, None, GenerationParams(max_tokens=max_tokens, temperature=temperature))
+    job_id, hit, _ = await start_generation(request)
+    cached = None if hit is None else {"response": hit["response"], "confidence": hit["confidence"],
+                                       "model_version": hit["modelVersion"], "cached": True}
+    if background:
+        pool = await queue.get_pool()
+        if cached is not None:  # nothing to run: a finished pseudo-job that holds the cached answer
+            job_id = f"cached:{uuid.uuid4().hex}"
+            await pool.set(ML_CACHED_RESULT + job_id, json.dumps(cached), ex=3600)
+        await pool.set(ML_JOB_OWNER + job_id, str(provider_id), ex=3600)
+        return {"job_id": job_id}
+    if cached is not None:
+        return cached
+    result = await job_result(job_id)
+    if "error" in result:
+        raise DomainError(result["message"], code=result["error"], status=422 if result["error"] in (
+            "prompt_too_long", "bad_request", "empty_reply") else 503)
+    return {"response": result["response"], "confidence": result["confidence"],
+            "model_version": result["modelVersion"], "cached": False}
+
+
+async def ml_job(provider_id: uuid.UUID, job_id: str) -> dict[str, Any]:
+    """Status (and result when complete) of a job started by generate_from_prompt(background=True)."""
+    pool = await queue.get_pool()
+    owner = await pool.get(ML_JOB_OWNER + job_id)
+    if owner is None or (owner.decode() if isinstance(owner, bytes) else owner) != str(provider_id):
+        raise NotFound("No such job.")
+    stored = await pool.get(ML_CACHED_RESULT + job_id)
+    if stored is not None:
+        return {"job_id": job_id, "status": "complete", "result": json.loads(stored)}
+    status = await Job(job_id, pool, _queue_name=get_settings().ml_service_queue).status()
+    body: dict[str, Any] = {"job_id": job_id, "status": status.value}
+    if status == JobStatus.complete:
+        result = await job_result(job_id, timeout=None) or {}
+        if "error" in result:
+            body.update(status="failed", error=result["message"])
+        else:
+            body["result"] = {"response": result["response"], "confidence": result["confidence"],
+                              "model_version": result["modelVersion"], "cached": False}
+    return body

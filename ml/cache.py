@@ -1,0 +1,30 @@
+"""The reply cache in Redis: `conv-assistant:cache:{hash}` over everything that decides the reply."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+CACHE_PREFIX = "conv-assistant:cache:"
+
+
+def model_version(model_id: str, adapter_version: str | None) -> str:
+    """What responses record: the base model, plus the LoRA adapter when one is active."""
+    return f"{model_id}+{adapter_version}" if adapter_version else model_id
+
+
+def cache_key(*, model_id: str, file_identity: str | None, adapter_version: str | None, prompt: str,
+              params: dict, count: int) -> str:
+    """A key that changes whenever the model file, the adapter, the prompt or a sampling option does."""
+    material = json.dumps({"model": model_id, "file": file_identity, "adapter": adapter_version,
+                           "prompt": prompt, "params": params, "count": count}, sort_keys=True)
+    return CACHE_PREFIX + hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+async def get(redis, key: str) -> dict | None:
+    raw = await redis.get(key)
+    return json.loads(raw) if raw else None
+
+
+async def put(redis, key: str, value: dict, ttl_seconds: int) -> None:
+    await redis.set(key, json.dumps(value), ex=ttl_seconds)

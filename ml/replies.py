@@ -1,0 +1,114 @@
+"""The reply job: trim the prompt to the context window, generate, pick distinct suggestions, cache."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+import re
+import time
+
+from ml import cache
+from ml.engine import Generation, GenerationParams, ReplyEngine
+from ml.prompt import BASE_STOPS, Turn, render, stops_for, trim_to_fit
+
+log = logging.getLogger("ml.replies")
+
+STREAM_PREFIX = "conv-assistant:stream:"
+INFLIGHT_PREFIX = "conv-assistant:inflight:"
+STREAM_TTL = 300
+MAX_SUGGESTIONS = 3
+SIMILAR = 0.8  # difflib ratio at or above which two suggestions count as the same
+
+
+def stream_key(job_id: str) -> str:
+    return STREAM_PREFIX + job_id
+
+
+def _normal(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def near_duplicate(text: str, others: list[str]) -> bool:
+    a = _normal(text)
+    return any(a == _normal(b) or difflib.SequenceMatcher(None, a, _normal(b)).ratio() >= SIMILAR for b in others)
+
+
+def generate_suggestions(engine: ReplyEngine, prompt: str, stops: list[str], params: GenerationParams, count: int,
+                         on_text=None) -> list[Generation]:
+    """The first reply with the caller's parameters (streamed); more, sampled, only if clearly different.
+
+    An empty reply is retried with sampling; if every try is empty, the list is empty.
+    """
+    first = engine.generate(prompt, params, stops, on_text)
+    tries = 0
+    while not first.text and tries < 2:
+        tries += 1
+        retry = params.model_copy(update={"temperature": max(params.temperature, 0.7), "seed": params.seed + tries})
+        first = engine.generate(prompt, retry, stops)
+    if not first.text:
+        return []
+    found = [first]
+    attempt = 0
+    while len(found) < count and attempt < count * 3:
+        attempt += 1
+        sampled = params.model_copy(update={"temperature": max(params.temperature, 0.9),
+                                            "seed": params.seed + 100 + attempt})
+        candidate = engine.generate(prompt, sampled, stops)
+        if candidate.text and not near_duplicate(candidate.text, [g.text for g in found]):
+            found.append(candidate)
+    return found
+
+
+async def generate_reply(ctx: dict, request: dict) -> dict:
+    """arq job. request: turns ([speaker, text] pairs) or prompt, params, count, cache_key, job_id.
+
+    Returns the result dict, or {"error": code, "message": ...}; never message text in the log.
+    """
+    engine: ReplyEngine = ctx["engine"]
+    redis = ctx["redis"]
+    settings = ctx["settings"]
+    job_id = ctx.get("job_id", "")
+    started = time.perf_counter()
+    try:
+        if not engine.status.loaded:
+            return {"error": "model_unavailable", "message": engine.status.error or "The model is not loaded."}
+        params = GenerationParams(**request["params"])
+        count = max(1, min(int(request.get("count", 1)), MAX_SUGGESTIONS))
+        budget = engine.context_size - params.max_tokens - 8
+        if request.get("turns") is not None:
+            turns = trim_to_fit([Turn(*t) for t in request["turns"]], engine.count_tokens, budget)
+            prompt, stops = render(turns), stops_for(turns)
+        else:
+            prompt, stops = request["prompt"], list(request.get("stop") or BASE_STOPS)
+            if engine.count_tokens(prompt) > budget:
+                return {"error": "prompt_too_long", "message": "The prompt does not fit the model's context window."}
+
+        loop = asyncio.get_running_loop()
+        stream = stream_key(job_id)
+
+        def on_text(text: str) -> None:  # from the generation thread: hand the write to the event loop
+            asyncio.run_coroutine_threadsafe(redis.xadd(stream, {"text": text}, maxlen=512), loop)
+
+        found = await asyncio.to_thread(generate_suggestions, engine, prompt, stops, params, count, on_text)
+        if not found:
+            return {"error": "empty_reply", "message": "The model produced an empty reply; try again."}
+        adapter = engine.status.adapter_version
+        result = {
+            "response": found[0].text, "confidence": found[0].confidence,
+            "suggestions": [{"text": g.text, "confidence": g.confidence} for g in found],
+            "modelVersion": cache.model_version(engine.status.model_id, adapter), "prompt": prompt,
+            "tokens": found[0].tokens, "generationMs": round((time.perf_counter() - started) * 1000, 1),
+        }
+        if settings.ml_service_redis_enabled and request.get("cache_key"):
+            await cache.put(redis, request["cache_key"], result, settings.ml_service_redis_cache_ttl)
+        log.info("reply job=%s tokens=%d suggestions=%d ms=%.0f", job_id, result["tokens"], len(found),
+                 result["generationMs"])
+        return result
+    except ValueError as exc:
+        return {"error": "bad_request", "message": str(exc)}
+    finally:
+        await redis.xadd(stream_key(job_id), {"done": "1"}, maxlen=512)
+        await redis.expire(stream_key(job_id), STREAM_TTL)
+        if request.get("cache_key"):
+            await redis.delete(INFLIGHT_PREFIX + request["cache_key"])

@@ -1,0 +1,193 @@
+"""Reply suggestions end to end: API → Redis → the real worker with SmolLM2 → DB and cache."""
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+
+from convassist.models import GeneratedResponse, TrainingSample
+from tests.api.conftest import batch, message
+
+pytestmark = pytest.mark.usefixtures("worker_process")
+
+
+def seed_chat(provider, *, group=False, n=4):
+    device = provider.pair_device()
+    msgs = []
+    for i in range(n):
+        incoming = i % 2 == 0
+        msgs.append(message(f"m{i}", f"{'question' if incoming else 'answer'} {i}",
+                            direction="incoming" if incoming else "outgoing",
+                            sender="+15551234567" if not group or i % 4 == 0 else "dee@example.com",
+                            sent=f"2026-11-01T10:0{i}:00Z"))
+    chat = batch(chat="iMessage;+;group" if group else "iMessage;-;+15551234567", isGroup=group,
+                 participants=["+15551234567", "dee@example.com"] if group else ["+15551234567"], messages=msgs)
+    assert device.sync(chat).status_code == 200
+    conv = provider.get("/api/conversations").json()["items"][0]
+    detail = provider.get(f"/api/conversations/{conv['id']}").json()
+    return device, {m["imessageGuid"]: m["id"] for m in detail["messages"]}
+
+
+def generate(provider, message_id, **extra):
+    return provider.post("/api/responses/generate", json={"messageId": message_id, **extra})
+
+
+def test_generate_then_repeat_is_a_cache_hit_with_identical_text(provider):
+    _, ids = seed_chat(provider)
+    first = generate(provider, ids["m2"])
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["status"] == "completed" and body["cached"] is False, body["error"]
+    assert body["response"] and 0 <= body["confidence"] <= 1
+    assert body["modelVersion"] == "smollm2-135m-instruct"
+    assert body["suggestions"][0] == {"text": body["response"], "confidence": body["confidence"]}
+    again = generate(provider, ids["m2"]).json()
+    assert again["cached"] is True and again["response"] == body["response"]
+    assert again["responseId"] != body["responseId"]
+
+
+def test_prompt_is_the_window_up_to_the_target(provider, db):
+    device, ids = seed_chat(provider, n=6)
+    # a tapback and an unsent message never reach the prompt
+    device.sync(batch(messages=[
+        message("t1", "Loved “question 0”", associatedMessageGuid="p:0/m0", associatedMessageType=2000,
+                sent="2026-11-01T10:02:30Z"),
+        message("m3", None, direction="outgoing", retracted=True, sent="2026-11-01T10:03:00Z")]))
+    body = generate(provider, ids["m4"], context={"maxHistory": 3}).json()
+    with db.connect() as conn:
+        prompt = conn.execute(sa.select(GeneratedResponse.prompt)
+                              .where(GeneratedResponse.id == uuid.UUID(body["responseId"]))).scalar_one()
+    # the last 3 non-retracted messages up to and including m4, oldest first; m5 is after the target
+    assert prompt == "Me: answer 1\nThem: question 2\nThem: question 4\nMe:"
+
+
+def test_group_chat_prompt_uses_sender_names(provider, db):
+    device, ids = seed_chat(provider, group=True)
+    device.sync_contacts([{"phoneNumber": "+15551234567", "displayName": "Carla"},
+                          {"email": "dee@example.com", "displayName": "Dee"}])
+    body = generate(provider, ids["m2"]).json()
+    with db.connect() as conn:
+        prompt = conn.execute(sa.select(GeneratedResponse.prompt)
+                              .where(GeneratedResponse.id == uuid.UUID(body["responseId"]))).scalar_one()
+    assert prompt == "Carla: question 0\nMe: answer 1\nDee: question 2\nMe:"
+
+
+def test_count_gives_up_to_three_distinct_suggestions(provider):
+    _, ids = seed_chat(provider)
+    body = generate(provider, ids["m2"], count=3, temperature=0.0).json()
+    texts = [s["text"] for s in body["suggestions"]]
+    assert 1 <= len(texts) <= 3 and all(texts)
+    from ml.replies import near_duplicate
+
+    for i, text in enumerate(texts):
+        assert not near_duplicate(text, texts[:i])
+
+
+def test_async_generation_then_poll(provider):
+    _, ids = seed_chat(provider)
+    started = generate(provider, ids["m0"], temperature=0.3, **{"async": True})
+    assert started.status_code == 202 and started.json()["status"] == "generating"
+    response_id = started.json()["responseId"]
+    deadline = time.monotonic() + 30
+    while True:
+        current = provider.get(f"/api/responses/{response_id}").json()
+        if current["status"] != "generating" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert current["status"] == "completed" and current["response"]
+
+
+def test_the_same_request_in_flight_is_generated_once(provider):
+    _, ids = seed_chat(provider)
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.map(lambda _: generate(provider, ids["m2"], temperature=0.5).json(), range(2))
+    assert a["response"] == b["response"]
+    assert a["cached"] or b["cached"] or a["streamKey"] == b["streamKey"]
+
+
+def test_actions_make_the_right_training_samples(provider, db):
+    _, ids = seed_chat(provider)
+    accept = generate(provider, ids["m0"]).json()
+    edit = generate(provider, ids["m2"]).json()
+    reject = generate(provider, ids["m2"], temperature=0.7).json()
+
+    ok = provider.post(f"/api/responses/{accept['responseId']}/action", json={"action": "accept"})
+    assert ok.status_code == 200 and ok.json()["status"] == "accepted"
+    assert provider.post(f"/api/responses/{edit['responseId']}/action",
+                         json={"action": "edit", "editedResponse": "See you Friday at 3!"}).json()["status"] == "edited"
+    rejected = provider.post(f"/api/responses/{reject['responseId']}/action",
+                             json={"action": "reject", "reason": "too formal"}).json()
+    assert rejected["status"] == "rejected"
+
+    with db.connect() as conn:
+        samples = {s.source: s for s in conn.execute(sa.select(TrainingSample)).all()}
+        prompts = dict(conn.execute(sa.select(GeneratedResponse.id, GeneratedResponse.prompt)).all())
+        reason = conn.execute(sa.select(GeneratedResponse.reject_reason)
+                              .where(GeneratedResponse.id == uuid.UUID(reject["responseId"]))).scalar_one()
+    assert set(samples) == {"accepted", "edited"}
+    assert samples["accepted"].expected_output == accept["response"]
+    assert samples["accepted"].quality == pytest.approx(accept["confidence"])
+    assert samples["accepted"].input_context == prompts[uuid.UUID(accept["responseId"])]
+    assert samples["edited"].expected_output == "See you Friday at 3!" and samples["edited"].quality == 1.0
+    assert samples["edited"].input_context == prompts[uuid.UUID(edit["responseId"])]
+    assert reason == "too formal"
+
+    twice = provider.post(f"/api/responses/{accept['responseId']}/action", json={"action": "reject"})
+    assert twice.status_code == 409 and twice.json()["error"] == "already_actioned"
+    empty_edit = provider.post(f"/api/responses/{generate(provider, ids['m0'], temperature=0.2).json()['responseId']}"
+                               "/action", json={"action": "edit", "editedResponse": "  "})
+    assert empty_edit.status_code == 422
+
+
+def test_responses_are_isolated_between_providers(make_provider):
+    ana, bo = make_provider("Ana"), make_provider("Bo")
+    _, ids = seed_chat(ana)
+    assert generate(bo, ids["m0"]).status_code == 404
+    mine = generate(ana, ids["m0"]).json()
+    assert bo.get(f"/api/responses/{mine['responseId']}").status_code == 404
+    assert bo.post(f"/api/responses/{mine['responseId']}/action", json={"action": "accept"}).status_code == 404
+
+
+def test_bad_requests(provider):
+    _, ids = seed_chat(provider)
+    assert generate(provider, ids["m0"], count=4).json()["error"] == "validation_error"
+    assert generate(provider, ids["m0"], context={"maxHistory": 0}).status_code == 422
+    assert generate(provider, str(uuid.uuid4())).status_code == 404
+    assert provider.post("/api/responses/generate", json={"messageId": "nope"}).status_code == 422
+
+
+def test_worker_down_is_a_clear_503_within_two_seconds(provider, monkeypatch):
+    from convassist.settings import get_settings
+
+    _, ids = seed_chat(provider)
+    monkeypatch.setenv("ML_SERVICE_QUEUE", "queue-without-worker")
+    get_settings.cache_clear()
+    try:
+        started = time.monotonic()
+        response = generate(provider, ids["m0"])
+        assert time.monotonic() - started < 2
+        assert response.status_code == 503 and response.json()["error"] == "worker_unavailable"
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
+def test_seed_ml_endpoints(provider):
+    body = provider.post("/api/ml/generate", json={"prompt": "Them: Are you open today?\nMe:", "max_tokens": 20,
+                                                   "temperature": 0}).json()
+    assert set(body) == {"response", "confidence", "model_version", "cached"} and body["response"]
+    again = provider.post("/api/ml/generate", json={"prompt": "Them: Are you open today?\nMe:", "max_tokens": 20,
+                                                    "temperature": 0}).json()
+    assert again["cached"] is True and again["response"] == body["response"]
+
+    job = provider.post("/api/ml/generate/async", json={"prompt": "Them: Can I bring my dog?\nMe:"})
+    assert job.status_code == 202
+    job_id = job.json()["job_id"]
+    deadline = time.monotonic() + 30
+    while (status := provider.get(f"/api/ml/jobs/{job_id}").json())["status"] != "complete":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+    assert status["result"]["response"]
+    assert provider.get("/api/ml/jobs/gen:unknown").status_code == 404

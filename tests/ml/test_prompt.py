@@ -1,0 +1,34 @@
+"""The prompt format, group names, stops and trimming (pure Python)."""
+
+from ml.prompt import Turn, render, speaker_for, stops_for, trim_to_fit
+
+
+def test_render_them_me_lines_ending_with_me():
+    turns = [Turn("Them", "Hi, are you open Saturday?"), Turn("Me", "Yes, 9 to 5."), Turn("Them", "Great,\n2pm?")]
+    assert render(turns) == "Them: Hi, are you open Saturday?\nMe: Yes, 9 to 5.\nThem: Great, 2pm?\nMe:"
+
+
+def test_group_speakers_use_names_and_add_stops():
+    assert speaker_for("incoming", "Carla", is_group=True) == "Carla"
+    assert speaker_for("incoming", "Carla", is_group=False) == "Them"
+    assert speaker_for("outgoing", "Carla", is_group=True) == "Me"
+    assert speaker_for("incoming", "Me", is_group=True) == "Them"  # a name may not pose as us
+    assert speaker_for("incoming", "Dr: Who", is_group=True) == "Dr Who"
+    turns = [Turn("Carla", "hi"), Turn("Dee", "hey"), Turn("Me", "hello")]
+    assert stops_for(turns) == ["\nThem:", "\nMe:", "\n\n", "\nCarla:", "\nDee:"]
+
+
+def test_trim_drops_oldest_first_and_keeps_the_newest():
+    turns = [Turn("Them", f"message number {i}") for i in range(10)]
+    words = lambda text: len(text.split())  # noqa: E731
+    kept = trim_to_fit(turns, words, budget=12)
+    assert kept[-1].text == "message number 9"
+    assert words(render(kept)) <= 12
+    assert [t.text for t in kept] == [f"message number {i}" for i in range(10 - len(kept), 10)]
+
+
+def test_trim_cuts_a_single_huge_message_from_its_start():
+    huge = Turn("Them", " ".join(f"w{i}" for i in range(1000)))
+    kept = trim_to_fit([huge], lambda text: len(text.split()), budget=50)
+    assert len(kept) == 1 and kept[0].text.endswith("w999")
+    assert len(render(kept).split()) <= 50
