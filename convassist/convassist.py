@@ -4,9 +4,11 @@ import reflex as rx
 
 from convassist.api import create_api
 from convassist.pages.auth import login_page, signup_page
-from convassist.pages.dashboard import conversations_page, dashboard_page, training_page
+from convassist.pages.conversations import conversation_page, conversations_page
+from convassist.pages.dashboard import dashboard_page, training_page
 from convassist.pages.devices import devices_page
 from convassist.state.auth import AuthState
+from convassist.state.conversations import ConversationsState, ConversationState
 from convassist.state.dashboard import DashboardState
 from convassist.state.devices import DevicesState
 
@@ -19,6 +21,8 @@ app.add_page(dashboard_page, route="/", title="ConvAssist",
              on_load=[AuthState.require_login, DashboardState.load])
 app.add_page(devices_page, route="/devices", title="Devices · ConvAssist",
              on_load=[AuthState.require_login, DevicesState.refresh])
-for page, route, title in ((conversations_page, "/conversations", "Conversations"),
-                           (training_page, "/training", "Training")):
-    app.add_page(page, route=route, title=f"{title} · ConvAssist", on_load=AuthState.require_login)
+app.add_page(conversations_page, route="/conversations", title="Conversations · ConvAssist",
+             on_load=[AuthState.require_login, ConversationsState.refresh])
+app.add_page(conversation_page, route="/conversations/[conversation_id]", title="Conversation · ConvAssist",
+             on_load=[AuthState.require_login, ConversationState.load])
+app.add_page(training_page, route="/training", title="Training · ConvAssist", on_load=AuthState.require_login)

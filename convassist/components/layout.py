@@ -59,7 +59,7 @@ def topbar() -> rx.Component:
     )
 
 
-def page_shell(title: str, *children: rx.Component) -> rx.Component:
+def page_shell(title, *children: rx.Component) -> rx.Component:
     """A signed-in page: navigation plus a titled content column."""
     content = rx.vstack(rx.heading(title, size="7", id="page-title"), *children,
                         spacing="5", width="100%", max_width="64rem", padding=["1rem", "1rem", "2rem"])

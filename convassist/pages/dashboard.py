@@ -1,4 +1,4 @@
-"""The dashboard and the (for now empty) Conversations and Training pages."""
+"""The dashboard and the (for now empty) Training page."""
 
 from __future__ import annotations
 
@@ -32,11 +32,6 @@ def dashboard_page() -> rx.Component:
                 empty_state("laptop", "No Mac paired yet",
                             "Install the ConvAssist agent on your Mac and add it on the Devices page.")),
     )
-
-
-def conversations_page() -> rx.Component:
-    return page_shell("Conversations", empty_state("messages-square", "No conversations",
-                                                   "Conversations appear after your Mac's first sync."))
 
 
 def training_page() -> rx.Component:

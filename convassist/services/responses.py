@@ -332,3 +332,20 @@ async def ml_job(provider_id: uuid.UUID, job_id: str) -> dict[str, Any]:
             body["result"] = {"response": result["response"], "confidence": result["confidence"],
                               "model_version": result["modelVersion"], "cached": False}
     return body
+
+
+async def stream_text(key: str, *, timeout: float = GENERATION_TIMEOUT):
+    """The reply so far, as the worker streams it to `key` (a response's streamKey); ends when the job does."""
+    pool = await queue.get_pool()
+    last_id = "0"
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        entries = await pool.xread({key: last_id}, block=500, count=100)
+        for _, items in entries or []:
+            for entry_id, fields in items:
+                last_id = entry_id
+                fields = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+                          for k, v in fields.items()}
+                if "done" in fields:
+                    return
+                yield fields.get("text", "")

@@ -1,0 +1,159 @@
+"""Conversations: the list (search, needs-reply filter, live) and one conversation with suggestions."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from convassist.components.layout import empty_state, page_shell
+from convassist.state.conversations import ConversationsState, ConversationState
+
+
+def conversation_row(item: dict) -> rx.Component:
+    return rx.link(
+        rx.card(
+            rx.hstack(
+                rx.avatar(fallback=item["name"].to(str)[:2], size="3", radius="full"),
+                rx.vstack(
+                    rx.hstack(rx.text(item["name"], weight="bold", trim="both"),
+                              rx.cond(item["is_group"], rx.badge("Group", variant="soft")),
+                              rx.cond(item["needs_reply"], rx.badge("Needs reply", color_scheme="orange")),
+                              spacing="2", align="center", wrap="wrap"),
+                    rx.text(item["preview"], size="2", color_scheme="gray", trim="both",
+                            overflow="hidden", text_overflow="ellipsis", white_space="nowrap", max_width="100%"),
+                    spacing="1", align="start", min_width="0", flex="1",
+                ),
+                rx.cond(item["last_at"] != "",
+                        rx.text(rx.moment(item["last_at"], from_now=True), size="1", color_scheme="gray")),
+                align="center", spacing="3", width="100%",
+            ),
+            width="100%",
+        ),
+        href="/conversations/" + item["id"].to(str), underline="none", width="100%",
+        class_name="conversation-row",
+    )
+
+
+def conversations_page() -> rx.Component:
+    return page_shell(
+        "Conversations",
+        rx.hstack(
+            rx.input(rx.input.slot(rx.icon("search", size=16)), placeholder="Search names and messages",
+                     id="conversation-search", value=ConversationsState.query,
+                     on_change=ConversationsState.set_query.debounce(300), width="100%", max_width="28rem"),
+            rx.hstack(rx.switch(id="needs-reply-filter", checked=ConversationsState.needs_reply_only,
+                                on_change=ConversationsState.set_needs_reply_only),
+                      rx.text("Needs reply", size="2"), align="center", spacing="2"),
+            spacing="4", align="center", wrap="wrap", width="100%",
+        ),
+        rx.cond(ConversationsState.items.length() > 0,
+                rx.vstack(rx.foreach(ConversationsState.items, conversation_row), spacing="2", width="100%",
+                          id="conversation-list"),
+                empty_state("messages-square", "No conversations",
+                            "Conversations appear after your Mac's first sync.")),
+        rx.moment(interval=5000, on_change=ConversationsState.refresh, display="none"),
+    )
+
+
+def bubble(m: dict) -> rx.Component:
+    mine = m["direction"] == "outgoing"
+    return rx.hstack(
+        rx.vstack(
+            rx.cond(ConversationState.conversation["is_group"] & ~mine,
+                    rx.text(m["sender"], size="1", weight="medium", color_scheme="gray")),
+            rx.box(
+                rx.text(m["text"], size="2", white_space="pre-wrap", font_style=rx.cond(m["retracted"], "italic", "normal")),
+                background=rx.cond(mine, rx.color("accent", 9), rx.color("gray", 4)),
+                color=rx.cond(mine, "white", rx.color("gray", 12)),
+                padding_x="0.8rem", padding_y="0.5rem", border_radius="1rem", max_width="32rem",
+            ),
+            rx.hstack(rx.text(rx.moment(m["sent_at"], format="MMM D, HH:mm"), size="1", color_scheme="gray"),
+                      rx.cond(m["reactions"] != "", rx.badge(m["reactions"], variant="soft", size="1")),
+                      spacing="2"),
+            spacing="1", align=rx.cond(mine, "end", "start"),
+        ),
+        justify=rx.cond(mine, "end", "start"), width="100%", class_name=rx.cond(mine, "bubble-me", "bubble-them"),
+    )
+
+
+def suggestion_card(s: dict, index: int) -> rx.Component:
+    editing = ConversationState.editing == index
+    return rx.card(
+        rx.cond(
+            editing,
+            rx.vstack(
+                rx.text_area(value=ConversationState.draft, on_change=ConversationState.set_draft,
+                             id="edit-draft", width="100%"),
+                rx.hstack(rx.button("Save", id="save-edit", on_click=ConversationState.save_edit, size="1"),
+                          rx.button("Cancel", variant="soft", color_scheme="gray", size="1",
+                                    on_click=ConversationState.start_edit(-1)), spacing="2"),
+                width="100%",
+            ),
+            rx.hstack(
+                rx.text(s["text"], size="2", class_name="suggestion-text", flex="1"),
+                rx.badge(s["confidence"], variant="soft", title="confidence"),
+                rx.cond(ConversationState.verdict == "",
+                        rx.hstack(
+                            rx.button("Use", size="1", class_name="accept-suggestion",
+                                      on_click=ConversationState.accept(index)),
+                            rx.button("Edit", size="1", variant="soft", class_name="edit-suggestion",
+                                      on_click=ConversationState.start_edit(index)),
+                            spacing="2")),
+                align="center", spacing="3", width="100%", wrap="wrap",
+            ),
+        ),
+        width="100%", class_name="suggestion",
+    )
+
+
+def suggestions_panel() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading("Suggested replies", size="3"),
+                rx.cond(ConversationState.cached, rx.badge("cached", color_scheme="gray", id="cached-badge")),
+                rx.spacer(),
+                rx.button(rx.icon("sparkles", size=16), "Suggest replies", id="suggest",
+                          loading=ConversationState.streaming, on_click=ConversationState.suggest,
+                          disabled=ConversationState.target_id == ""),
+                width="100%", align="center",
+            ),
+            rx.cond(ConversationState.streaming,
+                    rx.text(ConversationState.streamed, id="streamed-text", size="2", color_scheme="gray")),
+            rx.foreach(ConversationState.suggestions, suggestion_card),
+            rx.cond(ConversationState.suggest_error != "",
+                    rx.callout(ConversationState.suggest_error, icon="triangle-alert", color_scheme="red",
+                               id="suggest-error")),
+            rx.cond((ConversationState.suggestions.length() > 0) & (ConversationState.verdict == ""),
+                    rx.form(rx.hstack(rx.input(name="reason", placeholder="Why not? (optional)", size="1",
+                                               id="reject-reason"),
+                                      rx.button("Reject", type="submit", id="reject", size="1", variant="soft",
+                                                color_scheme="red"), spacing="2"),
+                            on_submit=ConversationState.reject, reset_on_submit=True)),
+            rx.cond(ConversationState.verdict != "",
+                    rx.callout("Saved as " + ConversationState.verdict + ". Accepted and edited replies teach "
+                               "the model your voice.", icon="check", color_scheme="green", id="verdict")),
+            spacing="3", width="100%",
+        ),
+        width="100%",
+    )
+
+
+def conversation_page() -> rx.Component:
+    return page_shell(
+        rx.cond(ConversationState.error != "", "Conversation", ConversationState.conversation["name"].to(str)),
+        rx.link(rx.hstack(rx.icon("arrow-left", size=16), "All conversations", align="center", spacing="1"),
+                href="/conversations", size="2"),
+        rx.cond(
+            ConversationState.error != "",
+            rx.callout(ConversationState.error, icon="triangle-alert", color_scheme="red"),
+            rx.vstack(
+                rx.cond(ConversationState.next_before != "",
+                        rx.button("Load older messages", id="load-older", variant="soft", size="1",
+                                  on_click=ConversationState.load_older)),
+                rx.vstack(rx.foreach(ConversationState.messages, bubble), spacing="3", width="100%",
+                          id="messages"),
+                suggestions_panel(),
+                spacing="4", width="100%",
+            ),
+        ),
+    )

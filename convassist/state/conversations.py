@@ -1,0 +1,203 @@
+"""The Conversations list and one conversation with its reply suggestions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import reflex as rx
+
+from convassist.db import session_scope
+from convassist.services import conversations, responses
+from convassist.services.errors import DomainError
+from convassist.state.auth import current_provider_id
+
+PAGE = 50
+log = logging.getLogger(__name__)
+
+
+def _message_dict(m: conversations.MessageView) -> dict:
+    return {"id": str(m.id), "direction": m.direction, "sender": m.sender_name or m.sender_id or "",
+            "text": m.text or ("Message unsent" if m.retracted else f"[{m.message_type}]"),
+            "retracted": m.retracted, "sent_at": m.sent_at.isoformat(),
+            "reactions": " ".join(sorted({r["type"] for r in m.reactions}))}
+
+
+class ConversationsState(rx.State):
+    items: list[dict] = []
+    total: int = 0
+    query: str = ""
+    needs_reply_only: bool = False
+
+    @rx.event
+    async def refresh(self):
+        """Reload the list (also on a timer: newly synced messages appear without a reload)."""
+        provider_id = await current_provider_id(self)
+        if provider_id is None:
+            return
+        with session_scope() as session:
+            page, self.total = conversations.list_conversations(
+                session, provider_id, query=self.query or None, needs_reply=True if self.needs_reply_only else None,
+                limit=100)
+        self.items = [{"id": str(c.id), "name": c.display_name, "is_group": c.is_group,
+                       "last_at": c.last_message_at.isoformat() if c.last_message_at else "",
+                       "preview": c.last_message_preview or "", "needs_reply": c.needs_reply,
+                       "count": c.message_count} for c in page]
+
+    @rx.event
+    async def set_query(self, value: str):
+        self.query = value
+        await self.refresh()
+
+    @rx.event
+    async def set_needs_reply_only(self, value: bool):
+        self.needs_reply_only = value
+        await self.refresh()
+
+
+class ConversationState(rx.State):
+    conversation: dict = {}
+    messages: list[dict] = []  # oldest first, for display
+    next_before: str = ""
+    error: str = ""
+    # suggestions
+    target_id: str = ""
+    response_id: str = ""
+    streaming: bool = False
+    streamed: str = ""
+    suggestions: list[dict] = []
+    cached: bool = False
+    suggest_error: str = ""
+    verdict: str = ""
+    editing: int = -1
+    draft: str = ""
+
+    def _conversation_id(self) -> uuid.UUID:
+        # the route is /conversations/[conversation_id]
+        return uuid.UUID(self.router.url.path.rstrip("/").rsplit("/", 1)[-1])
+
+    def _load_page(self, provider_id: uuid.UUID, before: str | None):
+        with session_scope() as session:
+            return conversations.get_conversation(session, provider_id, self._conversation_id(),
+                                                  before=before, limit=PAGE)
+
+    @rx.event
+    async def load(self):
+        """Open the conversation at its newest page."""
+        self.error, self.suggestions, self.streamed, self.verdict, self.response_id = "", [], "", "", ""
+        self.suggest_error, self.editing = "", -1
+        provider_id = await current_provider_id(self)
+        if provider_id is None:
+            return
+        try:
+            page = self._load_page(provider_id, None)
+        except (DomainError, ValueError):
+            self.conversation, self.messages = {}, []
+            self.error = "This conversation does not exist."
+            return
+        c = page.conversation
+        self.conversation = {"name": c.display_name, "is_group": c.is_group, "count": c.message_count}
+        self.messages = [_message_dict(m) for m in reversed(page.messages)]
+        self.next_before = page.next_before or ""
+        incoming = [m for m in page.messages if m.direction == "incoming" and not m.retracted]
+        self.target_id = str(incoming[0].id) if incoming else (str(page.messages[0].id) if page.messages else "")
+
+    @rx.event
+    async def load_older(self):
+        """Prepend the previous page of history."""
+        provider_id = await current_provider_id(self)
+        if provider_id is None or not self.next_before:
+            return
+        page = self._load_page(provider_id, self.next_before)
+        self.messages = [_message_dict(m) for m in reversed(page.messages)] + self.messages
+        self.next_before = page.next_before or ""
+
+    @rx.event(background=True)
+    async def suggest(self):
+        """Ask for up to 3 suggestions; the first streams in token by token."""
+        async with self:
+            if self.streaming or not self.target_id:
+                return
+            self.streaming, self.streamed, self.suggestions, self.suggest_error, self.verdict = True, "", [], "", ""
+            self.editing = -1
+            target = self.target_id
+            provider_id = await current_provider_id(self)
+        if provider_id is None:
+            async with self:
+                self.streaming = False
+            return
+        try:
+            view = await responses.generate_for_message(provider_id, uuid.UUID(target), count=3, background=True)
+            if view["status"] == "generating":
+                async for text in responses.stream_text(view["streamKey"]):
+                    async with self:
+                        self.streamed = text
+                view = await _wait_done(provider_id, uuid.UUID(view["responseId"]))
+        except DomainError as exc:
+            async with self:
+                self.streaming, self.suggest_error = False, exc.message
+            return
+        except Exception as exc:  # never leave the button spinning
+            log.error("suggest failed type=%s", type(exc).__name__)
+            async with self:
+                self.streaming, self.suggest_error = False, "Something went wrong; try again."
+            return
+        async with self:
+            self.streaming = False
+            self.response_id = view["responseId"]
+            self.cached = bool(view["cached"])
+            if view["status"] == "completed":
+                self.streamed = view["response"] or ""
+                self.suggestions = [{"text": s["text"], "confidence": f"{round(s['confidence'] * 100)}%"}
+                                    for s in view["suggestions"]]
+            else:
+                self.suggest_error = view["error"] or "No suggestion this time; try again."
+
+    @rx.event
+    async def accept(self, index: int):
+        """Use suggestion `index` as it is (another than the first counts as an edit to it)."""
+        text = self.suggestions[index]["text"]
+        await self._act("accept" if index == 0 else "edit", edited=text if index else None)
+
+    @rx.event
+    def start_edit(self, index: int):
+        self.editing, self.draft = index, self.suggestions[index]["text"]
+
+    @rx.event
+    def set_draft(self, value: str):
+        self.draft = value
+
+    @rx.event
+    async def save_edit(self):
+        """Keep the edited text: it becomes a training sample of the provider's voice."""
+        await self._act("edit", edited=self.draft)
+
+    @rx.event
+    async def reject(self, form: dict):
+        """Reject the suggestions with an optional reason."""
+        await self._act("reject", reason=form.get("reason", ""))
+
+    async def _act(self, action: str, *, edited: str | None = None, reason: str | None = None):
+        provider_id = await current_provider_id(self)
+        if provider_id is None or not self.response_id:
+            return
+        try:
+            with session_scope() as session:
+                row = responses.act(session, provider_id, uuid.UUID(self.response_id), action=action,
+                                    edited_response=edited, reason=reason)
+                status = row.status
+        except DomainError as exc:
+            self.suggest_error = exc.message
+            return
+        self.verdict, self.editing = status, -1
+
+
+async def _wait_done(provider_id: uuid.UUID, response_id: uuid.UUID) -> dict:
+    """The response once the worker's result is stored (the stream ends a moment before)."""
+    for _ in range(int(responses.GENERATION_TIMEOUT / 0.05)):
+        view = await responses.get_response(provider_id, response_id)
+        if view["status"] != "generating":
+            return view
+        await asyncio.sleep(0.05)
+    return view

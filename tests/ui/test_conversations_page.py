@@ -1,0 +1,130 @@
+"""Conversations in the browser: list, search, live updates, a big conversation, suggest → edit → accept."""
+
+import re
+import time
+
+import httpx
+import sqlalchemy as sa
+from playwright.sync_api import expect
+
+from convassist.models import TrainingSample
+
+
+def paired_device(api: httpx.Client, page) -> dict:
+    reg = api.post("/api/devices/register", json={"name": "Mac", "hardwareId": f"HW-{time.time_ns()}"}).json()
+    page.goto(page.url.split("/", 3)[0] + "//" + page.url.split("/")[2] + "/devices")
+    page.fill("#pairing-code", reg["code"])
+    page.click("#pairing-submit")
+    expect(page.locator("#devices-notice")).to_be_visible()
+    token = api.post("/api/devices/verify", json={"deviceId": reg["deviceId"], "code": reg["code"]}).json()["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def sync(api, headers, chat, name, messages):
+    response = api.post("/api/sync/messages", headers=headers, json={
+        "conversationId": chat, "displayName": name, "participants": [chat], "messages": messages})
+    assert response.status_code == 200, response.text
+
+
+def msg(guid, text, direction="incoming", sent="2026-11-20T09:00:00Z"):
+    return {"imessageGuid": guid, "senderId": "+15550001111" if direction == "incoming" else None,
+            "direction": direction, "text": text, "sentAt": sent}
+
+
+def test_suggest_stream_edit_accept(live_app, signed_in, db):
+    page, _, _ = signed_in
+    api = httpx.Client(base_url=live_app, timeout=30)
+    headers = paired_device(api, page)
+    sync(api, headers, "chat-carla", "Carla", [
+        msg("c1", "Hi! Do you have time for a trim this week?", sent="2026-11-20T09:00:00Z"),
+        msg("c2", "I do! Thursday or Friday?", "outgoing", sent="2026-11-20T09:05:00Z"),
+        msg("c3", "Friday afternoon would be perfect", sent="2026-11-20T09:06:00Z")])
+    sync(api, headers, "chat-bo", "Bo", [msg("b1", "Thanks, see you!", "outgoing", sent="2026-11-19T09:00:00Z")])
+
+    page.click("#nav-conversations")
+    rows = page.locator(".conversation-row")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("Carla")
+    expect(rows.first).to_contain_text("Needs reply")
+
+    # search and the needs-reply filter
+    page.fill("#conversation-search", "see you")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Bo")
+    page.fill("#conversation-search", "")
+    expect(rows).to_have_count(2)
+    page.click("#needs-reply-filter")
+    expect(rows).to_have_count(1)
+    page.click("#needs-reply-filter")
+
+    # a newly synced conversation appears without a reload
+    sync(api, headers, "chat-dee", "Dee", [msg("d1", "Are you open Sunday?", sent="2026-11-21T09:00:00Z")])
+    expect(rows).to_have_count(3, timeout=12000)
+    expect(rows.first).to_contain_text("Dee")
+
+    page.locator(".conversation-row", has_text="Carla").click()
+    expect(page).to_have_url(re.compile(r"/conversations/[0-9a-f-]{36}$"))
+    expect(page.locator(".bubble-them")).to_have_count(2)
+    expect(page.locator(".bubble-me")).to_have_count(1)
+
+    # record every text the streaming area shows, to see the reply arrive token by token
+    page.evaluate("""() => {
+        window.__streamed = [];
+        new MutationObserver(() => {
+            const el = document.getElementById('streamed-text');
+            if (el && el.textContent && window.__streamed.at(-1) !== el.textContent)
+                window.__streamed.push(el.textContent);
+        }).observe(document.body, {subtree: true, childList: true, characterData: true});
+    }""")
+    page.click("#suggest")
+    suggestions = page.locator(".suggestion")
+    try:
+        expect(suggestions.first).to_be_visible(timeout=30000)
+    except AssertionError:
+        page.screenshot(path="/tmp/fail.png")
+        raise
+    assert 1 <= suggestions.count() <= 3
+    streamed = page.evaluate("window.__streamed")
+    print(f"streamed steps shown: {len(streamed)}")
+    assert streamed, "no streamed text was shown"
+    first = suggestions.first.locator(".suggestion-text").text_content()
+    assert first.startswith(streamed[-1].strip()) or streamed[-1].strip().startswith(first[:10])
+
+    suggestions.first.locator(".edit-suggestion").click()
+    page.fill("#edit-draft", "Friday at 3pm works, see you then!")
+    page.click("#save-edit")
+    expect(page.locator("#verdict")).to_contain_text("edited")
+    with db.connect() as conn:
+        sample = conn.execute(sa.select(TrainingSample)).one()
+    assert sample.source == "edited" and sample.expected_output == "Friday at 3pm works, see you then!"
+    assert sample.input_context.endswith("Them: Friday afternoon would be perfect\nMe:")
+
+    # ask again: the same request is a cache hit; accept it
+    page.reload()
+    page.click("#suggest")
+    expect(page.locator("#cached-badge")).to_be_visible(timeout=20000)
+    suggestions.first.locator(".accept-suggestion").click()
+    expect(page.locator("#verdict")).to_contain_text("accepted")
+
+
+def test_five_thousand_messages_open_fast_and_page_back(live_app, signed_in):
+    page, _, _ = signed_in
+    api = httpx.Client(base_url=live_app, timeout=60)
+    headers = paired_device(api, page)
+    for b in range(5):
+        sync(api, headers, "chat-big", "Big Talker", [
+            msg(f"big-{b}-{i}", f"message {b * 1000 + i}", "incoming" if i % 2 else "outgoing",
+                sent=f"2026-10-{1 + (b * 1000 + i) // 1440:02d}T{((b * 1000 + i) % 1440) // 60:02d}:"
+                     f"{(b * 1000 + i) % 60:02d}:00Z") for i in range(1000)])
+    page.goto(live_app + "/conversations")
+    link = page.locator(".conversation-row", has_text="Big Talker")
+    started = time.monotonic()
+    link.click()
+    expect(page.locator("#messages .bubble-them, #messages .bubble-me").last).to_contain_text("message 4999")
+    opened = time.monotonic() - started
+    print(f"5,000-message conversation opened in {opened:.2f}s")
+    assert opened < 3, f"opening took {opened:.2f}s"
+    expect(page.locator("#messages > *")).to_have_count(50)
+    page.click("#load-older")
+    expect(page.locator("#messages > *")).to_have_count(100)
+    expect(page.locator("#messages > *").first).to_contain_text("message 4900")
