@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import json
 import logging
 import re
 import time
 
 from ml import cache
-from ml.engine import Generation, GenerationParams, ReplyEngine
+from ml.engine import Generation, GenerationParams, ReplyEngine, on_model_thread
 from ml.prompt import BASE_STOPS, Turn, render, stops_for, trim_to_fit
 
 log = logging.getLogger("ml.replies")
@@ -19,6 +20,14 @@ INFLIGHT_PREFIX = "conv-assistant:inflight:"
 STREAM_TTL = 300
 MAX_SUGGESTIONS = 3
 SIMILAR = 0.8  # difflib ratio at or above which two suggestions count as the same
+
+
+def _queued_ms(ctx: dict) -> float | None:
+    """How long the job waited for the worker to pick it up."""
+    enqueued = ctx.get("enqueue_time")
+    if enqueued is None:
+        return None
+    return round((ctx["job_start"] - enqueued.timestamp()) * 1000, 1)
 
 
 def stream_key(job_id: str) -> str:
@@ -61,54 +70,68 @@ def generate_suggestions(engine: ReplyEngine, prompt: str, stops: list[str], par
 
 
 async def generate_reply(ctx: dict, request: dict) -> dict:
-    """arq job. request: turns ([speaker, text] pairs) or prompt, params, count, cache_key, job_id.
+    """arq job. request: turns ([speaker, text] pairs) or prompt, params, count, cache_key, stream.
 
-    Returns the result dict, or {"error": code, "message": ...}; never message text in the log.
+    Returns the result dict, or {"error": code, "message": ...}; the same dict ends the job's stream,
+    so a waiting caller wakes with it at once. Never message text in the log.
     """
+    redis = ctx["redis"]
+    job_id = ctx.get("job_id", "")
+    ctx["job_start"] = time.time()
+    result = await _generate(ctx, request)
+    pipe = redis.pipeline(transaction=False)  # one round trip for the bookkeeping
+    if "error" not in result and ctx["settings"].ml_service_redis_enabled and request.get("cache_key"):
+        pipe.set(request["cache_key"], json.dumps(result), ex=ctx["settings"].ml_service_redis_cache_ttl)
+    pipe.xadd(stream_key(job_id), {"done": "1", "result": json.dumps(result)}, maxlen=512)
+    pipe.expire(stream_key(job_id), STREAM_TTL)
+    if request.get("cache_key"):
+        pipe.delete(INFLIGHT_PREFIX + request["cache_key"])
+    await pipe.execute()
+    return result
+
+
+async def _generate(ctx: dict, request: dict) -> dict:
     engine: ReplyEngine = ctx["engine"]
     redis = ctx["redis"]
-    settings = ctx["settings"]
     job_id = ctx.get("job_id", "")
     started = time.perf_counter()
+    if not engine.status.loaded:
+        return {"error": "model_unavailable", "message": engine.status.error or "The model is not loaded."}
     try:
-        if not engine.status.loaded:
-            return {"error": "model_unavailable", "message": engine.status.error or "The model is not loaded."}
         params = GenerationParams(**request["params"])
         count = max(1, min(int(request.get("count", 1)), MAX_SUGGESTIONS))
         budget = engine.context_size - params.max_tokens - 8
         if request.get("turns") is not None:
-            turns = trim_to_fit([Turn(*t) for t in request["turns"]], engine.count_tokens, budget)
+            turns = await on_model_thread(trim_to_fit, [Turn(*t) for t in request["turns"]], engine.count_tokens,
+                                          budget)
             prompt, stops = render(turns), stops_for(turns)
         else:
             prompt, stops = request["prompt"], list(request.get("stop") or BASE_STOPS)
-            if engine.count_tokens(prompt) > budget:
+            if await on_model_thread(engine.count_tokens, prompt) > budget:
                 return {"error": "prompt_too_long", "message": "The prompt does not fit the model's context window."}
-
-        loop = asyncio.get_running_loop()
-        stream = stream_key(job_id)
-
-        def on_text(text: str) -> None:  # from the generation thread: hand the write to the event loop
-            asyncio.run_coroutine_threadsafe(redis.xadd(stream, {"text": text}, maxlen=512), loop)
-
-        found = await asyncio.to_thread(generate_suggestions, engine, prompt, stops, params, count, on_text)
-        if not found:
-            return {"error": "empty_reply", "message": "The model produced an empty reply; try again."}
-        adapter = engine.status.adapter_version
-        result = {
-            "response": found[0].text, "confidence": found[0].confidence,
-            "suggestions": [{"text": g.text, "confidence": g.confidence} for g in found],
-            "modelVersion": cache.model_version(engine.status.model_id, adapter), "prompt": prompt,
-            "tokens": found[0].tokens, "generationMs": round((time.perf_counter() - started) * 1000, 1),
-        }
-        if settings.ml_service_redis_enabled and request.get("cache_key"):
-            await cache.put(redis, request["cache_key"], result, settings.ml_service_redis_cache_ttl)
-        log.info("reply job=%s tokens=%d suggestions=%d ms=%.0f", job_id, result["tokens"], len(found),
-                 result["generationMs"])
-        return result
     except ValueError as exc:
         return {"error": "bad_request", "message": str(exc)}
-    finally:
-        await redis.xadd(stream_key(job_id), {"done": "1"}, maxlen=512)
-        await redis.expire(stream_key(job_id), STREAM_TTL)
-        if request.get("cache_key"):
-            await redis.delete(INFLIGHT_PREFIX + request["cache_key"])
+
+    loop = asyncio.get_running_loop()
+    stream = stream_key(job_id)
+
+    def on_text(text: str) -> None:  # from the model thread: hand the write to the event loop
+        asyncio.run_coroutine_threadsafe(redis.xadd(stream, {"text": text}, maxlen=512), loop)
+
+    # tokens go to the stream only when someone watches it (the UI); streaming costs the model CPU
+    found = await on_model_thread(generate_suggestions, engine, prompt, stops, params, count,
+                                  on_text if request.get("stream") else None)
+    if not found:
+        return {"error": "empty_reply", "message": "The model produced an empty reply; try again."}
+    result = {
+        "response": found[0].text, "confidence": found[0].confidence,
+        "suggestions": [{"text": g.text, "confidence": g.confidence} for g in found],
+        "modelVersion": cache.model_version(engine.status.model_id, engine.status.adapter_version),
+        "prompt": prompt, "tokens": found[0].tokens,
+        "generationMs": round((time.perf_counter() - started) * 1000, 1),
+        "decoded": sum(g.decoded for g in found), "decodeMs": round(sum(g.seconds for g in found) * 1000, 1),
+        "queuedMs": _queued_ms(ctx),
+    }
+    log.info("reply job=%s tokens=%d suggestions=%d ms=%.0f", job_id, result["tokens"], len(found),
+             result["generationMs"])
+    return result

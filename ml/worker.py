@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -11,7 +10,7 @@ from arq import func
 from arq.connections import RedisSettings
 
 from convassist.settings import get_settings
-from ml.engine import LlamaEngine, ReplyEngine
+from ml.engine import LlamaEngine, ReplyEngine, on_model_thread
 from ml.registry import resolve_model
 from ml.replies import generate_reply
 from ml.status import model_status_key
@@ -31,7 +30,7 @@ def load_engine() -> ReplyEngine:
 
 
 async def startup(ctx: dict) -> None:
-    engine = await asyncio.to_thread(load_engine)
+    engine = await on_model_thread(load_engine)
     ctx["engine"] = engine
     ctx["settings"] = get_settings()
     status = engine.status.as_dict()

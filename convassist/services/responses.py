@@ -68,26 +68,31 @@ async def worker_model() -> dict:
 
 # -- prompts ---------------------------------------------------------------------------------------
 def conversation_turns(session: Session, provider_id: uuid.UUID, message_id: uuid.UUID,
-                       max_history: int) -> tuple[Message, list[Turn]]:
-    """The last max_history messages up to and including the target, oldest first (retracted left out;
-    tapbacks are never messages)."""
-    target = session.get(Message, message_id)
-    if target is None or target.provider_id != provider_id:
-        raise NotFound("No such message.")
-    conversation = session.get(Conversation, target.conversation_id)
+                       max_history: int) -> list[Turn]:
+    """The prompt turns: the last max_history messages up to and including the target, oldest first
+    (retracted left out; tapbacks are never messages). One query: it is on every suggestion's path."""
+    target = sa.select(Message.conversation_id, Message.sent_at, Message.id).where(
+        Message.id == message_id, Message.provider_id == provider_id).cte("target")
     rows = session.execute(
-        sa.select(Message).where(Message.conversation_id == target.conversation_id, Message.retracted.is_(False),
-                                 sa.or_(Message.sent_at < target.sent_at,
-                                        sa.and_(Message.sent_at == target.sent_at, Message.id <= target.id)))
-        .order_by(Message.sent_at.desc(), Message.id.desc()).limit(max_history)).scalars().all()
-    rows = [m for m in reversed(rows) if m.text and m.text.strip()]
-    names = contacts.names_for(session, provider_id, {m.sender_id for m in rows if m.sender_id}) \
-        if conversation.is_group else {}
-    turns = [Turn(speaker_for(m.direction, names.get(m.sender_id) or m.sender_id, conversation.is_group), m.text)
-             for m in rows]
+        sa.select(Message.direction, Message.sender_id, Message.text, Conversation.is_group)
+        .join(target, Message.conversation_id == target.c.conversation_id)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Message.retracted.is_(False),
+               sa.or_(Message.sent_at < target.c.sent_at,
+                      sa.and_(Message.sent_at == target.c.sent_at, Message.id <= target.c.id)))
+        .order_by(Message.sent_at.desc(), Message.id.desc()).limit(max_history)).all()
+    if not rows:
+        exists = session.execute(sa.select(Message.id).where(Message.id == message_id,
+                                                             Message.provider_id == provider_id)).first()
+        if exists is None:
+            raise NotFound("No such message.")
+    rows = [r for r in reversed(rows) if r.text and r.text.strip()]
+    is_group = bool(rows) and rows[0].is_group
+    names = contacts.names_for(session, provider_id, {r.sender_id for r in rows if r.sender_id}) if is_group else {}
+    turns = [Turn(speaker_for(r.direction, names.get(r.sender_id) or r.sender_id, is_group), r.text) for r in rows]
     if not turns:
         raise DomainError("There is no message text to reply to.", code="nothing_to_reply_to", status=422)
-    return target, turns
+    return turns
 
 
 # -- generation ------------------------------------------------------------------------------------
@@ -97,7 +102,7 @@ async def _cache_key(request: ReplyRequest, model: dict) -> str:
                            params=request.params.model_dump(), count=request.count)
 
 
-async def start_generation(request: ReplyRequest) -> tuple[str | None, dict | None, str]:
+async def start_generation(request: ReplyRequest, *, stream: bool = False) -> tuple[str | None, dict | None, str]:
     """Answer from the cache, or join the identical generation in flight, or enqueue one.
 
     Returns (job_id, cached_result, cache_key): exactly one of job_id / cached_result is set.
@@ -120,6 +125,7 @@ async def start_generation(request: ReplyRequest) -> tuple[str | None, dict | No
             await pool.enqueue_job("generate_reply", {
                 "turns": request.turns, "prompt": request.prompt if request.turns is None else None,
                 "params": request.params.model_dump(), "count": request.count, "cache_key": key,
+                "stream": stream,
             }, _job_id=job_id)
         except BaseException:
             await pool.delete(INFLIGHT_PREFIX + key)
@@ -130,20 +136,45 @@ async def start_generation(request: ReplyRequest) -> tuple[str | None, dict | No
 
 
 async def job_result(job_id: str, timeout: float | None = GENERATION_TIMEOUT) -> dict | None:
-    """The worker's result dict for job_id; None while it is still running (timeout=None: don't wait)."""
+    """The worker's result dict for job_id; None while it is still running (timeout=None: don't wait).
+
+    Waiting blocks on the job's stream until its last entry, which carries the result, instead of
+    polling: polling Redis every few milliseconds for a whole generation takes CPU from the model.
+    """
     pool = await queue.get_pool()
     job = Job(job_id, pool, _queue_name=get_settings().ml_service_queue)
     if timeout is None:
         if await job.status() != JobStatus.complete:
             return None
         timeout = 1.0
+    else:
+        try:
+            return await asyncio.wait_for(_until_done(pool, stream_key(job_id)), timeout)
+        except asyncio.TimeoutError:
+            raise Unavailable("The worker did not answer in time.", code="worker_timeout") from None
     try:
-        result = await job.result(timeout=timeout, poll_delay=queue.RESULT_POLL_DELAY)
+        result = await job.result(timeout=max(timeout, 5.0), poll_delay=queue.RESULT_POLL_DELAY)
     except asyncio.TimeoutError:
         raise Unavailable("The worker did not answer in time.", code="worker_timeout") from None
     except Exception as exc:  # the job itself crashed in the worker
         return {"error": "generation_failed", "message": f"Generation failed in the worker ({type(exc).__name__})."}
     return result
+
+
+async def _until_done(pool, key: str) -> dict:
+    """Block on the job's stream until its last entry, which carries the result."""
+    last_id = "0"
+    alive_key = health_check_key(get_settings().ml_service_queue)
+    while True:
+        entries = await pool.xread({key: last_id}, block=1000, count=500)
+        if not entries and not await pool.exists(alive_key):
+            raise Unavailable("The reply worker stopped.", code="worker_unavailable")
+        for _, items in entries or []:
+            for entry_id, fields in items:
+                last_id = entry_id
+                result = fields.get(b"result", fields.get("result"))
+                if result is not None:
+                    return json.loads(result)
 
 
 # -- responses for messages ------------------------------------------------------------------------
@@ -155,23 +186,24 @@ def response_view(row: GeneratedResponse) -> dict[str, Any]:
             "createdAt": as_utc(row.created_at), "completedAt": as_utc(row.completed_at)}
 
 
-def _complete(row: GeneratedResponse, result: dict, *, cached: bool) -> None:
+def _result_fields(result: dict, *, cached: bool) -> dict[str, Any]:
+    """The columns a worker result (or its error) fills in."""
     if "error" in result:
-        row.status, row.error = "failed", result["message"]
-    else:
-        row.status, row.response, row.confidence = "completed", result["response"], result["confidence"]
-        row.suggestions, row.model_version = result["suggestions"], result["modelVersion"]
-        row.prompt, row.generation_ms, row.cached = result["prompt"], int(result["generationMs"]), cached
-    row.completed_at = utcnow()
+        return {"status": "failed", "error": result["message"], "completed_at": utcnow()}
+    return {"status": "completed", "response": result["response"], "confidence": result["confidence"],
+            "suggestions": result["suggestions"], "model_version": result["modelVersion"],
+            "prompt": result["prompt"], "generation_ms": int(result["generationMs"]), "cached": cached,
+            "completed_at": utcnow()}
 
 
 def _store_result(response_id: uuid.UUID, result: dict) -> GeneratedResponse:
+    """Complete a generating row in one UPDATE … RETURNING (a row finished meanwhile stays as it is)."""
     with session_scope() as session:
-        row = session.get(GeneratedResponse, response_id)
-        if row.status == "generating":
-            _complete(row, result, cached=False)
-            session.add(row)
-        return row
+        row = session.execute(
+            sa.update(GeneratedResponse)
+            .where(GeneratedResponse.id == response_id, GeneratedResponse.status == "generating")
+            .values(**_result_fields(result, cached=False)).returning(GeneratedResponse)).scalar_one_or_none()
+        return row or session.get(GeneratedResponse, response_id)
 
 
 async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
@@ -189,9 +221,9 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
         with session_scope() as session:
             return conversation_turns(session, provider_id, message_id, max_history)
 
-    _, turns = await asyncio.to_thread(load)
+    turns = await asyncio.to_thread(load)
     request = ReplyRequest(render(turns), [[t.speaker, t.text] for t in turns], params, count)
-    job_id, hit, key = await start_generation(request)
+    job_id, hit, key = await start_generation(request, stream=background)
 
     def create() -> GeneratedResponse:
         with session_scope() as session:
@@ -199,10 +231,12 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
                                     params={"temperature": temperature, "count": count, "maxHistory": max_history},
                                     job_id=job_id, cache_key=key, status="generating")
             if hit is not None:
-                _complete(row, hit, cached=True)
+                for column, value in _result_fields(hit, cached=True).items():
+                    setattr(row, column, value)
             session.add(row)
             return row
 
+    # the row is written while the worker generates (the job is already queued)
     row = await asyncio.to_thread(create)
     if hit is not None:
         return response_view(row)

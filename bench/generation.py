@@ -1,0 +1,134 @@
+"""Reply generation through the API against raw llama-cpp-python, in one run:
+
+1. API generate latency on a cache miss / a raw `Llama.create_completion` with the same prompt and
+   parameters (goal <= 1.10);
+2. cache-hit p50 through the API (goal <= 15 ms);
+3. decode tokens/s in the worker / raw (goal >= 0.95).
+
+Real parts: PostgreSQL, Redis, the worker (`python -m ml`, SmolLM2) and the API in granian. Every
+cache-miss request has its own prompt (a conversation of its own), and the raw side completes exactly
+the prompts the worker saw, with the same model file, context size, threads and sampling settings.
+The two sides take turns prompt by prompt, so they never share the CPU and see the same machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from stack import bench_stack, paired_device
+
+N = int(os.environ.get("BENCH_N", "20"))
+HITS = 200
+QUESTIONS = ["Hi! Do you have any openings on {d} for a haircut?", "How much is a colour and cut on {d}?",
+             "Can I move my {d} appointment to later in the day?", "Is parking free near the salon on {d}?",
+             "Do you do beard trims? Thinking of {d}."]
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def seed(api, device_token: str, provider_headers: dict) -> list[str]:
+    """N conversations, each ending in a different client question; returns the target message ids."""
+    epoch = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    for i in range(N):
+        question = QUESTIONS[i % len(QUESTIONS)].format(d=DAYS[i % len(DAYS)]) + f" (booking {i})"
+        api.post("/api/sync/messages", headers={"Authorization": f"Bearer {device_token}"}, json={
+            "conversationId": f"chat-{i}", "participants": [f"+1555000{i:04d}"], "messages": [
+                {"imessageGuid": f"g{i}-0", "senderId": f"+1555000{i:04d}", "direction": "incoming",
+                 "text": "Hello!", "sentAt": epoch.isoformat()},
+                {"imessageGuid": f"g{i}-1", "direction": "outgoing", "text": "Hi, how can I help?",
+                 "sentAt": (epoch + timedelta(minutes=1)).isoformat()},
+                {"imessageGuid": f"g{i}-2", "senderId": f"+1555000{i:04d}", "direction": "incoming",
+                 "text": question, "sentAt": (epoch + timedelta(minutes=2 + i)).isoformat()}]}).raise_for_status()
+    ids = []
+    for item in api.get("/api/conversations", headers=provider_headers, params={"limit": 200}).json()["items"]:
+        detail = api.get(f"/api/conversations/{item['id']}", headers=provider_headers).json()
+        ids.append(detail["messages"][0]["id"])
+    return ids
+
+
+def main() -> int:
+    import httpx
+
+    with bench_stack(worker=True) as stack:
+        base = stack["start_api"]()
+        _, _, device_token, provider_token = paired_device(stack["db"]["bench"])
+        headers = {"Authorization": f"Bearer {provider_token}"}
+        from llama_cpp import Llama
+        from sqlmodel import Session
+
+        from convassist.db import engine_for
+        from convassist.models import GeneratedResponse
+        from convassist.services import responses
+        from convassist.settings import get_settings
+        from ml.prompt import BASE_STOPS
+        from ml.registry import resolve_model
+
+        # raw llama-cpp-python: the same file, context, threads and sampling as the worker
+        settings = get_settings()
+        resolved = resolve_model(settings.ml_service_model_id, None, settings.convassist_data_dir)
+        llm = Llama(model_path=str(resolved.path), n_ctx=settings.ml_service_context_size, n_gpu_layers=-1,
+                    n_threads=settings.ml_service_threads, n_threads_batch=settings.ml_service_threads,
+                    verbose=False, seed=0)
+        llm.create_completion("Them: hi\nMe:", max_tokens=8)  # warm-up
+
+        misses, raw, raw_rates, job_ids = [], [], [], []
+        with httpx.Client(base_url=base, timeout=120) as api:
+            targets = seed(api, device_token, headers)
+            api.post("/api/responses/generate", headers=headers, json={"messageId": targets[0]})  # warm-up
+            # interleaved, one prompt at a time: both sides see the same machine, and each reuses the
+            # previous prompt's shared prefix the same way
+            for target in targets[1:]:
+                started = time.perf_counter()
+                body = api.post("/api/responses/generate", headers=headers, json={"messageId": target}).json()
+                misses.append(time.perf_counter() - started)
+                assert body["status"] == "completed" and not body["cached"], body
+                with Session(engine_for(stack["db"]["bench"])) as session:
+                    row = session.get(GeneratedResponse, uuid.UUID(body["responseId"]))
+                    prompt, job_ids = row.prompt, job_ids + [row.job_id]
+                time.sleep(0.05)
+                started = time.perf_counter()
+                out = llm.create_completion(prompt, max_tokens=64, temperature=0.0, top_k=40, top_p=0.95,
+                                            min_p=0.05, repeat_penalty=1.0, stop=list(BASE_STOPS), seed=0)
+                elapsed = time.perf_counter() - started
+                raw.append(elapsed)
+                raw_rates.append(out["usage"]["completion_tokens"] / elapsed)
+                time.sleep(0.05)
+
+            async def job_results():
+                return [await responses.job_result(job_id, timeout=5) for job_id in job_ids]
+
+            results = asyncio.run(job_results())
+            worker_rates = [r["decoded"] / (r["decodeMs"] / 1000) for r in results]
+            job_ms = [r["generationMs"] for r in results]
+            queued_ms = [r["queuedMs"] for r in results]
+            hits = []
+            for i in range(HITS):
+                started = time.perf_counter()
+                body = api.post("/api/responses/generate", headers=headers,
+                                json={"messageId": targets[1 + i % (len(targets) - 1)]}).json()
+                hits.append(time.perf_counter() - started)
+                assert body["cached"], body
+    miss_ratio = statistics.median(misses) / statistics.median(raw)
+    hit_p50 = statistics.median(hits) * 1000
+    rate_ratio = statistics.median(worker_rates) / statistics.median(raw_rates)
+    print(f"cache miss through the API: p50 {statistics.median(misses) * 1000:.1f} ms over {len(misses)} prompts; "
+          f"raw create_completion p50 {statistics.median(raw) * 1000:.1f} ms")
+    print(f"    of which in the worker's job: p50 {statistics.median(job_ms):.1f} ms; the rest (HTTP, database, "
+          f"queue) p50 {statistics.median([m * 1000 - j for m, j in zip(misses, job_ms)]):.1f} ms, of which waiting "
+          f"for the worker to pick the job up p50 {statistics.median(queued_ms):.1f} ms")
+    print(f"(1) miss latency API/raw: {miss_ratio:.3f} (goal <= 1.10: {'PASS' if miss_ratio <= 1.10 else 'FAIL'})")
+    print(f"(2) cache hit through the API: p50 {hit_p50:.2f} ms, p95 "
+          f"{statistics.quantiles(hits, n=20)[-1] * 1000:.2f} ms over {HITS} (goal p50 <= 15 ms: "
+          f"{'PASS' if hit_p50 <= 15 else 'FAIL'})")
+    print(f"(3) decode tokens/s worker {statistics.median(worker_rates):.1f} vs raw {statistics.median(raw_rates):.1f}: "
+          f"ratio {rate_ratio:.3f} (goal >= 0.95: {'PASS' if rate_ratio >= 0.95 else 'FAIL'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
