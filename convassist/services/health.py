@@ -53,4 +53,7 @@ async def check_health() -> dict:
             "searched": model["searched"],
         }
     overall = "ok" if all(c["status"] == "ok" for c in components.values()) else "degraded"
+    # the reply cache is optional: reported, but "disabled" does not degrade the system
+    components["cache"] = ({"status": "disabled"} if not settings.ml_service_redis_enabled else
+                           {"status": components["redis"]["status"], "ttlSeconds": settings.ml_service_redis_cache_ttl})
     return {"status": overall, **components}

@@ -16,6 +16,7 @@ def test_health_all_ok_with_worker_and_model(api, worker_process):
     assert model["id"] == "smollm2-135m-instruct"
     assert model["path"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
     assert model["gpuAvailable"] in (True, False)
+    assert body["cache"] == {"status": "ok", "ttlSeconds": 3600}
 
 
 def test_health_reports_worker_down_when_its_liveness_key_is_gone(api, worker_process, redis_server):
