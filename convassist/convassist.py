@@ -5,12 +5,14 @@ import reflex as rx
 from convassist.api import create_api
 from convassist.pages.auth import login_page, signup_page
 from convassist.pages.conversations import conversation_page, conversations_page
-from convassist.pages.dashboard import dashboard_page, training_page
+from convassist.pages.dashboard import dashboard_page
+from convassist.pages.training import training_page
 from convassist.pages.devices import devices_page
 from convassist.state.auth import AuthState
 from convassist.state.conversations import ConversationsState, ConversationState
 from convassist.state.dashboard import DashboardState
 from convassist.state.devices import DevicesState
+from convassist.state.training import TrainingState
 
 # the Radix theme is configured in rxconfig.py (RadixThemesPlugin)
 app = rx.App(api_transformer=create_api())
@@ -25,4 +27,5 @@ app.add_page(conversations_page, route="/conversations", title="Conversations ·
              on_load=[AuthState.require_login, ConversationsState.refresh])
 app.add_page(conversation_page, route="/conversations/[conversation_id]", title="Conversation · ConvAssist",
              on_load=[AuthState.require_login, ConversationState.load])
-app.add_page(training_page, route="/training", title="Training · ConvAssist", on_load=AuthState.require_login)
+app.add_page(training_page, route="/training", title="Training · ConvAssist",
+             on_load=[AuthState.require_login, TrainingState.refresh])

@@ -21,6 +21,7 @@
 | ML_SERVICE_REDIS_ENABLED        | true                     | cache replies in Redis                               |
 | ML_SERVICE_REDIS_CACHE_TTL      | 3600                     | cache lifetime in seconds                            |
 | ML_SERVICE_QUEUE                | convassist:queue         | arq queue name shared by app and worker              |
+| ML_SERVICE_TRAIN_THREADS        | 1                        | torch threads for LoRA training (the rest serve replies) |
 
 Unknown variables with one of our prefixes, and invalid values, fail at start naming the variable.
 """
@@ -96,6 +97,7 @@ class Settings(BaseSettings):
     ml_service_redis_enabled: bool = True
     ml_service_redis_cache_ttl: int = Field(3600, ge=1)
     ml_service_queue: str = "convassist:queue"
+    ml_service_train_threads: int = Field(1, ge=1, le=64)
 
     @field_validator("jwt_expires_in", mode="before")
     @classmethod

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import hashlib
 import logging
 import math
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -35,7 +37,6 @@ class ModelStatus:
     gpu_available: bool = False
     load_seconds: float | None = None
     file_identity: str | None = None
-    adapter_version: str | None = None  # the active LoRA adapter, None for the base model
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -91,6 +92,11 @@ class ReplyEngine(ABC):
                  on_text: TextCallback | None = None) -> Generation:
         """Continue prompt until a stop sequence, end of text or max_tokens; on_text gets the reply so far."""
 
+    def use_adapter(self, path: str | None) -> None:
+        """Serve with this LoRA adapter file (None: the base model)."""
+        if path is not None:
+            raise RuntimeError("this engine cannot load LoRA adapters")
+
 
 class UnavailableEngine(ReplyEngine):
     """Stands in when the model file is missing or broken: the worker keeps running, jobs fail clearly."""
@@ -112,6 +118,10 @@ class FakeEngine(ReplyEngine):
         self.reply, self.confidence = reply, confidence
         self.status = ModelStatus(loaded=True, model_id="fake", path=None, file_identity="fake")
         self.calls: list[str] = []
+        self.adapter: str | None = None
+
+    def use_adapter(self, path):
+        self.adapter = path
 
     def count_tokens(self, text):
         return len(text.split())
@@ -147,10 +157,55 @@ def file_identity(path: Path) -> str:
 class LlamaEngine(ReplyEngine):
     """llama-cpp-python, loaded once per process; calls are serialised (one context)."""
 
+    MAX_LOADED_ADAPTERS = 16
+
     def __init__(self, model, status: ModelStatus):
         self._model = model
         self._lock = threading.Lock()
         self.status = status
+        self._adapters: OrderedDict[str, object] = OrderedDict()  # path → llama_adapter_lora_p, LRU
+        self._adapter_path: str | None = None
+
+    def use_adapter(self, path: str | None) -> None:
+        """Switch LoRA adapters in place (≈10 ms; the base model is never reloaded). The prompt cache
+        is cleared: its KV entries were computed with the previous adapter."""
+        if path == self._adapter_path:
+            return
+        import llama_cpp
+
+        with self._lock:
+            ctx = self._model._ctx.ctx
+            if path is None:
+                code = llama_cpp.llama_set_adapters_lora(ctx, None, 0, None)
+            else:
+                handle = self._adapters.get(path)
+                if handle is None:
+                    if not Path(path).is_file():
+                        raise RuntimeError("the adapter file is missing")
+                    handle = llama_cpp.llama_adapter_lora_init(self._model._model.model, path.encode())
+                    if not handle:  # a bad file would otherwise silently give the base model
+                        raise RuntimeError("the adapter file could not be loaded")
+                    self._adapters[path] = handle
+                    self._evict()
+                self._adapters.move_to_end(path)
+                code = llama_cpp.llama_set_adapters_lora(ctx, (llama_cpp.llama_adapter_lora_p_ctypes * 1)(handle), 1,
+                                                         (ctypes.c_float * 1)(1.0))
+            if code != 0:
+                raise RuntimeError(f"llama.cpp refused the adapter (code {code})")
+            self._model.reset()
+            self._adapter_path = path
+            log.info("adapter switched loaded=%d active=%s", len(self._adapters), path is not None)
+
+    def _evict(self) -> None:
+        import llama_cpp
+
+        while len(self._adapters) > self.MAX_LOADED_ADAPTERS:
+            old_path, old = next(iter(self._adapters.items()))
+            if old_path == self._adapter_path:
+                self._adapters.move_to_end(old_path)
+                continue
+            del self._adapters[old_path]
+            llama_cpp.llama_adapter_lora_free(old)
 
     @classmethod
     def load(cls, resolved: ResolvedModel, *, context_size: int, gpu_layers: int, threads: int) -> ReplyEngine:

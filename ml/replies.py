@@ -69,8 +69,15 @@ def generate_suggestions(engine: ReplyEngine, prompt: str, stops: list[str], par
     return found
 
 
+def run_generation(engine: ReplyEngine, adapter_path: str | None, *args) -> list[Generation]:
+    """Select the adapter and generate in one call on the model thread, so no other job's adapter
+    switch can come in between."""
+    engine.use_adapter(adapter_path)
+    return generate_suggestions(engine, *args)
+
+
 async def generate_reply(ctx: dict, request: dict) -> dict:
-    """arq job. request: turns ([speaker, text] pairs) or prompt, params, count, cache_key, stream.
+    """arq job. request: turns ([speaker, text] pairs) or prompt, params, count, cache_key, stream, adapter.
 
     Returns the result dict, or {"error": code, "message": ...}; the same dict ends the job's stream,
     so a waiting caller wakes with it at once. Never message text in the log.
@@ -118,15 +125,19 @@ async def _generate(ctx: dict, request: dict) -> dict:
     def on_text(text: str) -> None:  # from the model thread: hand the write to the event loop
         asyncio.run_coroutine_threadsafe(redis.xadd(stream, {"text": text}, maxlen=512), loop)
 
-    # tokens go to the stream only when someone watches it (the UI); streaming costs the model CPU
-    found = await on_model_thread(generate_suggestions, engine, prompt, stops, params, count,
-                                  on_text if request.get("stream") else None)
+    adapter = request.get("adapter")  # the provider's active LoRA: {"id", "label", "path"} or None
+    try:
+        # tokens go to the stream only when someone watches it (the UI); streaming costs the model CPU
+        found = await on_model_thread(run_generation, engine, adapter["path"] if adapter else None, prompt, stops,
+                                      params, count, on_text if request.get("stream") else None)
+    except RuntimeError as exc:
+        return {"error": "adapter_unavailable", "message": f"The active adapter cannot be used: {exc}"}
     if not found:
         return {"error": "empty_reply", "message": "The model produced an empty reply; try again."}
     result = {
         "response": found[0].text, "confidence": found[0].confidence,
         "suggestions": [{"text": g.text, "confidence": g.confidence} for g in found],
-        "modelVersion": cache.model_version(engine.status.model_id, engine.status.adapter_version),
+        "modelVersion": cache.model_version(engine.status.model_id, adapter["label"] if adapter else None),
         "prompt": prompt, "tokens": found[0].tokens,
         "generationMs": round((time.perf_counter() - started) * 1000, 1),
         "decoded": sum(g.decoded for g in found), "decodeMs": round(sum(g.seconds for g in found) * 1000, 1),

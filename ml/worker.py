@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import sys
 import time
 
 from arq import func
@@ -29,7 +31,33 @@ def load_engine() -> ReplyEngine:
                             gpu_layers=settings.ml_service_gpu_layers, threads=settings.ml_service_threads)
 
 
+async def train_adapter(ctx: dict, job_id: str) -> dict:
+    """Run the trainer for a TrainingJob in a child process: generation keeps its process and model."""
+    from convassist.services import training
+
+    async with ctx["training_slot"]:  # one training at a time on this machine (2 cores)
+        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "ml.train", job_id,
+                                                       stdin=asyncio.subprocess.DEVNULL)
+        try:
+            code = await process.wait()
+        except asyncio.CancelledError:
+            process.kill()
+            await process.wait()
+            await asyncio.to_thread(training.fail_job, job_id, "Training was cancelled.")
+            raise
+    if code != 0:  # a trainer that died without saying why (killed, out of memory)
+        await asyncio.to_thread(training.fail_job, job_id, f"The trainer exited with code {code}.")
+    log.info("training finished job=%s exit=%d", job_id, code)
+    return {"exitCode": code}
+
+
 async def startup(ctx: dict) -> None:
+    from convassist.services import training
+
+    interrupted = await asyncio.to_thread(training.fail_interrupted_jobs)
+    if interrupted:
+        log.warning("marked %d interrupted training job(s) failed", interrupted)
+    ctx["training_slot"] = asyncio.Semaphore(1)
     engine = await on_model_thread(load_engine)
     ctx["engine"] = engine
     ctx["settings"] = get_settings()
@@ -53,7 +81,8 @@ async def ping(ctx: dict) -> dict:
 class WorkerSettings:
     """arq worker configuration (tuned: 10 ms polling instead of arq's 500 ms)."""
 
-    functions = [ping, func(generate_reply, keep_result=3600, max_tries=1)]
+    functions = [ping, func(generate_reply, keep_result=3600, max_tries=1),
+                 func(train_adapter, keep_result=3600, max_tries=1, timeout=6 * 3600)]
     on_startup = startup
     on_shutdown = shutdown
     queue_name = get_settings().ml_service_queue

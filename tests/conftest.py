@@ -62,7 +62,8 @@ def stack_env(request, tmp_path_factory):
     """Point settings at the test services (started lazily only for tests that use the database)."""
     data_dir = tmp_path_factory.mktemp("data")
     os.environ.update({"CONVASSIST_DATA_DIR": str(data_dir), "JWT_SECRET": TEST_SECRET,
-                       "ML_SERVICE_QUEUE": "convassist:test-queue", "ML_SERVICE_THREADS": "2"})
+                       "ML_SERVICE_QUEUE": "convassist:test-queue", "ML_SERVICE_THREADS": "2",
+                       "ML_SERVICE_TRAIN_THREADS": "2"})
     for name in ("DATABASE_URL", "REDIS_URL"):
         os.environ.pop(name, None)
     from convassist.settings import get_settings

@@ -1,4 +1,4 @@
-"""The dashboard and the (for now empty) Training page."""
+"""The dashboard: counts and where to go next."""
 
 from __future__ import annotations
 
@@ -33,7 +33,3 @@ def dashboard_page() -> rx.Component:
                             "Install the ConvAssist agent on your Mac and add it on the Devices page.")),
     )
 
-
-def training_page() -> rx.Component:
-    return page_shell("Training", empty_state("graduation-cap", "No training samples",
-                                              "Accepted and edited replies become samples that teach your voice."))

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from convassist.db import session_scope
 from convassist.models import Conversation, GeneratedResponse, Message, TrainingSample, as_utc, utcnow
-from convassist.services import contacts, queue
+from convassist.services import contacts, queue, training
 from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
 from convassist.settings import get_settings
 from ml import cache
@@ -34,17 +34,20 @@ log = logging.getLogger(__name__)
 GENERATION_TIMEOUT = 120.0  # seconds a caller waits for the worker before giving up
 MAX_HISTORY_LIMIT = 50
 _background: set[asyncio.Task] = set()  # keeps fire-and-forget tasks alive
-_UNAVAILABLE = {"model_unavailable", "worker_unavailable", "worker_timeout", "queue_unavailable"}
+_UNAVAILABLE = {"model_unavailable", "worker_unavailable", "worker_timeout", "queue_unavailable",
+                "adapter_unavailable"}
 
 
 @dataclass(frozen=True)
 class ReplyRequest:
-    """What to generate: conversation turns (trimmed by the worker) or a raw prompt."""
+    """What to generate: conversation turns (trimmed by the worker) or a raw prompt, with the
+    provider's active adapter (None: the base model)."""
 
     prompt: str
     turns: list[list[str]] | None
     params: GenerationParams
     count: int = 1
+    adapter: training.ActiveAdapter | None = None
 
 
 # -- the worker's model ----------------------------------------------------------------------------
@@ -97,8 +100,9 @@ def conversation_turns(session: Session, provider_id: uuid.UUID, message_id: uui
 
 # -- generation ------------------------------------------------------------------------------------
 async def _cache_key(request: ReplyRequest, model: dict) -> str:
+    # the adapter's id, not its label: every provider has a "lora-v1"
     return cache.cache_key(model_id=model["model_id"], file_identity=model.get("file_identity"),
-                           adapter_version=model.get("adapter_version"), prompt=request.prompt,
+                           adapter_version=request.adapter.id if request.adapter else None, prompt=request.prompt,
                            params=request.params.model_dump(), count=request.count)
 
 
@@ -125,7 +129,7 @@ async def start_generation(request: ReplyRequest, *, stream: bool = False) -> tu
             await pool.enqueue_job("generate_reply", {
                 "turns": request.turns, "prompt": request.prompt if request.turns is None else None,
                 "params": request.params.model_dump(), "count": request.count, "cache_key": key,
-                "stream": stream,
+                "stream": stream, "adapter": request.adapter.__dict__ if request.adapter else None,
             }, _job_id=job_id)
         except BaseException:
             await pool.delete(INFLIGHT_PREFIX + key)
@@ -219,10 +223,11 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
 
     def load():
         with session_scope() as session:
-            return conversation_turns(session, provider_id, message_id, max_history)
+            return (conversation_turns(session, provider_id, message_id, max_history),
+                    training.active_adapter(session, provider_id))
 
-    turns = await asyncio.to_thread(load)
-    request = ReplyRequest(render(turns), [[t.speaker, t.text] for t in turns], params, count)
+    turns, adapter = await asyncio.to_thread(load)
+    request = ReplyRequest(render(turns), [[t.speaker, t.text] for t in turns], params, count, adapter)
     job_id, hit, key = await start_generation(request, stream=background)
 
     def create() -> GeneratedResponse:
@@ -326,7 +331,12 @@ async def generate_from_prompt(provider_id: uuid.UUID, prompt: str, *, max_token
     """A completion of a raw prompt (no conversation, nothing stored in the database)."""
     if not prompt.strip():
         raise DomainError("prompt must not be empty.", code="empty_prompt", status=422)
-    request = ReplyRequest(prompt, None, GenerationParams(max_tokens=max_tokens, temperature=temperature))
+    def adapter():
+        with session_scope() as session:
+            return training.active_adapter(session, provider_id)
+
+    request = ReplyRequest(prompt, None, GenerationParams(max_tokens=max_tokens, temperature=temperature),
+                           adapter=await asyncio.to_thread(adapter))
     job_id, hit, _ = await start_generation(request)
     cached = None if hit is None else {"response": hit["response"], "confidence": hit["confidence"],
                                        "model_version": hit["modelVersion"], "cached": True}

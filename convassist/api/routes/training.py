@@ -1,0 +1,142 @@
+"""Training samples, LoRA jobs and adapter versions (provider token)."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal, Optional
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
+from pydantic import Field
+
+from convassist.api.deps import CurrentProvider, DbSession
+from convassist.db import session_scope
+from convassist.schemas import CamelModel
+from convassist.services import training
+
+router = APIRouter(prefix="/training", tags=["training"])
+
+
+class SampleIn(CamelModel):
+    input_context: str = Field(min_length=1, max_length=20_000)
+    expected_output: str = Field(min_length=1, max_length=5_000)
+
+
+class SampleOut(CamelModel):
+    id: uuid.UUID
+    input_context: str
+    expected_output: str
+    source: str
+    quality: float
+    response_id: Optional[uuid.UUID]
+    created_at: datetime
+
+
+class SampleList(CamelModel):
+    items: list[SampleOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class JobIn(CamelModel):
+    base_model: str = Field(min_length=1, max_length=200)
+    epochs: int = Field(3, ge=1, le=20)
+    learning_rate: float = Field(1e-3, gt=0, le=1e-1)
+    lora_rank: int = Field(8, ge=1, le=64)
+    eval_fraction: float = Field(0.2, gt=0, lt=0.5)
+
+
+class JobMetrics(CamelModel):
+    model_config = CamelModel.model_config | {"extra": "allow"}
+
+    train_loss: list[float]
+    eval_loss: list[float]
+
+
+class JobOut(CamelModel):
+    job_id: uuid.UUID
+    status: str
+    progress: float
+    base_model: str
+    epochs: int
+    learning_rate: float
+    lora_rank: int
+    eval_fraction: float
+    sample_count: int
+    output_path: Optional[str]
+    adapter_version: Optional[str]
+    active: bool
+    error: Optional[str]
+    created_at: datetime
+    started_at: Optional[datetime]
+    completed_at: Optional[datetime]
+    metrics: JobMetrics
+
+
+class ActivateIn(CamelModel):
+    job_id: Optional[uuid.UUID] = Field(None, description="null rolls back to the base model")
+
+
+def _sample(s) -> SampleOut:
+    return SampleOut(id=s.id, input_context=s.input_context, expected_output=s.expected_output, source=s.source,
+                     quality=s.quality, response_id=s.response_id, created_at=s.created_at)
+
+
+@router.get("/samples", response_model=SampleList)
+def list_samples(session: DbSession, provider: CurrentProvider,
+                 source: Annotated[Optional[Literal["accepted", "edited", "manual"]], Query()] = None,
+                 min_quality: Annotated[Optional[float], Query(alias="minQuality", ge=0, le=1)] = None,
+                 limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0):
+    """The provider's samples, newest first."""
+    rows, total = training.list_samples(session, provider.id, source=source, min_quality=min_quality, limit=limit,
+                                        offset=offset)
+    return SampleList(items=[_sample(s) for s in rows], total=total, limit=limit, offset=offset)
+
+
+@router.post("/samples", status_code=201, response_model=SampleOut)
+def add_sample(body: SampleIn, session: DbSession, provider: CurrentProvider):
+    """A manual sample (quality 1.0)."""
+    return _sample(training.add_sample(session, provider.id, input_context=body.input_context,
+                                       expected_output=body.expected_output))
+
+
+@router.delete("/samples/{sample_id}", status_code=204)
+def delete_sample(sample_id: uuid.UUID, session: DbSession, provider: CurrentProvider):
+    training.delete_sample(session, provider.id, sample_id)
+    return Response(status_code=204)
+
+
+@router.get("/samples/export", response_class=StreamingResponse)
+def export_samples(provider: CurrentProvider):
+    """Every sample as JSON lines: {"input": ..., "output": ..., "quality": ...}."""
+    def lines():
+        with session_scope() as session:
+            yield from training.export_jsonl(session, provider.id)
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson",
+                             headers={"Content-Disposition": 'attachment; filename="training-samples.jsonl"'})
+
+
+@router.post("/jobs", status_code=202, response_model=JobOut)
+async def create_job(body: JobIn, provider: CurrentProvider):
+    """Queue a LoRA training job on the worker."""
+    return await training.start_job(provider.id, base_model=body.base_model, epochs=body.epochs,
+                                    learning_rate=body.learning_rate, lora_rank=body.lora_rank,
+                                    eval_fraction=body.eval_fraction)
+
+
+@router.get("/jobs", response_model=list[JobOut])
+def list_jobs(session: DbSession, provider: CurrentProvider):
+    return [training.job_view(j) for j in training.list_jobs(session, provider.id)]
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut)
+def get_job(job_id: uuid.UUID, session: DbSession, provider: CurrentProvider):
+    return training.job_view(training.get_job(session, provider.id, job_id))
+
+
+@router.post("/adapters/active", response_model=Optional[JobOut])
+def activate(body: ActivateIn, session: DbSession, provider: CurrentProvider):
+    """Serve a completed job's adapter from the next suggestion on, or roll back with jobId null."""
+    job = training.activate(session, provider.id, body.job_id)
+    return training.job_view(job) if job else None

@@ -1,0 +1,247 @@
+"""Training samples, LoRA training jobs and the provider's adapter versions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from redis.exceptions import RedisError
+from sqlmodel import Session
+
+from convassist.db import session_scope
+from convassist.models import TrainingJob, TrainingSample, as_utc, utcnow
+from convassist.services import queue
+from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
+from convassist.settings import get_settings
+from ml.registry import resolve_model
+from ml.train import TrainConfig, TrainResult, TrainSample
+
+MIN_SAMPLES = 8  # fewer cannot give both a train and a meaningful eval split
+ACTIVE_STATUSES = ("queued", "training")
+
+
+# -- samples ---------------------------------------------------------------------------------------
+def list_samples(session: Session, provider_id: uuid.UUID, *, source: str | None = None,
+                 min_quality: float | None = None, limit: int = 50, offset: int = 0
+                 ) -> tuple[list[TrainingSample], int]:
+    statement = sa.select(TrainingSample).where(TrainingSample.provider_id == provider_id)
+    if source:
+        statement = statement.where(TrainingSample.source == source)
+    if min_quality is not None:
+        statement = statement.where(TrainingSample.quality >= min_quality)
+    total = session.execute(sa.select(sa.func.count()).select_from(statement.subquery())).scalar_one()
+    rows = session.execute(statement.order_by(TrainingSample.created_at.desc(), TrainingSample.id)
+                           .limit(limit).offset(offset)).scalars().all()
+    return list(rows), total
+
+
+def add_sample(session: Session, provider_id: uuid.UUID, *, input_context: str, expected_output: str
+               ) -> TrainingSample:
+    """A manual sample (quality 1.0)."""
+    if not input_context.strip() or not expected_output.strip():
+        raise DomainError("inputContext and expectedOutput must not be empty.", code="empty_sample", status=422)
+    sample = TrainingSample(provider_id=provider_id, input_context=input_context,
+                            expected_output=expected_output.strip(), source="manual", quality=1.0)
+    session.add(sample)
+    session.flush()
+    return sample
+
+
+def delete_sample(session: Session, provider_id: uuid.UUID, sample_id: uuid.UUID) -> None:
+    sample = session.get(TrainingSample, sample_id)
+    if sample is None or sample.provider_id != provider_id:
+        raise NotFound("No such sample.")
+    session.delete(sample)
+
+
+def export_jsonl(session: Session, provider_id: uuid.UUID) -> Iterator[str]:
+    """The samples in the seed's format: one {"input", "output", "quality"} object per line."""
+    rows = session.execute(sa.select(TrainingSample.input_context, TrainingSample.expected_output,
+                                     TrainingSample.quality)
+                           .where(TrainingSample.provider_id == provider_id)
+                           .order_by(TrainingSample.created_at)).all()
+    for input_context, output, quality in rows:
+        yield json.dumps({"input": input_context, "output": output, "quality": quality}) + "\n"
+
+
+# -- jobs ------------------------------------------------------------------------------------------
+def create_job(session: Session, provider_id: uuid.UUID, *, base_model: str, epochs: int, learning_rate: float,
+               lora_rank: int, eval_fraction: float) -> TrainingJob:
+    """Queue a training job (the API enqueues it on the worker after the commit)."""
+    served = get_settings().ml_service_model_id
+    if base_model != served:
+        raise DomainError(f"baseModel must be the model the worker serves ({served!r}).", code="invalid_base_model",
+                          status=422)
+    busy = session.execute(sa.select(TrainingJob.id).where(TrainingJob.provider_id == provider_id,
+                                                           TrainingJob.status.in_(ACTIVE_STATUSES))).first()
+    if busy:
+        raise Conflict("A training job is already queued or running; wait for it to finish.",
+                       code="training_in_progress")
+    count = session.execute(sa.select(sa.func.count()).select_from(TrainingSample)
+                            .where(TrainingSample.provider_id == provider_id)).scalar_one()
+    if count < MIN_SAMPLES:
+        raise DomainError(f"Training needs at least {MIN_SAMPLES} samples; you have {count}. Accept or edit "
+                          "more suggestions, or add samples by hand.", code="not_enough_samples", status=422)
+    job = TrainingJob(provider_id=provider_id, base_model=base_model, epochs=epochs, learning_rate=learning_rate,
+                      lora_rank=lora_rank, eval_fraction=eval_fraction, sample_count=count, status="queued",
+                      metrics={"trainLoss": [], "evalLoss": []})
+    session.add(job)
+    session.flush()
+    return job
+
+
+async def start_job(provider_id: uuid.UUID, **params) -> dict:
+    """Create a job (see create_job) and queue it on the worker; returns its view."""
+    def create() -> dict:
+        with session_scope() as session:
+            return job_view(create_job(session, provider_id, **params))
+
+    view = await asyncio.to_thread(create)
+    try:
+        pool = await queue.get_pool()
+        await pool.enqueue_job("train_adapter", str(view["job_id"]), _job_id=f"train:{view['job_id']}")
+    except (OSError, RedisError) as exc:  # nothing would run it: say so on the job rather than leave it queued
+        await asyncio.to_thread(fail_job, str(view["job_id"]), "The job queue is not reachable.")
+        raise Unavailable("The job queue (Redis) is not reachable.", code="queue_unavailable") from exc
+    return view
+
+
+def get_job(session: Session, provider_id: uuid.UUID, job_id: uuid.UUID) -> TrainingJob:
+    job = session.get(TrainingJob, job_id)
+    if job is None or job.provider_id != provider_id:
+        raise NotFound("No such training job.")
+    return job
+
+
+def list_jobs(session: Session, provider_id: uuid.UUID) -> list[TrainingJob]:
+    return list(session.execute(sa.select(TrainingJob).where(TrainingJob.provider_id == provider_id)
+                                .order_by(TrainingJob.created_at.desc())).scalars().all())
+
+
+def job_view(job: TrainingJob) -> dict:
+    return {"job_id": job.id, "status": job.status, "progress": round(job.progress, 1), "base_model": job.base_model,
+            "epochs": job.epochs, "learning_rate": job.learning_rate, "lora_rank": job.lora_rank,
+            "eval_fraction": job.eval_fraction, "sample_count": job.sample_count, "output_path": job.output_path,
+            "adapter_version": adapter_label(job), "active": job.is_active, "error": job.error,
+            "created_at": as_utc(job.created_at), "started_at": as_utc(job.started_at),
+            "completed_at": as_utc(job.completed_at),
+            "metrics": {"trainLoss": job.metrics.get("trainLoss", []), "evalLoss": job.metrics.get("evalLoss", []),
+                        **{k: v for k, v in job.metrics.items() if k not in ("trainLoss", "evalLoss")}}}
+
+
+# -- the trainer's side (ml/train.py runs these in its own process) ---------------------------------
+@dataclass(frozen=True)
+class TrainingSpec:
+    gguf_path: Path
+    samples: list[TrainSample]
+    config: TrainConfig
+    adapter_path: Path
+
+
+def begin_training(job_id: str) -> TrainingSpec | None:
+    """Mark a queued job as training and gather what the trainer needs; None if it is not queued."""
+    settings = get_settings()
+    with session_scope() as session:
+        job = session.execute(sa.select(TrainingJob).where(TrainingJob.id == uuid.UUID(job_id))
+                              .with_for_update()).scalar_one_or_none()
+        if job is None or job.status != "queued":
+            return None
+        job.status, job.started_at, job.progress = "training", utcnow(), 0.0
+        samples = session.execute(sa.select(TrainingSample).where(TrainingSample.provider_id == job.provider_id)
+                                  .order_by(TrainingSample.created_at)).scalars().all()
+        resolved = resolve_model(settings.ml_service_model_id, settings.ml_service_model_path,
+                                 settings.convassist_data_dir / "models")
+        if not resolved.found:
+            job.status, job.error = "failed", "the base model file is missing"
+            return None
+        job.sample_count = len(samples)
+        return TrainingSpec(
+            gguf_path=resolved.path,
+            samples=[TrainSample(s.input_context, s.expected_output, s.quality) for s in samples],
+            config=TrainConfig(epochs=job.epochs, learning_rate=job.learning_rate, rank=job.lora_rank,
+                               eval_fraction=job.eval_fraction, threads=settings.ml_service_train_threads),
+            adapter_path=settings.convassist_data_dir / "adapters" / str(job.provider_id) / f"{job.id}.gguf")
+
+
+def report_progress(job_id: str, step: int, total: int, result: TrainResult) -> None:
+    """After every step: progress (the last percent is the export and its check) and the losses."""
+    with session_scope() as session:
+        session.execute(sa.update(TrainingJob).where(TrainingJob.id == uuid.UUID(job_id),
+                                                     TrainingJob.status == "training").values(
+            progress=min(99.0, 100.0 * step / max(total, 1)),
+            metrics={"trainLoss": result.train_loss, "evalLoss": result.eval_loss,
+                     "stepsPerEpoch": result.steps_per_epoch}))
+
+
+def complete_job(job_id: str, result: TrainResult) -> None:
+    with session_scope() as session:
+        job = session.execute(sa.select(TrainingJob).where(TrainingJob.id == uuid.UUID(job_id))
+                              .with_for_update()).scalar_one()
+        if job.status != "training":  # failed meanwhile (its worker was restarted): keep that verdict
+            return
+        version = session.execute(sa.select(sa.func.coalesce(sa.func.max(TrainingJob.adapter_version), 0))
+                                  .where(TrainingJob.provider_id == job.provider_id)).scalar_one() + 1
+        job.status, job.progress, job.completed_at, job.adapter_version = "completed", 100.0, utcnow(), version
+        job.output_path = str(get_settings().convassist_data_dir / "adapters" / str(job.provider_id) / f"{job.id}.gguf")
+        job.metrics = {"trainLoss": result.train_loss, "evalLoss": result.eval_loss, "steps": result.steps,
+                       "epochsRun": result.epochs_run, "bestEpoch": result.best_epoch,
+                       "secondsPerStep": result.seconds_per_step, "agreement": result.agreement,
+                       "trainSamples": result.train_samples, "evalSamples": result.eval_samples,
+                       "stepsPerEpoch": result.steps_per_epoch}
+
+
+def fail_job(job_id: str, reason: str) -> None:
+    """Mark a queued or running job failed (a finished job stays as it is)."""
+    with session_scope() as session:
+        session.execute(sa.update(TrainingJob).where(TrainingJob.id == uuid.UUID(job_id),
+                                                     TrainingJob.status.in_(ACTIVE_STATUSES))
+                        .values(status="failed", error=reason[:2000], completed_at=utcnow()))
+
+
+def fail_interrupted_jobs() -> int:
+    """At worker start: a job still `training` lost its trainer with the previous worker."""
+    with session_scope() as session:
+        return session.execute(sa.update(TrainingJob).where(TrainingJob.status == "training").values(
+            status="failed", error="The worker stopped during training; start the job again.",
+            completed_at=utcnow())).rowcount
+
+
+# -- adapters --------------------------------------------------------------------------------------
+def adapter_label(job: TrainingJob) -> str | None:
+    return f"lora-v{job.adapter_version}" if job.adapter_version else None
+
+
+@dataclass(frozen=True)
+class ActiveAdapter:
+    id: str  # unique across providers: goes into the cache key
+    label: str  # what modelVersion shows
+    path: str
+
+
+def active_adapter(session: Session, provider_id: uuid.UUID) -> ActiveAdapter | None:
+    job = session.execute(sa.select(TrainingJob).where(TrainingJob.provider_id == provider_id,
+                                                       TrainingJob.is_active.is_(True))).scalar_one_or_none()
+    if job is None or not job.output_path:
+        return None
+    return ActiveAdapter(str(job.id), adapter_label(job), job.output_path)
+
+
+def activate(session: Session, provider_id: uuid.UUID, job_id: uuid.UUID | None) -> TrainingJob | None:
+    """Serve the adapter of a completed job from now on; None rolls back to the base model."""
+    target = None
+    if job_id is not None:
+        target = get_job(session, provider_id, job_id)
+        if target.status != "completed" or not target.output_path:
+            raise Conflict("Only a completed job's adapter can be activated.", code="adapter_not_ready")
+    session.execute(sa.update(TrainingJob).where(TrainingJob.provider_id == provider_id)
+                    .values(is_active=False))
+    if target is not None:
+        target.is_active = True
+        session.add(target)
+    session.flush()
+    return target

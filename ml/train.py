@@ -1,0 +1,239 @@
+"""LoRA fine-tuning on the provider's replies (peft + transformers, CPU), exported for llama.cpp.
+
+`train_lora` is the whole recipe; `python -m ml.train JOB_ID` runs it for a TrainingJob row in its own
+process (the worker starts it), so generation keeps being served while it trains.
+
+Recipe (defaults from ../shared/PLATFORM.md, which learned a provider's voice on ≈40 samples): the same
+GGUF the worker serves, loaded by transformers; LoRA on every linear layer of the attention and MLP;
+loss only on the reply tokens, each sample weighted by its quality; a held-out eval split with the eval
+loss before training and after every epoch; early stopping on it (the best epoch's weights are kept);
+warm-up then linear decay. The exported GGUF adapter is checked against the peft model before use.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("ml.train")
+
+MIN_AGREEMENT = 0.95  # top-token agreement of the GGUF export with the peft model
+TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+REPLY_END = "\nThem:"  # the model learns to end its turn the way the prompt's stop sequences expect
+
+
+@dataclass(frozen=True)
+class TrainSample:
+    prompt: str  # ends with "Me:"
+    reply: str
+    quality: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 3
+    learning_rate: float = 1e-3
+    rank: int = 8
+    eval_fraction: float = 0.2
+    batch_size: int = 4
+    warmup_fraction: float = 0.1
+    patience: int = 1  # epochs without eval improvement before stopping
+    max_length: int = 512
+    seed: int = 0
+    threads: int = 1
+
+
+@dataclass
+class TrainResult:
+    train_loss: list[float] = field(default_factory=list)  # per step
+    eval_loss: list[float] = field(default_factory=list)  # before training, then per epoch
+    steps: int = 0
+    epochs_run: int = 0
+    best_epoch: int = 0
+    seconds_per_step: float = 0.0
+    agreement: float = 0.0
+    train_samples: int = 0
+    eval_samples: int = 0
+    steps_per_epoch: int = 0
+    model: object = field(default=None, repr=False)
+    tokenizer: object = field(default=None, repr=False)
+
+
+ProgressCallback = Callable[[int, int, TrainResult], None]  # (step, total steps, result so far)
+
+
+def split_samples(samples: list[TrainSample], eval_fraction: float, seed: int) -> tuple[list, list]:
+    """A seeded shuffle, then at least one eval sample and at least one train sample."""
+    shuffled = samples[:]
+    random.Random(seed).shuffle(shuffled)
+    n_eval = min(len(shuffled) - 1, max(1, round(len(shuffled) * eval_fraction)))
+    return shuffled[n_eval:], shuffled[:n_eval]
+
+
+def encode(tokenizer, sample: TrainSample, max_length: int) -> dict:
+    """Token ids and labels: the prompt is context only (label -100), the reply is what is learned."""
+    prompt_ids = tokenizer(sample.prompt, add_special_tokens=False).input_ids
+    reply_ids = tokenizer(" " + sample.reply.strip() + REPLY_END, add_special_tokens=False).input_ids
+    room = max_length - len(reply_ids)
+    prompt_ids = prompt_ids[-room:] if room > 0 else []
+    reply_ids = reply_ids[:max_length]
+    return {"input_ids": prompt_ids + reply_ids, "labels": [-100] * len(prompt_ids) + reply_ids,
+            "weight": float(sample.quality)}
+
+
+def batch_loss(model, batch: list[dict], pad_id: int, *, weighted: bool):
+    """Mean loss per sample over its reply tokens, then a (quality-)weighted mean over the batch."""
+    import torch
+    import torch.nn.functional as F
+
+    width = max(len(item["input_ids"]) for item in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, item in enumerate(batch):
+        n = len(item["input_ids"])
+        ids[row, :n] = torch.tensor(item["input_ids"])
+        labels[row, :n] = torch.tensor(item["labels"])
+        mask[row, :n] = 1
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
+    target = labels[:, 1:]
+    token_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100,
+                                 reduction="none").view(target.shape)
+    counted = (target != -100).float()
+    per_sample = (token_loss * counted).sum(1) / counted.sum(1).clamp(min=1)
+    weights = torch.tensor([item["weight"] if weighted else 1.0 for item in batch]).clamp(min=1e-3)
+    return (per_sample * weights).sum() / weights.sum()
+
+
+def load_base(gguf_path: Path):
+    """Tokenizer and fp32 model from the GGUF the worker serves (Q4_1 dequantized by transformers)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+    return tokenizer, model
+
+
+def train_lora(gguf_path: Path, samples: list[TrainSample], config: TrainConfig, adapter_path: Path,
+               on_progress: ProgressCallback | None = None, *, keep_model: bool = False) -> TrainResult:
+    """Fine-tune, export to `adapter_path` and verify the export; raises if the export disagrees.
+
+    keep_model: also return the peft model and tokenizer on the result (for tests and the bench)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import get_linear_schedule_with_warmup
+
+    from ml.lora_export import export_gguf_adapter, top_token_agreement
+
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    adapter_path.parent.mkdir(parents=True, exist_ok=True)  # fail before the training, not after it
+    tokenizer, base = load_base(gguf_path)
+    model = get_peft_model(base, LoraConfig(r=config.rank, lora_alpha=2 * config.rank, lora_dropout=0.05,
+                                            target_modules=TARGET_MODULES, task_type="CAUSAL_LM"))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    train_set, eval_set = split_samples(samples, config.eval_fraction, config.seed)
+    train_items = [encode(tokenizer, s, config.max_length) for s in train_set]
+    eval_items = [encode(tokenizer, s, config.max_length) for s in eval_set]
+    result = TrainResult(train_samples=len(train_items), eval_samples=len(eval_items))
+
+    def evaluate() -> float:
+        model.eval()
+        with torch.no_grad():
+            losses = [float(batch_loss(model, eval_items[i:i + config.batch_size], pad_id, weighted=False))
+                      * len(eval_items[i:i + config.batch_size])
+                      for i in range(0, len(eval_items), config.batch_size)]
+        model.train()
+        return sum(losses) / len(eval_items)
+
+    steps_per_epoch = math.ceil(len(train_items) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    result.steps_per_epoch = steps_per_epoch
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
+    schedule = get_linear_schedule_with_warmup(optimizer, max(1, int(total_steps * config.warmup_fraction)),
+                                               total_steps)
+    result.eval_loss.append(round(evaluate(), 4))
+    best = (result.eval_loss[0], {k: v.detach().clone() for k, v in model.state_dict().items() if "lora_" in k})
+    stale, step, step_seconds = 0, 0, 0.0
+    rng = random.Random(config.seed)
+    model.train()
+    for epoch in range(1, config.epochs + 1):
+        order = train_items[:]
+        rng.shuffle(order)
+        for i in range(0, len(order), config.batch_size):
+            started = time.perf_counter()
+            loss = batch_loss(model, order[i:i + config.batch_size], pad_id, weighted=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            step_seconds += time.perf_counter() - started
+            step += 1
+            result.train_loss.append(round(loss.item(), 4))
+            result.steps = step
+            if on_progress:
+                on_progress(step, total_steps, result)
+        result.eval_loss.append(round(evaluate(), 4))
+        result.epochs_run = epoch
+        if result.eval_loss[-1] < best[0]:
+            best = (result.eval_loss[-1], {k: v.detach().clone() for k, v in model.state_dict().items()
+                                           if "lora_" in k})
+            result.best_epoch, stale = epoch, 0
+        else:
+            stale += 1
+            if stale >= config.patience:
+                log.info("early stop epoch=%d eval_loss=%.4f best=%.4f", epoch, result.eval_loss[-1], best[0])
+                break
+    model.load_state_dict(best[1], strict=False)
+    result.seconds_per_step = round(step_seconds / max(step, 1), 4)
+    model.eval()
+    export_gguf_adapter(model, adapter_path, alpha=2 * config.rank)
+    texts = [s.prompt + " " + s.reply for s in (eval_set + train_set)[:4]]
+    result.agreement = round(top_token_agreement(model, tokenizer, gguf_path, adapter_path, texts), 4)
+    if result.agreement < MIN_AGREEMENT:
+        adapter_path.unlink(missing_ok=True)
+        raise RuntimeError(f"the exported adapter disagrees with the trained model (top-token agreement "
+                           f"{result.agreement:.3f} < {MIN_AGREEMENT}); not published")
+    if keep_model:
+        result.model, result.tokenizer = model, tokenizer
+    return result
+
+
+def main(job_id: str) -> int:
+    """Train the TrainingJob `job_id` (run by the worker as a child process)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    os.nice(10)  # generation in the worker comes first
+    from convassist.services import training
+
+    parent = os.getppid()
+    spec = training.begin_training(job_id)
+    if spec is None:
+        return 0  # not queued any more (cancelled, or already handled)
+
+    def on_progress(step: int, total: int, result: TrainResult) -> None:
+        if os.getppid() != parent:  # the worker died: stop, the next worker marks the job failed
+            raise SystemExit(3)
+        training.report_progress(job_id, step, total, result)
+
+    try:
+        result = train_lora(spec.gguf_path, spec.samples, spec.config, spec.adapter_path, on_progress)
+    except SystemExit:
+        raise
+    except Exception as exc:  # the reason goes to the job, the traceback to the worker's log
+        log.exception("training failed job=%s", job_id)
+        training.fail_job(job_id, f"{type(exc).__name__}: {exc}")
+        return 1
+    training.complete_job(job_id, result)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1]))

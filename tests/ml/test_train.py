@@ -1,0 +1,79 @@
+"""LoRA training on the real SmolLM2 (transformers loads the GGUF), export to GGUF, llama.cpp serving."""
+
+from pathlib import Path
+
+import pytest
+
+from ml.engine import GenerationParams, LlamaEngine
+from ml.prompt import BASE_STOPS
+from ml.registry import resolve_model
+from ml.train import REPLY_END, TrainConfig, TrainSample, encode, split_samples, train_lora
+from tests.fixtures.voice_samples import HELD_OUT, SIGN_OFF, samples
+
+BASE = resolve_model("smollm2-135m-instruct", None, Path("/nonexistent"))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    path = tmp_path_factory.mktemp("adapter") / "adapter.gguf"
+    steps = []
+    result = train_lora(BASE.path, [TrainSample(p, r) for p, r in samples()], TrainConfig(threads=2), path,
+                        on_progress=lambda step, total, r: steps.append((step, total, len(r.train_loss))),
+                        keep_model=True)
+    return result, path, steps
+
+
+def test_split_keeps_both_sides():
+    items = [TrainSample(str(i), "r") for i in range(10)]
+    train, held = split_samples(items, 0.2, seed=0)
+    assert len(held) == 2 and len(train) == 8 and not set(held) & set(train)
+    assert split_samples(items[:2], 0.9, seed=0)[0]  # never an empty train set
+
+
+def test_loss_only_on_the_reply_tokens():
+    from ml.train import load_base
+
+    tokenizer, _ = load_base(BASE.path)
+    item = encode(tokenizer, TrainSample("Them: hi\nMe:", "hello there", 0.7), max_length=64)
+    n_prompt = len(tokenizer("Them: hi\nMe:", add_special_tokens=False).input_ids)
+    assert item["labels"][:n_prompt] == [-100] * n_prompt
+    assert tokenizer.decode(item["labels"][n_prompt:]) == " hello there" + REPLY_END
+    assert item["weight"] == 0.7
+
+
+def test_training_lowers_eval_loss_and_reports_every_step(trained):
+    result, _, steps = trained
+    assert result.eval_loss[-1] < result.eval_loss[0] - 1.0, result.eval_loss
+    assert [s[0] for s in steps] == list(range(1, result.steps + 1))
+    assert all(n == step for step, _, n in steps)
+    assert result.seconds_per_step > 0
+
+
+def test_export_agrees_with_peft_and_the_permutation_matters(trained, tmp_path, monkeypatch):
+    from ml import lora_export
+
+    result, path, _ = trained
+    assert result.agreement >= 0.95
+    # without permuting q/k lora_B back, llama.cpp applies the adapter to the wrong rows: worse, silently
+    monkeypatch.setattr(lora_export, "permute_rows", lambda w, *_: w)
+    wrong = tmp_path / "wrong.gguf"
+    lora_export.export_gguf_adapter(result.model, wrong, alpha=16)
+    texts = [p + " " + r for p, r in samples()[:4]]
+    bad = lora_export.top_token_agreement(result.model, result.tokenizer, BASE.path, wrong, texts)
+    assert bad < result.agreement - 0.02, (bad, result.agreement)
+
+
+def test_llama_cpp_serves_the_adapter_and_rolls_back_in_place(trained):
+    _, path, _ = trained
+    engine = LlamaEngine.load(BASE, context_size=2048, gpu_layers=0, threads=2)
+    params, stops = GenerationParams(max_tokens=40), list(BASE_STOPS)
+    base = engine.generate(HELD_OUT, params, stops).text
+    engine.use_adapter(str(path))
+    tuned = engine.generate(HELD_OUT, params, stops).text
+    engine.use_adapter(None)
+    back = engine.generate(HELD_OUT, params, stops).text
+    assert SIGN_OFF.split(",")[0] in tuned or "Blue Salon" in tuned, tuned
+    assert "Blue Salon" not in base
+    assert back == base
+    with pytest.raises(RuntimeError, match="missing"):
+        engine.use_adapter("/nonexistent/adapter.gguf")
