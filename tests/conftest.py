@@ -210,3 +210,42 @@ def page(browser):
     page.set_default_timeout(15000)
     yield page
     context.close()
+
+
+class ApiServer:
+    """The API alone (uvicorn), for clients that speak HTTP (the Mac agent); can be stopped and restarted."""
+
+    def __init__(self, env: dict):
+        self.env, self.port, self.process = env, free_port(), None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        import httpx
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "convassist.api:create_api", "--port", str(self.port),
+             "--log-level", "warning", "--no-access-log"], cwd=ROOT, env=self.env)
+
+        def up() -> bool:
+            try:
+                return httpx.get(self.url + "/api/openapi.json", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        _wait_for(up, 30, "API server", self.process)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def api_server(services_env):
+    server = ApiServer(services_env)
+    server.start()
+    yield server
+    server.stop()
