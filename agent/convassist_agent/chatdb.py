@@ -35,14 +35,51 @@ def apple_time(value) -> Optional[datetime]:
     return datetime.fromtimestamp(seconds + APPLE_EPOCH, tz=timezone.utc)
 
 
+_STRING_VALUE = b"\x84\x01+"  # typedstream: the type "+" (a C string), the NSString's value
+
+
+def _fast_text(blob: bytes) -> Optional[str]:
+    """The NSString value read by its encoded length: the archive's first "+" value, which must be
+    followed by the end-of-object tag. None when the blob is not shaped that way."""
+    if not blob.startswith(b"\x04\x0bstreamtyped"):
+        return None
+    at = blob.find(_STRING_VALUE)
+    if at < 0:
+        return None
+    at += len(_STRING_VALUE)
+    tag = blob[at]
+    if tag < 0x80:
+        length, at = tag, at + 1
+    elif tag == 0x81:
+        length, at = int.from_bytes(blob[at + 1:at + 3], "little"), at + 3
+    elif tag == 0x82:
+        length, at = int.from_bytes(blob[at + 1:at + 5], "little"), at + 5
+    else:
+        return None
+    if blob[at + length:at + length + 1] != b"\x86":
+        return None
+    try:
+        return blob[at:at + length].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def decode_attributed_body(blob: Optional[bytes]) -> Optional[str]:
-    """The plain text of an NSAttributedString typedstream (pytypedstream; no byte-splitting tricks)."""
+    """The plain text of an NSAttributedString typedstream.
+
+    The common shape is read directly by the string's encoded length (≈100x faster than a full
+    unarchive, and exact, unlike splitting on b"NSString"); anything else goes through pytypedstream.
+    """
     if not blob:
         return None
+    blob = bytes(blob)
+    fast = _fast_text(blob)
+    if fast is not None:
+        return fast
     try:
         import typedstream
 
-        archived = typedstream.unarchive_from_data(bytes(blob))
+        archived = typedstream.unarchive_from_data(blob)
     except Exception:  # a malformed blob: the message keeps no text rather than breaking the sync
         return None
     for item in getattr(archived, "contents", []):
@@ -131,28 +168,46 @@ class ChatDB:
         if changes and changed_after:  # the look-back: edits and unsends of messages already sent
             where = f"(m.ROWID > ? OR MAX({', '.join(changes + ['0'])}) > ?)"
             params.append(changed_after)
-        name_col = "c.display_name" if "display_name" in self.chat_columns else "NULL"
         sql = f"""
             SELECT m.ROWID AS rowid, m.guid, m.text, m.is_from_me, m.date, h.id AS sender,
                    {self._col('attributedBody')}, {self._col('cache_has_attachments', '0')},
                    {self._col('associated_message_guid')}, {self._col('associated_message_type', '0')},
-                   {self._col('date_edited', '0')}, {self._col('date_retracted', '0')},
-                   c.ROWID AS chat_rowid, c.guid AS chat_guid, {name_col} AS chat_name, c.chat_identifier,
-                   {'c.style' if 'style' in self.chat_columns else '0'} AS style
-            FROM message m
-            JOIN chat_message_join cmj ON cmj.message_id = m.ROWID
-            JOIN chat c ON c.ROWID = cmj.chat_id
-            LEFT JOIN handle h ON h.ROWID = m.handle_id
+                   {self._col('date_edited', '0')}, {self._col('date_retracted', '0')}
+            FROM message m LEFT JOIN handle h ON h.ROWID = m.handle_id
             WHERE {where}
-              AND cmj.chat_id = (SELECT MIN(chat_id) FROM chat_message_join WHERE message_id = m.ROWID)
             ORDER BY m.ROWID
             {'LIMIT ' + str(int(limit)) if limit else ''}
         """
+        rows = self.conn.execute(sql, params).fetchall()
+        if not rows:
+            return
+        chat_of = self._first_chats([r["rowid"] for r in rows])
+        chats = self._chats()
         participants = self._participants()
-        for row in self.conn.execute(sql, params):
-            yield self._message(row, participants, edited, retracted)
+        for row in rows:
+            chat = chats.get(chat_of.get(row["rowid"]))
+            if chat is None:  # a message in no chat (being deleted): nothing to attach it to
+                continue
+            yield self._message(row, chat, participants, edited, retracted)
 
-    def _message(self, row, participants: dict, edited: bool, retracted: bool) -> ChatMessage:
+    def _first_chats(self, rowids: List[int]) -> dict:
+        """message ROWID → its first chat (messages ↔ chats is many-to-many: each is sent once)."""
+        if len(rowids) <= 500:
+            marks = ",".join("?" * len(rowids))
+            query = (f"SELECT message_id, MIN(chat_id) FROM chat_message_join WHERE message_id IN ({marks}) "
+                     "GROUP BY message_id")
+            return dict(self.conn.execute(query, rowids).fetchall())
+        # one pass over the join table (real chat.db indexes message_id; fixtures need not)
+        return dict(self.conn.execute("SELECT message_id, MIN(chat_id) FROM chat_message_join "
+                                      "WHERE message_id >= ? GROUP BY message_id", (min(rowids),)).fetchall())
+
+    def _chats(self) -> dict:
+        name = "display_name" if "display_name" in self.chat_columns else "NULL AS display_name"
+        style = "style" if "style" in self.chat_columns else "0 AS style"
+        return {row["ROWID"]: row for row in self.conn.execute(
+            f"SELECT ROWID, guid, chat_identifier, {name}, {style} FROM chat")}
+
+    def _message(self, row, chat, participants: dict, edited: bool, retracted: bool) -> ChatMessage:
         text = row["text"]
         if not text:
             text = decode_attributed_body(row["attributedBody"])
@@ -164,12 +219,12 @@ class ChatDB:
         is_retracted = bool(retracted and row["date_retracted"])
         if is_retracted:
             text = None
-        chat_guid = row["chat_guid"]
-        is_group = ";+;" in chat_guid or row["style"] == 43
+        chat_guid = chat["guid"]
+        is_group = ";+;" in chat_guid or chat["style"] == 43
         return ChatMessage(
             rowid=row["rowid"], guid=row["guid"], chat_guid=chat_guid,
-            chat_name=row["chat_name"] or None, is_group=is_group,
-            participants=participants.get(row["chat_rowid"], [row["chat_identifier"]] if row["chat_identifier"] else []),
+            chat_name=chat["display_name"] or None, is_group=is_group,
+            participants=participants.get(chat["ROWID"], [chat["chat_identifier"]] if chat["chat_identifier"] else []),
             sender=row["sender"], is_from_me=bool(row["is_from_me"]), text=text, message_type=message_type,
             sent_at=apple_time(row["date"]) or datetime.fromtimestamp(APPLE_EPOCH, tz=timezone.utc),
             edited_at=apple_time(row["date_edited"]) if edited else None, retracted=is_retracted,

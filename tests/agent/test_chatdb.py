@@ -23,9 +23,23 @@ def test_both_date_epochs():
 
 
 def test_attributed_body_decoding_keeps_every_character():
-    for text in ["Hi", "Café ✂️ at 3? 💇‍♀️", "x" * 5000]:
-        assert decode_attributed_body(attributed_body(text)) == text
+    import typedstream
+
+    from convassist_agent.chatdb import _fast_text
+
+    for text in ["Hi", "Café ✂️ at 3? 💇‍♀️", "x" * 5000, "ends with NSString", "a\nb"]:
+        blob = attributed_body(text)
+        library = typedstream.unarchive_from_data(blob).contents[0].value.value
+        assert decode_attributed_body(blob) == library == text
+        assert _fast_text(blob) == text  # the fast path agrees with pytypedstream
     assert decode_attributed_body(b"not a typedstream") is None
+
+
+def test_unusual_blobs_go_through_pytypedstream(monkeypatch):
+    import convassist_agent.chatdb as chatdb
+
+    monkeypatch.setattr(chatdb, "_fast_text", lambda blob: None)
+    assert chatdb.decode_attributed_body(attributed_body("slow path")) == "slow path"
 
 
 def test_ventura_messages(tmp_path):
