@@ -21,7 +21,7 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from stack import bench_stack, paired_device
+from _stack import bench_stack, paired_device
 
 N = int(os.environ.get("BENCH_N", "20"))
 HITS = 200

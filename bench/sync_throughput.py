@@ -18,7 +18,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
-from stack import bench_stack, paired_device
+from _stack import bench_stack, paired_device
 
 TOTAL = int(os.environ.get("BENCH_MESSAGES", "100000"))
 BATCH = 500

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from stack import ROOT, bench_stack, paired_device
+from _stack import ROOT, bench_stack, paired_device
 
 sys.path.insert(0, str(ROOT))
 

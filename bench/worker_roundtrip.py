@@ -13,7 +13,7 @@ import statistics
 import sys
 import time
 
-from stack import bench_stack
+from _stack import bench_stack
 
 N = int(os.environ.get("BENCH_N", "500"))
 
