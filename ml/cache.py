@@ -26,5 +26,6 @@ async def get(redis, key: str) -> dict | None:
     return json.loads(raw) if raw else None
 
 
-async def put(redis, key: str, value: dict, ttl_seconds: int) -> None:
-    await redis.set(key, json.dumps(value), ex=ttl_seconds)
+def store(pipeline, key: str, value: dict, ttl_seconds: int) -> None:
+    """Queue the cache write on a Redis pipeline (the worker sends it with its other bookkeeping)."""
+    pipeline.set(key, json.dumps(value), ex=ttl_seconds)

@@ -117,7 +117,6 @@ class FakeEngine(ReplyEngine):
     def __init__(self, reply: str = "Sounds good, see you then!", confidence: float = 0.5):
         self.reply, self.confidence = reply, confidence
         self.status = ModelStatus(loaded=True, model_id="fake", path=None, file_identity="fake")
-        self.calls: list[str] = []
         self.adapter: str | None = None
 
     def use_adapter(self, path):
@@ -127,7 +126,6 @@ class FakeEngine(ReplyEngine):
         return len(text.split())
 
     def generate(self, prompt, params, stop=(), on_text=None):
-        self.calls.append(prompt)
         words = self.reply.split()[: params.max_tokens]
         for i in range(1, len(words) + 1):
             if on_text:

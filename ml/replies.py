@@ -88,7 +88,7 @@ async def generate_reply(ctx: dict, request: dict) -> dict:
     result = await _generate(ctx, request)
     pipe = redis.pipeline(transaction=False)  # one round trip for the bookkeeping
     if "error" not in result and ctx["settings"].ml_service_redis_enabled and request.get("cache_key"):
-        pipe.set(request["cache_key"], json.dumps(result), ex=ctx["settings"].ml_service_redis_cache_ttl)
+        cache.store(pipe, request["cache_key"], result, ctx["settings"].ml_service_redis_cache_ttl)
     pipe.xadd(stream_key(job_id), {"done": "1", "result": json.dumps(result)}, maxlen=512)
     pipe.expire(stream_key(job_id), STREAM_TTL)
     if request.get("cache_key"):

@@ -226,7 +226,7 @@ def main(job_id: str) -> int:
     except SystemExit:
         raise
     except Exception as exc:  # the reason goes to the job, the traceback to the worker's log
-        log.exception("training failed job=%s", job_id)
+        log.error("training failed job=%s type=%s", job_id, type(exc).__name__)  # no message: it may quote data
         training.fail_job(job_id, f"{type(exc).__name__}: {exc}")
         return 1
     training.complete_job(job_id, result)

@@ -45,6 +45,7 @@ def os_version() -> str:
 def cmd_pair(args) -> int:
     client = Client(args.server_url)
     reg = client.register(args.name or socket.gethostname(), args.hardware_id or hardware_id(), os_version())
+    # shown to the person at this Mac (the terminal, never a log file): they type it into the web app
     print(f"Pairing code: {reg['code']}")
     print(f"Enter it in ConvAssist: {args.server_url.rstrip('/')}/devices → Add a Mac (valid 10 minutes).")
     while True:
@@ -94,14 +95,7 @@ def cmd_sync(args) -> int:
     client = _client(state)
     if client is None:
         return 1
-    try:
-        return sync_pass(state, client, args.chat_db, args.contacts, quiet=False)
-    except ServerUnavailable as exc:
-        print(f"Server unavailable: {exc}. Nothing was lost; the next sync resumes here.", file=sys.stderr)
-        return 3
-    except ApiError as exc:
-        print(f"The server refused the sync: {exc.message} ({exc.code})", file=sys.stderr)
-        return 4
+    return sync_pass(state, client, args.chat_db, args.contacts, quiet=False)
 
 
 def cmd_run(args) -> int:
@@ -190,10 +184,11 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except ServerUnavailable as exc:
-        print(f"Server unavailable: {exc}", file=sys.stderr)
+        print(f"Server unavailable: {exc}. Nothing was lost; the next sync resumes from the last confirmed "
+              "batch.", file=sys.stderr)
         return 3
-    except ApiError as exc:
-        print(f"{exc.message} ({exc.code})", file=sys.stderr)
+    except ApiError as exc:  # the server's messages never carry message text, codes or tokens
+        print(f"The server refused: {exc.message} ({exc.code})", file=sys.stderr)
         return 4
     except FileNotFoundError as exc:
         print(str(exc), file=sys.stderr)

@@ -72,8 +72,9 @@ def ingest_contacts(session: Session, provider_id: uuid.UUID, batch: ContactBatc
         phone = normalise_phone(item.phone_number)
         email = item.email.strip().lower() if item.email and item.email.strip() else None
         if phone is None and email is None:
-            raise DomainError(f"Contact {item.display_name!r} needs a phone number or an email.",
-                              code="contact_without_handle", status=422)
+            # the contact's name stays out of the message: it ends up in the agent's log
+            raise DomainError("Every contact needs a phone number or an email.", code="contact_without_handle",
+                              status=422)
         contact = (by_phone.get(phone) if phone else None) or (by_email.get(email) if email else None)
         values = {"display_name": item.display_name, "apple_id": item.apple_id, "avatar_hash": item.avatar_hash}
         if contact is None:

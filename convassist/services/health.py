@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
-
-from redis.exceptions import RedisError
 
 from convassist.db import database_ok
 from convassist.services import queue
 from convassist.services.errors import Unavailable
 from convassist.settings import get_settings
-from ml.status import health_check_key, model_status_key
 
 
 async def check_health() -> dict:
@@ -21,15 +17,11 @@ async def check_health() -> dict:
     components: dict[str, dict] = {"database": {"status": "ok" if db_ok else "down",
                                                 "backend": settings.resolved_database_url.split(":", 1)[0]}}
     try:
-        pool = await queue.get_pool()
-        await asyncio.wait_for(pool.ping(), 1.0)
+        alive, model = await queue.worker_status(timeout=1.0)
         components["redis"] = {"status": "ok"}
-        alive, raw_model = await asyncio.wait_for(
-            asyncio.gather(pool.exists(health_check_key(settings.ml_service_queue)),
-                           pool.get(model_status_key(settings.ml_service_queue))), 1.0)
-    except (OSError, RedisError, asyncio.TimeoutError, Unavailable):
+    except Unavailable:
         components["redis"] = {"status": "down"}
-        alive, raw_model = False, None
+        alive, model = False, None
 
     worker: dict = {"status": "down"}
     if alive:
@@ -39,7 +31,6 @@ async def check_health() -> dict:
             worker = {"status": "down", "error": exc.code}
     components["worker"] = worker
 
-    model = json.loads(raw_model) if raw_model else None
     if model is None or not alive:
         components["model"] = {"status": "unknown", "id": settings.ml_service_model_id}
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -13,6 +14,7 @@ from redis.exceptions import RedisError
 
 from convassist.services.errors import Unavailable
 from convassist.settings import get_settings
+from ml.status import health_check_key, model_status_key
 
 RESULT_POLL_DELAY = 0.002  # arq's default (0.5 s) would dominate every round trip
 _pools: dict[int, ArqRedis] = {}
@@ -55,6 +57,19 @@ async def run_job(function: str, *args: Any, timeout: float = 2.0, **kwargs: Any
         raise Unavailable("The worker did not answer in time.", code="worker_unavailable") from None
     except (OSError, RedisError) as exc:
         raise Unavailable("The job queue (Redis) is not reachable.", code="queue_unavailable") from exc
+
+
+async def worker_status(timeout: float = 1.5) -> tuple[bool, dict | None]:
+    """(is the worker alive, the model status it published) — Unavailable when Redis is unreachable."""
+    settings = get_settings()
+    try:
+        pool = await get_pool()
+        alive, raw = await asyncio.wait_for(asyncio.gather(
+            pool.exists(health_check_key(settings.ml_service_queue)),
+            pool.get(model_status_key(settings.ml_service_queue))), timeout)
+    except (OSError, RedisError, asyncio.TimeoutError) as exc:
+        raise Unavailable("Redis is not reachable.", code="queue_unavailable") from exc
+    return bool(alive), json.loads(raw) if raw else None
 
 
 async def ping_worker(timeout: float = 2.0) -> float:

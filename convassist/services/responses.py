@@ -27,7 +27,7 @@ from ml import cache
 from ml.engine import GenerationParams
 from ml.prompt import DEFAULT_MAX_HISTORY, Turn, render, speaker_for
 from ml.replies import INFLIGHT_PREFIX, MAX_SUGGESTIONS, stream_key
-from ml.status import health_check_key, model_status_key
+from ml.status import health_check_key
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +53,12 @@ class ReplyRequest:
 # -- the worker's model ----------------------------------------------------------------------------
 async def worker_model() -> dict:
     """The worker's published model status; Unavailable (503) when Redis, the worker or the model is down."""
-    settings = get_settings()
     try:
-        pool = await queue.get_pool()
-        alive, raw = await asyncio.wait_for(asyncio.gather(
-            pool.exists(health_check_key(settings.ml_service_queue)),
-            pool.get(model_status_key(settings.ml_service_queue))), 1.5)
-    except (OSError, RedisError, asyncio.TimeoutError) as exc:
-        raise Unavailable("Redis is not reachable; suggestions are unavailable.", code="queue_unavailable") from exc
-    if not alive or raw is None:
+        alive, status = await queue.worker_status()
+    except Unavailable as exc:
+        raise Unavailable("Redis is not reachable; suggestions are unavailable.", code=exc.code) from exc
+    if not alive or status is None:
         raise Unavailable("The reply worker is not running.", code="worker_unavailable")
-    status = json.loads(raw)
     if not status.get("loaded"):
         raise Unavailable(f"The model is not loaded: {status.get('error')}", code="model_unavailable")
     return status
