@@ -15,11 +15,9 @@ def main() -> int:
     except SettingsError as exc:
         print(f"convassist worker: {exc}", file=sys.stderr)
         return 2
-    from arq import run_worker
+    from ml.worker import create_worker
 
-    from ml.worker import WorkerSettings
-
-    run_worker(WorkerSettings)
+    create_worker().run()
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The app's side of the job queue: an arq pool per event loop, enqueue-and-wait with tight polling."""
+"""The app's side of the job queue: an arq pool per event loop, enqueue (waking the worker), and
+enqueue-and-wait with tight polling."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from redis.exceptions import RedisError
 
 from convassist.services.errors import Unavailable
 from convassist.settings import get_settings
-from ml.status import health_check_key, model_status_key
+from ml.status import health_check_key, model_status_key, wake_key
 
 RESULT_POLL_DELAY = 0.002  # arq's default (0.5 s) would dominate every round trip
 _pools: dict[int, ArqRedis] = {}
@@ -40,13 +41,25 @@ async def close_pools() -> None:
     _pools.clear()
 
 
+async def enqueue(function: str, *args: Any, **kwargs: Any) -> Job | None:
+    """arq's enqueue_job, then wake the worker so it starts the job now rather than at its next poll
+    (ml.worker.WakeableWorker). One wake is enough for any number of queued jobs, so the list holds one."""
+    pool = await get_pool()
+    job = await pool.enqueue_job(function, *args, **kwargs)
+    if job is not None:
+        key = wake_key(kwargs.get("_queue_name") or pool.default_queue_name)
+        async with pool.pipeline(transaction=False) as pipe:
+            pipe.lpush(key, 1).ltrim(key, 0, 0).expire(key, 60)
+            await pipe.execute()
+    return job
+
+
 async def run_job(function: str, *args: Any, timeout: float = 2.0, **kwargs: Any) -> Any:
     """Enqueue function on the worker and wait for its result; Unavailable after timeout seconds."""
     try:
-        pool = await get_pool()
         # _expires: a job nobody started in time is dropped, not run later for a caller long gone
         kwargs.setdefault("_expires", timeout)
-        job: Job | None = await asyncio.wait_for(pool.enqueue_job(function, *args, **kwargs), timeout)
+        job: Job | None = await asyncio.wait_for(enqueue(function, *args, **kwargs), timeout)
     except (OSError, asyncio.TimeoutError, RedisError) as exc:
         raise Unavailable("The job queue (Redis) is not reachable.", code="queue_unavailable") from exc
     if job is None:  # a job with this id is already queued or running

@@ -121,7 +121,7 @@ async def start_generation(request: ReplyRequest, *, stream: bool = False) -> tu
             if running:
                 return running.decode() if isinstance(running, bytes) else running, None, key
         try:
-            await pool.enqueue_job("generate_reply", {
+            await queue.enqueue("generate_reply", {
                 "turns": request.turns, "prompt": request.prompt if request.turns is None else None,
                 "params": request.params.model_dump(), "count": request.count, "cache_key": key,
                 "stream": stream, "adapter": request.adapter.__dict__ if request.adapter else None,

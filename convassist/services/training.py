@@ -103,8 +103,7 @@ async def start_job(provider_id: uuid.UUID, **params) -> dict:
 
     view = await asyncio.to_thread(create)
     try:
-        pool = await queue.get_pool()
-        await pool.enqueue_job("train_adapter", str(view["job_id"]), _job_id=f"train:{view['job_id']}")
+        await queue.enqueue("train_adapter", str(view["job_id"]), _job_id=f"train:{view['job_id']}")
     except (OSError, RedisError) as exc:  # nothing would run it: say so on the job rather than leave it queued
         await asyncio.to_thread(fail_job, str(view["job_id"]), "The job queue is not reachable.")
         raise Unavailable("The job queue (Redis) is not reachable.", code="queue_unavailable") from exc

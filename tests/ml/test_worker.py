@@ -39,6 +39,45 @@ def test_arq_burst_worker_runs_jobs_on_installed_redis_py(db, redis_server):
     assert all(r["pong"] is True and r["modelLoaded"] is True for r in results)
 
 
+def test_a_queued_job_wakes_the_worker_and_one_queued_without_a_wake_is_still_found(db, redis_server):
+    """The worker blocks between polls; the app's enqueue wakes it. With a 3 s idle poll, a woken job
+    starts at once, and a job queued behind arq's back (no wake) waits for the next poll but runs."""
+    import time
+
+    from convassist.services import queue
+
+    async def scenario():
+        settings = RedisSettings.from_dsn(redis_server.url)
+
+        async def startup(ctx):
+            ctx["engine"] = FakeEngine()
+
+        worker = ml_worker.create_worker(functions=[ml_worker.ping], redis_settings=settings, queue_name="wake-test",
+                                         poll_delay=3.0, on_startup=startup, handle_signals=False,
+                                         health_check_interval=3600)
+        running = asyncio.create_task(worker.main())
+        await asyncio.sleep(0.5)  # the worker is now blocked in its idle wait
+        started = time.monotonic()
+        job = await queue.enqueue("ping", _queue_name="wake-test")
+        woken = await job.result(timeout=10, poll_delay=0.01)
+        woken_after = time.monotonic() - started
+
+        await asyncio.sleep(0.5)
+        pool = await queue.get_pool()
+        started = time.monotonic()
+        job = await pool.enqueue_job("ping", _queue_name="wake-test")  # no wake
+        polled = await job.result(timeout=10, poll_delay=0.01)
+        polled_after = time.monotonic() - started
+        running.cancel()
+        await worker.close()
+        await queue.close_pools()
+        return woken, woken_after, polled, polled_after
+
+    woken, woken_after, polled, polled_after = asyncio.run(scenario())
+    assert woken["pong"] is True and woken_after < 1.0
+    assert polled["pong"] is True and 1.0 < polled_after < 6.0
+
+
 def test_app_round_trip_through_the_real_worker_process(db, worker_process):
     from convassist.services import queue
 
