@@ -1,7 +1,9 @@
 """Reply generation through the API against raw llama-cpp-python, in one run:
 
 1. API generate latency on a cache miss / a raw `Llama.create_completion` with the same prompt and
-   parameters (goal <= 1.10);
+   parameters (goal <= 1.10): the median over prompts of each prompt's API/raw ratio (the pair runs
+   a moment apart, so the ratio cancels the prompt's reply length and the machine's drift); the
+   ratio of the two medians is printed too;
 2. cache-hit p50 through the API (goal <= 15 ms);
 3. decode tokens/s in the worker / raw (goal >= 0.95).
 
@@ -23,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 
 from _stack import bench_stack, paired_device
 
-N = int(os.environ.get("BENCH_N", "20"))
+N = int(os.environ.get("BENCH_N", "40"))
 HITS = 200
 QUESTIONS = ["Hi! Do you have any openings on {d} for a haircut?", "How much is a colour and cut on {d}?",
              "Can I move my {d} appointment to later in the day?", "Is parking free near the salon on {d}?",
@@ -113,15 +115,19 @@ def main() -> int:
                                 json={"messageId": targets[1 + i % (len(targets) - 1)]}).json()
                 hits.append(time.perf_counter() - started)
                 assert body["cached"], body
-    miss_ratio = statistics.median(misses) / statistics.median(raw)
+    miss_ratio = statistics.median(m / r for m, r in zip(misses, raw))
+    medians_ratio = statistics.median(misses) / statistics.median(raw)
     hit_p50 = statistics.median(hits) * 1000
     rate_ratio = statistics.median(worker_rates) / statistics.median(raw_rates)
     print(f"cache miss through the API: p50 {statistics.median(misses) * 1000:.1f} ms over {len(misses)} prompts; "
           f"raw create_completion p50 {statistics.median(raw) * 1000:.1f} ms")
-    print(f"    of which in the worker's job: p50 {statistics.median(job_ms):.1f} ms; the rest (HTTP, database, "
+    job_ratio = statistics.median(j / 1000 / r for j, r in zip(job_ms, raw))
+    print(f"    of which in the worker's job: p50 {statistics.median(job_ms):.1f} ms (job/raw per prompt: p50 "
+          f"{job_ratio:.3f}); the rest (HTTP, database, "
           f"queue) p50 {statistics.median([m * 1000 - j for m, j in zip(misses, job_ms)]):.1f} ms, of which waiting "
           f"for the worker to pick the job up p50 {statistics.median(queued_ms):.1f} ms")
-    print(f"(1) miss latency API/raw: {miss_ratio:.3f} (goal <= 1.10: {'PASS' if miss_ratio <= 1.10 else 'FAIL'})")
+    print(f"(1) miss latency API/raw, median of per-prompt ratios: {miss_ratio:.3f} (ratio of medians "
+          f"{medians_ratio:.3f}; goal <= 1.10: {'PASS' if miss_ratio <= 1.10 else 'FAIL'})")
     print(f"(2) cache hit through the API: p50 {hit_p50:.2f} ms, p95 "
           f"{statistics.quantiles(hits, n=20)[-1] * 1000:.2f} ms over {HITS} (goal p50 <= 15 ms: "
           f"{'PASS' if hit_p50 <= 15 else 'FAIL'})")

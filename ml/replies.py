@@ -69,11 +69,24 @@ def generate_suggestions(engine: ReplyEngine, prompt: str, stops: list[str], par
     return found
 
 
-def run_generation(engine: ReplyEngine, adapter_path: str | None, *args) -> list[Generation]:
-    """Select the adapter and generate in one call on the model thread, so no other job's adapter
-    switch can come in between."""
+class PromptTooLong(ValueError):
+    """A raw prompt that does not fit the model's context window."""
+
+
+def run_generation(engine: ReplyEngine, turns: list[Turn] | None, prompt: str | None, stops: list[str],
+                   adapter_path: str | None, params: GenerationParams, count: int,
+                   on_text=None) -> tuple[str, list[Generation]]:
+    """Everything the job does with the model, in one call on the model thread: fit the prompt to the
+    context window (conversation turns are trimmed from the oldest; a raw prompt must fit), select the
+    adapter (no other job's switch can come in between) and generate. Returns (prompt, suggestions)."""
+    budget = engine.context_size - params.max_tokens - 8
+    if turns is not None:
+        turns = trim_to_fit(turns, engine.count_tokens, budget)
+        prompt, stops = render(turns), stops_for(turns)
+    elif engine.count_tokens(prompt) > budget:
+        raise PromptTooLong("The prompt does not fit the model's context window.")
     engine.use_adapter(adapter_path)
-    return generate_suggestions(engine, *args)
+    return prompt, generate_suggestions(engine, prompt, stops, params, count, on_text)
 
 
 async def generate_reply(ctx: dict, request: dict) -> dict:
@@ -107,16 +120,8 @@ async def _generate(ctx: dict, request: dict) -> dict:
     try:
         params = GenerationParams(**request["params"])
         count = max(1, min(int(request.get("count", 1)), MAX_SUGGESTIONS))
-        budget = engine.context_size - params.max_tokens - 8
-        if request.get("turns") is not None:
-            turns = await on_model_thread(trim_to_fit, [Turn(*t) for t in request["turns"]], engine.count_tokens,
-                                          budget)
-            prompt, stops = render(turns), stops_for(turns)
-        else:
-            prompt, stops = request["prompt"], list(request.get("stop") or BASE_STOPS)
-            if await on_model_thread(engine.count_tokens, prompt) > budget:
-                return {"error": "prompt_too_long", "message": "The prompt does not fit the model's context window."}
-    except ValueError as exc:
+        turns = [Turn(*t) for t in request["turns"]] if request.get("turns") is not None else None
+    except (TypeError, ValueError) as exc:
         return {"error": "bad_request", "message": str(exc)}
 
     loop = asyncio.get_running_loop()
@@ -128,8 +133,11 @@ async def _generate(ctx: dict, request: dict) -> dict:
     adapter = request.get("adapter")  # the provider's active LoRA: {"id", "label", "path"} or None
     try:
         # tokens go to the stream only when someone watches it (the UI); streaming costs the model CPU
-        found = await on_model_thread(run_generation, engine, adapter["path"] if adapter else None, prompt, stops,
-                                      params, count, on_text if request.get("stream") else None)
+        prompt, found = await on_model_thread(
+            run_generation, engine, turns, request.get("prompt"), list(request.get("stop") or BASE_STOPS),
+            adapter["path"] if adapter else None, params, count, on_text if request.get("stream") else None)
+    except PromptTooLong as exc:
+        return {"error": "prompt_too_long", "message": str(exc)}
     except RuntimeError as exc:
         return {"error": "adapter_unavailable", "message": f"The active adapter cannot be used: {exc}"}
     if not found:

@@ -63,7 +63,7 @@ async def startup(ctx: dict) -> None:
     ctx["engine"] = engine
     ctx["settings"] = get_settings()
     status = engine.status.as_dict()
-    await ctx["redis"].set(model_status_key(get_settings().ml_service_queue), json.dumps(status))
+    await ctx["redis"].set(model_status_key(ctx["queue_name"]), json.dumps(status))
     if engine.status.loaded:
         log.info("worker ready model=%s load_seconds=%s", engine.status.model_id, engine.status.load_seconds)
     else:
@@ -71,7 +71,7 @@ async def startup(ctx: dict) -> None:
 
 
 async def shutdown(ctx: dict) -> None:
-    await ctx["redis"].delete(model_status_key(get_settings().ml_service_queue))
+    await ctx["redis"].delete(model_status_key(ctx["queue_name"]))
 
 
 async def ping(ctx: dict) -> dict:
@@ -91,6 +91,7 @@ class WakeableWorker(Worker):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.idle_poll_s, self.poll_delay_s = self.poll_delay_s, 0.0  # arq's own loop then never sleeps
+        self.ctx["queue_name"] = self.queue_name  # the model status is published per queue
 
     async def _poll_iteration(self) -> None:
         await super()._poll_iteration()

@@ -18,7 +18,7 @@ from arq.jobs import Job, JobStatus
 from redis.exceptions import RedisError
 from sqlmodel import Session
 
-from convassist.db import session_scope
+from convassist.db import run_in_transaction, session_scope
 from convassist.models import Conversation, GeneratedResponse, Message, TrainingSample, as_utc, utcnow
 from convassist.services import contacts, queue, training
 from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
@@ -141,23 +141,31 @@ async def job_result(job_id: str, timeout: float | None = GENERATION_TIMEOUT) ->
     polling: polling Redis every few milliseconds for a whole generation takes CPU from the model.
     """
     pool = await queue.get_pool()
-    job = Job(job_id, pool, _queue_name=get_settings().ml_service_queue)
-    if timeout is None:
-        if await job.status() != JobStatus.complete:
-            return None
-        timeout = 1.0
-    else:
+    if timeout is not None:
         try:
             return await asyncio.wait_for(_until_done(pool, stream_key(job_id)), timeout)
         except asyncio.TimeoutError:
             raise Unavailable("The worker did not answer in time.", code="worker_timeout") from None
+    # not waiting: the stream's last entry (kept STREAM_TTL), else arq's stored result (kept an hour)
+    last = await pool.xrevrange(stream_key(job_id), count=1)
+    result = _entry_result(last[0][1]) if last else None
+    if result is not None:
+        return result
+    job = Job(job_id, pool, _queue_name=get_settings().ml_service_queue)
+    if await job.status() != JobStatus.complete:
+        return None
     try:
-        result = await job.result(timeout=max(timeout, 5.0), poll_delay=queue.RESULT_POLL_DELAY)
+        return await job.result(timeout=5.0, poll_delay=queue.RESULT_POLL_DELAY)
     except asyncio.TimeoutError:
         raise Unavailable("The worker did not answer in time.", code="worker_timeout") from None
     except Exception as exc:  # the job itself crashed in the worker
         return {"error": "generation_failed", "message": f"Generation failed in the worker ({type(exc).__name__})."}
-    return result
+
+
+def _entry_result(fields: dict) -> dict | None:
+    """The result a stream entry carries (only the last one does)."""
+    result = fields.get(b"result", fields.get("result"))
+    return None if result is None else json.loads(result)
 
 
 async def _until_done(pool, key: str) -> dict:
@@ -171,9 +179,16 @@ async def _until_done(pool, key: str) -> dict:
         for _, items in entries or []:
             for entry_id, fields in items:
                 last_id = entry_id
-                result = fields.get(b"result", fields.get("result"))
+                result = _entry_result(fields)
                 if result is not None:
-                    return json.loads(result)
+                    return result
+
+
+def _in_background(work) -> None:
+    """Run a coroutine after the caller has its answer (kept referenced until it is done)."""
+    task = asyncio.create_task(work)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 # -- responses for messages ------------------------------------------------------------------------
@@ -195,20 +210,39 @@ def _result_fields(result: dict, *, cached: bool) -> dict[str, Any]:
             "completed_at": utcnow()}
 
 
-def _store_result(response_id: uuid.UUID, result: dict) -> GeneratedResponse:
+def _store_result(response_id: uuid.UUID, fields: dict[str, Any]) -> GeneratedResponse:
     """Complete a generating row in one UPDATE … RETURNING (a row finished meanwhile stays as it is)."""
     with session_scope() as session:
         row = session.execute(
             sa.update(GeneratedResponse)
             .where(GeneratedResponse.id == response_id, GeneratedResponse.status == "generating")
-            .values(**_result_fields(result, cached=False)).returning(GeneratedResponse)).scalar_one_or_none()
+            .values(**fields).returning(GeneratedResponse)).scalar_one_or_none()
         return row or session.get(GeneratedResponse, response_id)
+
+
+def _read(work, session: Session | None):
+    """work(session) in the caller's session, ending its transaction so that no pooled connection is
+    held while the worker generates; without one, in a session of its own."""
+    if session is None:
+        with session_scope() as own:
+            return work(own)
+    try:
+        result = work(session)
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()
+    return result
 
 
 async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
                                max_history: int = DEFAULT_MAX_HISTORY, count: int = 1, temperature: float = 0.0,
-                               background: bool = False) -> dict[str, Any]:
-    """Suggest replies to a message. background=True returns at once with status `generating`."""
+                               background: bool = False, session: Session | None = None) -> dict[str, Any]:
+    """Suggest replies to a message. background=True returns at once with status `generating`.
+
+    session: where to read the conversation (the API passes the request's, which has just
+    authenticated the caller: one transaction instead of two); None opens one.
+    """
     if not 1 <= max_history <= MAX_HISTORY_LIMIT:
         raise DomainError(f"maxHistory must be between 1 and {MAX_HISTORY_LIMIT}.", code="invalid_max_history",
                           status=422)
@@ -216,12 +250,11 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
         raise DomainError(f"count must be between 1 and {MAX_SUGGESTIONS}.", code="invalid_count", status=422)
     params = GenerationParams(temperature=temperature)
 
-    def load():
-        with session_scope() as session:
-            return (conversation_turns(session, provider_id, message_id, max_history),
-                    training.active_adapter(session, provider_id))
+    def load(session: Session) -> tuple[list[Turn], training.ActiveAdapter | None]:
+        return (conversation_turns(session, provider_id, message_id, max_history),
+                training.active_adapter(session, provider_id))
 
-    turns, adapter = await asyncio.to_thread(load)
+    turns, adapter = await asyncio.to_thread(_read, load, session)
     request = ReplyRequest(render(turns), [[t.speaker, t.text] for t in turns], params, count, adapter)
     job_id, hit, key = await start_generation(request, stream=background)
 
@@ -241,19 +274,26 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
     if hit is not None:
         return response_view(row)
 
-    async def finish() -> tuple[GeneratedResponse, dict]:
+    async def finish() -> dict:
+        """The worker's result, or why there is none."""
         try:
-            result = await job_result(job_id)
+            return await job_result(job_id)
         except Unavailable as exc:
-            result = {"error": exc.code, "message": exc.message}
-        return await asyncio.to_thread(_store_result, row.id, result), result
+            return {"error": exc.code, "message": exc.message}
 
     if background:
-        task = asyncio.create_task(finish())
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+        async def finish_and_store() -> None:
+            await asyncio.to_thread(_store_result, row.id, _result_fields(await finish(), cached=False))
+
+        _in_background(finish_and_store())
         return response_view(row)
-    row, result = await finish()
+    result = await finish()
+    # answer at once and complete the row right after: a reader that comes first (get_response,
+    # record_action) completes it from the same worker result, so nobody sees it half done
+    fields = _result_fields(result, cached=False)
+    _in_background(asyncio.to_thread(_store_result, row.id, fields))
+    for column, value in fields.items():
+        setattr(row, column, value)
     if "error" in result:  # stored as failed; the caller gets a clear error, never an empty reply
         log.info("generation failed response=%s code=%s", row.id, result["error"])
         status = 503 if result["error"] in _UNAVAILABLE else 502
@@ -277,7 +317,7 @@ async def get_response(provider_id: uuid.UUID, response_id: uuid.UUID) -> dict[s
         except Unavailable:
             result = None
         if result is not None:
-            row = await asyncio.to_thread(_store_result, row.id, result)
+            row = await asyncio.to_thread(_store_result, row.id, _result_fields(result, cached=False))
     return response_view(row)
 
 
@@ -316,22 +356,35 @@ def act(session: Session, provider_id: uuid.UUID, response_id: uuid.UUID, *,
     return row
 
 
+async def record_action(provider_id: uuid.UUID, response_id: uuid.UUID, **verdict: Any) -> dict[str, Any]:
+    """act() in its own transaction. A response answered but not yet stored (generate_for_message
+    answers first) is completed from the worker's result before the verdict."""
+    def run(session: Session) -> dict[str, Any]:
+        return response_view(act(session, provider_id, response_id, **verdict))
+
+    try:
+        return await asyncio.to_thread(run_in_transaction, run)
+    except Conflict as exc:
+        if exc.code != "not_completed":
+            raise
+    await get_response(provider_id, response_id)
+    return await asyncio.to_thread(run_in_transaction, run)
+
+
 # -- the seed's direct ML endpoints ----------------------------------------------------------------
 ML_JOB_OWNER = "conv-assistant:mljob:"
 ML_CACHED_RESULT = "conv-assistant:mljob-cached:"
 
 
 async def generate_from_prompt(provider_id: uuid.UUID, prompt: str, *, max_tokens: int, temperature: float,
-                               background: bool = False) -> dict[str, Any]:
-    """A completion of a raw prompt (no conversation, nothing stored in the database)."""
+                               background: bool = False, session: Session | None = None) -> dict[str, Any]:
+    """A completion of a raw prompt (no conversation, nothing stored in the database); session as for
+    generate_for_message."""
     if not prompt.strip():
         raise DomainError("prompt must not be empty.", code="empty_prompt", status=422)
-    def adapter():
-        with session_scope() as session:
-            return training.active_adapter(session, provider_id)
-
+    adapter = await asyncio.to_thread(_read, lambda s: training.active_adapter(s, provider_id), session)
     request = ReplyRequest(prompt, None, GenerationParams(max_tokens=max_tokens, temperature=temperature),
-                           adapter=await asyncio.to_thread(adapter))
+                           adapter=adapter)
     job_id, hit, _ = await start_generation(request)
     cached = None if hit is None else {"response": hit["response"], "confidence": hit["confidence"],
                                        "model_version": hit["modelVersion"], "cached": True}

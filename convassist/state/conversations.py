@@ -183,14 +183,12 @@ class ConversationState(rx.State):
         if provider_id is None or not self.response_id:
             return
         try:
-            with session_scope() as session:
-                row = responses.act(session, provider_id, uuid.UUID(self.response_id), action=action,
-                                    edited_response=edited, reason=reason)
-                status = row.status
+            view = await responses.record_action(provider_id, uuid.UUID(self.response_id), action=action,
+                                                 edited_response=edited, reason=reason)
         except DomainError as exc:
             self.suggest_error = exc.message
             return
-        self.verdict, self.editing = status, -1
+        self.verdict, self.editing = view["status"], -1
 
 
 async def _wait_done(provider_id: uuid.UUID, response_id: uuid.UUID) -> dict:

@@ -141,6 +141,41 @@ def test_actions_make_the_right_training_samples(provider, db):
     assert empty_edit.status_code == 422
 
 
+def test_an_answer_whose_row_is_not_stored_yet_is_completed_by_the_first_reader(provider, db):
+    """generate answers before it stores the row (it stores it right after); a GET or a verdict that
+    gets there first completes the row from the worker's result instead of seeing it half done."""
+    _, ids = seed_chat(provider)
+    body = generate(provider, ids["m2"]).json()
+    response_id = uuid.UUID(body["responseId"])
+
+    def row():
+        with db.connect() as conn:
+            return conn.execute(sa.select(GeneratedResponse).where(GeneratedResponse.id == response_id)).one()
+
+    deadline = time.monotonic() + 10
+    while row().status == "generating" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert row().status == "completed" and row().response == body["response"]
+
+    def as_when_answered():  # the row as it was at the moment the caller got its answer
+        with db.begin() as conn:
+            conn.execute(sa.update(GeneratedResponse).where(GeneratedResponse.id == response_id).values(
+                status="generating", response=None, confidence=None, suggestions=[], completed_at=None))
+
+    as_when_answered()
+    got = provider.get(f"/api/responses/{response_id}").json()
+    assert got["status"] == "completed" and got["response"] == body["response"]
+    assert got["suggestions"] == body["suggestions"]
+
+    as_when_answered()
+    accepted = provider.post(f"/api/responses/{response_id}/action", json={"action": "accept"})
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["status"] == "accepted" and accepted.json()["response"] == body["response"]
+    with db.connect() as conn:
+        sample = conn.execute(sa.select(TrainingSample)).one()
+    assert sample.expected_output == body["response"] and sample.quality == pytest.approx(body["confidence"])
+
+
 def test_responses_are_isolated_between_providers(make_provider):
     ana, bo = make_provider("Ana"), make_provider("Bo")
     _, ids = seed_chat(ana)

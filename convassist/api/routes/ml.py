@@ -5,7 +5,7 @@ from typing import Optional
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from convassist.api.deps import CurrentProvider
+from convassist.api.deps import CurrentProvider, DbSession
 from convassist.services import responses
 
 router = APIRouter(prefix="/ml", tags=["ml"])
@@ -38,17 +38,17 @@ class MLJob(BaseModel):
 
 
 @router.post("/generate", response_model=MLGenerateResponse)
-async def generate(body: MLGenerateRequest, provider: CurrentProvider):
+async def generate(body: MLGenerateRequest, provider: CurrentProvider, session: DbSession):
     """Complete a raw prompt and wait for the result."""
     return await responses.generate_from_prompt(provider.id, body.prompt, max_tokens=body.max_tokens,
-                                                temperature=body.temperature)
+                                                temperature=body.temperature, session=session)
 
 
 @router.post("/generate/async", response_model=MLJobCreated, status_code=202)
-async def generate_async(body: MLGenerateRequest, provider: CurrentProvider):
+async def generate_async(body: MLGenerateRequest, provider: CurrentProvider, session: DbSession):
     """Queue a completion; poll GET /api/ml/jobs/{job_id}."""
     return await responses.generate_from_prompt(provider.id, body.prompt, max_tokens=body.max_tokens,
-                                                temperature=body.temperature, background=True)
+                                                temperature=body.temperature, background=True, session=session)
 
 
 @router.get("/jobs/{job_id}", response_model=MLJob)

@@ -55,11 +55,11 @@ class ActionRequest(CamelModel):
 
 
 @router.post("/generate", response_model=ResponseOut, responses={202: {"model": ResponseOut}})
-async def generate(body: GenerateRequest, provider: CurrentProvider):
+async def generate(body: GenerateRequest, provider: CurrentProvider, session: DbSession):
     """Suggest replies to a message: 200 with the result, or 202 at once with `async: true`."""
     view = await responses.generate_for_message(provider.id, body.message_id, max_history=body.context.max_history,
                                                 count=body.count, temperature=body.temperature,
-                                                background=body.async_)
+                                                background=body.async_, session=session)
     out = ResponseOut.model_validate(view).model_dump(mode="json", by_alias=True)
     return JSONResponse(out, status_code=202 if view["status"] == "generating" else 200)
 
@@ -71,8 +71,7 @@ async def get_response(response_id: uuid.UUID, provider: CurrentProvider):
 
 
 @router.post("/{response_id}/action", response_model=ResponseOut)
-def act(response_id: uuid.UUID, body: ActionRequest, session: DbSession, provider: CurrentProvider):
+async def act(response_id: uuid.UUID, body: ActionRequest, provider: CurrentProvider):
     """accept, edit (with editedResponse) or reject (with an optional reason)."""
-    row = responses.act(session, provider.id, response_id, action=body.action,
-                        edited_response=body.edited_response, reason=body.reason)
-    return ResponseOut.model_validate(responses.response_view(row))
+    return ResponseOut.model_validate(await responses.record_action(
+        provider.id, response_id, action=body.action, edited_response=body.edited_response, reason=body.reason))
