@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
-from convassist.db import session_scope
+from convassist.db import get_engine
 from convassist.models import Device, Provider
 from convassist.services import accounts, devices
 from convassist.services.errors import Unauthorized
@@ -17,9 +18,21 @@ from convassist.services.errors import Unauthorized
 _bearer = HTTPBearer(auto_error=False)
 
 
-def db_session() -> Iterator[Session]:
-    with session_scope() as session:
+async def db_session() -> AsyncIterator[Session]:
+    """The request's session. Opening one does no I/O, so it is made here on the event loop (no
+    thread hop on every request's path); its commit or rollback runs in a thread, only when a
+    transaction is open."""
+    session = Session(get_engine(), expire_on_commit=False)
+    try:
         yield session
+        if session.in_transaction():
+            await run_in_threadpool(session.commit)
+    except BaseException:
+        if session.in_transaction():
+            await run_in_threadpool(session.rollback)
+        raise
+    finally:
+        session.close()  # no I/O left: the connection went back to the pool with the commit/rollback
 
 
 DbSession = Annotated[Session, Depends(db_session)]

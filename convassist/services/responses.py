@@ -101,12 +101,13 @@ async def _cache_key(request: ReplyRequest, model: dict) -> str:
                            params=request.params.model_dump(), count=request.count)
 
 
-async def start_generation(request: ReplyRequest, *, stream: bool = False) -> tuple[str | None, dict | None, str]:
-    """Answer from the cache, or join the identical generation in flight, or enqueue one.
+async def start_generation(request: ReplyRequest, model: dict, *,
+                           stream: bool = False) -> tuple[str | None, dict | None, str]:
+    """Answer from the cache, or join the identical generation in flight, or enqueue one on the worker
+    whose model status (worker_model) is `model`.
 
     Returns (job_id, cached_result, cache_key): exactly one of job_id / cached_result is set.
     """
-    model = await worker_model()
     key = await _cache_key(request, model)
     pool = await queue.get_pool()
     try:
@@ -220,6 +221,17 @@ def _store_result(response_id: uuid.UUID, fields: dict[str, Any]) -> GeneratedRe
         return row or session.get(GeneratedResponse, response_id)
 
 
+async def _read_beside_worker_model(work, session: Session | None) -> tuple[Any, dict]:
+    """work's result (see _read) and the worker's model status, fetched side by side: neither needs
+    the other, and both are on every suggestion's path. The read's error comes first."""
+    read, model = await asyncio.gather(asyncio.to_thread(_read, work, session), worker_model(),
+                                       return_exceptions=True)
+    for outcome in (read, model):
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return read, model
+
+
 def _read(work, session: Session | None):
     """work(session) in the caller's session, ending its transaction so that no pooled connection is
     held while the worker generates; without one, in a session of its own."""
@@ -254,9 +266,9 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
         return (conversation_turns(session, provider_id, message_id, max_history),
                 training.active_adapter(session, provider_id))
 
-    turns, adapter = await asyncio.to_thread(_read, load, session)
+    (turns, adapter), model = await _read_beside_worker_model(load, session)
     request = ReplyRequest(render(turns), [[t.speaker, t.text] for t in turns], params, count, adapter)
-    job_id, hit, key = await start_generation(request, stream=background)
+    job_id, hit, key = await start_generation(request, model, stream=background)
 
     def create() -> GeneratedResponse:
         with session_scope() as session:
@@ -382,10 +394,10 @@ async def generate_from_prompt(provider_id: uuid.UUID, prompt: str, *, max_token
     generate_for_message."""
     if not prompt.strip():
         raise DomainError("prompt must not be empty.", code="empty_prompt", status=422)
-    adapter = await asyncio.to_thread(_read, lambda s: training.active_adapter(s, provider_id), session)
+    adapter, model = await _read_beside_worker_model(lambda s: training.active_adapter(s, provider_id), session)
     request = ReplyRequest(prompt, None, GenerationParams(max_tokens=max_tokens, temperature=temperature),
                            adapter=adapter)
-    job_id, hit, _ = await start_generation(request)
+    job_id, hit, _ = await start_generation(request, model)
     cached = None if hit is None else {"response": hit["response"], "confidence": hit["confidence"],
                                        "model_version": hit["modelVersion"], "cached": True}
     if background:
