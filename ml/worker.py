@@ -117,5 +117,5 @@ class WorkerSettings:
     max_jobs = 10
     job_timeout = 300
     keep_result = 300
-    allow_abort_jobs = True
+    allow_abort_jobs = False  # nothing aborts jobs; checking for aborts costs a round trip per poll
     log_results = False  # results may hold reply text; our jobs log metadata themselves

@@ -11,6 +11,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -65,20 +66,27 @@ async def worker_model() -> dict:
 
 
 # -- prompts ---------------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _window_query() -> sa.Select:
+    """The last :max_history messages up to and including :message_id of :provider_id's, newest
+    first. Built once: constructing it costs more Python time than running it."""
+    target = sa.select(Message.conversation_id, Message.sent_at, Message.id).where(
+        Message.id == sa.bindparam("message_id"), Message.provider_id == sa.bindparam("provider_id")).cte("target")
+    return (sa.select(Message.direction, Message.sender_id, Message.text, Conversation.is_group)
+            .join(target, Message.conversation_id == target.c.conversation_id)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Message.retracted.is_(False),
+                   sa.or_(Message.sent_at < target.c.sent_at,
+                          sa.and_(Message.sent_at == target.c.sent_at, Message.id <= target.c.id)))
+            .order_by(Message.sent_at.desc(), Message.id.desc()).limit(sa.bindparam("max_history")))
+
+
 def conversation_turns(session: Session, provider_id: uuid.UUID, message_id: uuid.UUID,
                        max_history: int) -> list[Turn]:
     """The prompt turns: the last max_history messages up to and including the target, oldest first
     (retracted left out; tapbacks are never messages). One query: it is on every suggestion's path."""
-    target = sa.select(Message.conversation_id, Message.sent_at, Message.id).where(
-        Message.id == message_id, Message.provider_id == provider_id).cte("target")
-    rows = session.execute(
-        sa.select(Message.direction, Message.sender_id, Message.text, Conversation.is_group)
-        .join(target, Message.conversation_id == target.c.conversation_id)
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Message.retracted.is_(False),
-               sa.or_(Message.sent_at < target.c.sent_at,
-                      sa.and_(Message.sent_at == target.c.sent_at, Message.id <= target.c.id)))
-        .order_by(Message.sent_at.desc(), Message.id.desc()).limit(max_history)).all()
+    rows = session.execute(_window_query(), {"message_id": message_id, "provider_id": provider_id,
+                                             "max_history": max_history}).all()
     if not rows:
         exists = session.execute(sa.select(Message.id).where(Message.id == message_id,
                                                              Message.provider_id == provider_id)).first()

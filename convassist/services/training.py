@@ -223,8 +223,10 @@ class ActiveAdapter:
 
 
 def active_adapter(session: Session, provider_id: uuid.UUID) -> ActiveAdapter | None:
-    job = session.execute(sa.select(TrainingJob).where(TrainingJob.provider_id == provider_id,
-                                                       TrainingJob.is_active.is_(True))).scalar_one_or_none()
+    """The adapter the provider's replies use (None: the base model). Three columns, not the whole
+    job: this is on every suggestion's path."""
+    job = session.execute(sa.select(TrainingJob.id, TrainingJob.adapter_version, TrainingJob.output_path).where(
+        TrainingJob.provider_id == provider_id, TrainingJob.is_active.is_(True))).one_or_none()
     if job is None or not job.output_path:
         return None
     return ActiveAdapter(str(job.id), adapter_label(job), job.output_path)
