@@ -259,15 +259,17 @@ class LlamaEngine(ReplyEngine):
         raw = b""
         text = ""
         cut = None
+        scratch = np.empty(model.n_vocab(), dtype=np.float32)  # in place: no two new arrays per token
         with self._lock:
             model.set_seed(params.seed)
             for token in model.generate(prompt_tokens, temp=params.temperature, top_k=params.top_k,
                                         top_p=params.top_p, min_p=0.05, repeat_penalty=1.0, reset=True):
                 if token == eos or llama_cpp.llama_vocab_is_eog(model._model.vocab, token):
                     break
-                logits = np.ctypeslib.as_array(model._ctx.get_logits(), shape=(model.n_vocab(),))
-                top = float(logits.max())
-                logprobs.append(float(logits[token]) - top - math.log(float(np.exp(logits - top).sum())))
+                logits = np.ctypeslib.as_array(model._ctx.get_logits(), shape=scratch.shape)
+                top = logits.max()
+                np.exp(np.subtract(logits, top, out=scratch), out=scratch)
+                logprobs.append(float(logits[token] - top) - math.log(float(scratch.sum())))
                 offsets.append(len(text))
                 generated.append(token)
                 raw += model.detokenize([token], prev_tokens=prompt_tokens + generated[:-1])
