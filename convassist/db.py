@@ -25,15 +25,21 @@ def get_engine() -> sa.Engine:
 
 
 @contextmanager
+def transaction(session: Session) -> Iterator[Session]:
+    """End session's transaction: commit on success, roll back on error."""
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+@contextmanager
 def session_scope() -> Iterator[Session]:
-    """A session that commits on success and rolls back on error."""
-    with Session(get_engine(), expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    """A session of its own that commits on success and rolls back on error."""
+    with Session(get_engine(), expire_on_commit=False) as session, transaction(session):
+        yield session
 
 
 def database_ok() -> bool:

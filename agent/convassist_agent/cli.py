@@ -112,7 +112,7 @@ def cmd_run(args) -> int:
         except ServerUnavailable:
             log.warning("server unavailable; next try in %ds", args.interval)
         except ApiError as exc:
-            log.error("server refused the sync code=%s", exc.code)
+            log.error("server refused the sync error=%s", exc.code)
             if exc.code in ("device_revoked", "invalid_token", "token_expired"):
                 return 4
         if args.once:

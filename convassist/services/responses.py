@@ -19,7 +19,7 @@ from arq.jobs import Job, JobStatus
 from redis.exceptions import RedisError
 from sqlmodel import Session
 
-from convassist.db import run_in_transaction, session_scope
+from convassist.db import run_in_transaction, session_scope, transaction
 from convassist.models import Conversation, GeneratedResponse, Message, TrainingSample, as_utc, utcnow
 from convassist.services import contacts, queue, training
 from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
@@ -194,7 +194,7 @@ async def _until_done(pool, key: str) -> dict:
 
 
 def _in_background(work) -> None:
-    """Run a coroutine after the caller has its answer (kept referenced until it is done)."""
+    """Run a coroutine without waiting for it (kept referenced until it is done)."""
     task = asyncio.create_task(work)
     _background.add(task)
     task.add_done_callback(_background.discard)
@@ -246,13 +246,8 @@ def _read(work, session: Session | None):
     if session is None:
         with session_scope() as own:
             return work(own)
-    try:
-        result = work(session)
-    except BaseException:
-        session.rollback()
-        raise
-    session.commit()
-    return result
+    with transaction(session):
+        return work(session)
 
 
 async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
