@@ -1,5 +1,6 @@
 """Model registry resolution and the real llama.cpp engine with the embedded SmolLM2 model."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -78,12 +79,40 @@ def test_same_seed_repeats_at_temperature_above_zero(smollm2):
     assert smollm2.generate(PROMPT, params, STOPS).text == smollm2.generate(PROMPT, params, STOPS).text
 
 
-def test_matches_llama_cpp_create_completion(smollm2):
-    """Our decode loop samples exactly like the library's own completion call."""
-    ours = smollm2.generate(PROMPT, GenerationParams(max_tokens=24), STOPS)
-    raw = smollm2._model.create_completion(PROMPT, max_tokens=24, temperature=0.0, stop=STOPS, top_k=40,
-                                           top_p=0.95, min_p=0.05, repeat_penalty=1.0)
-    assert ours.text == raw["choices"][0]["text"].strip()
+@pytest.fixture(scope="module")
+def plain_llama():
+    """The library's own Llama (llama.cpp's samplers), every logit kept for logprobs."""
+    from llama_cpp import Llama
+
+    resolved = resolve_model("smollm2-135m-instruct", None, Path("/nonexistent"))
+    return Llama(model_path=str(resolved.path), n_ctx=1024, n_threads=2, verbose=False, seed=0, logits_all=True)
+
+
+REPLY_PROMPTS = [PROMPT, "Them: Can I move my Friday appointment to 3pm?\nMe:",
+                 "Them: Hello!\nMe: Hi, how can I help?\nThem: How much is a colour and cut?\nMe:",
+                 "Them: running 10 min late, sorry!!\nMe:", "Them: Do you do beard trims?\nMe:"]
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.9])
+def test_matches_llama_cpp_create_completion(smollm2, plain_llama, temperature):
+    """Our decode loop (with its own greedy argmax at temperature 0) picks exactly the tokens the
+    library's own completion call picks with llama.cpp's samplers."""
+    for prompt in REPLY_PROMPTS:
+        ours = smollm2.generate(prompt, GenerationParams(max_tokens=24, temperature=temperature, seed=3), STOPS)
+        raw = plain_llama.create_completion(prompt, max_tokens=24, temperature=temperature, stop=STOPS, top_k=40,
+                                            top_p=0.95, min_p=0.05, repeat_penalty=1.0, seed=3)
+        assert ours.text == raw["choices"][0]["text"].strip()
+
+
+def test_confidence_is_the_geometric_mean_of_the_token_probabilities(smollm2, plain_llama):
+    """Checked against llama-cpp-python's own log-probabilities (full softmax over every logit)."""
+    for prompt in REPLY_PROMPTS:
+        ours = smollm2.generate(prompt, GenerationParams(max_tokens=12), [])
+        raw = plain_llama.create_completion(prompt, max_tokens=12, temperature=0.0, logprobs=1,
+                                            repeat_penalty=1.0)
+        logprobs = raw["choices"][0]["logprobs"]["token_logprobs"]
+        assert ours.tokens == len(logprobs) == 12
+        assert ours.confidence == pytest.approx(math.exp(sum(logprobs) / len(logprobs)), abs=2e-4)
 
 
 def test_stop_sequences_hold_and_stream_never_shows_them(smollm2):
