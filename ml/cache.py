@@ -21,9 +21,9 @@ def cache_key(*, model_id: str, file_identity: str | None, adapter_version: str 
     return CACHE_PREFIX + hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
-async def get(redis, key: str) -> dict | None:
-    raw = await redis.get(key)
-    return json.loads(raw) if raw else None
+def decode(raw: bytes) -> dict:
+    """A stored value (the worker's result dict)."""
+    return json.loads(raw)
 
 
 def store(pipeline, key: str, value: dict, ttl_seconds: int) -> None:

@@ -10,7 +10,9 @@ from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.jobs import Job
+from arq.constants import job_key_prefix
+from arq.jobs import Job, serialize_job
+from arq.utils import timestamp_ms
 from redis.exceptions import RedisError
 
 from convassist.services.errors import Unavailable
@@ -18,6 +20,7 @@ from convassist.settings import get_settings
 from ml.status import health_check_key, model_status_key, wake_key
 
 RESULT_POLL_DELAY = 0.002  # arq's default (0.5 s) would dominate every round trip
+WAKE_TTL = 60  # seconds an unanswered wake stays in the list
 _pools: dict[int, ArqRedis] = {}
 
 
@@ -49,9 +52,48 @@ async def enqueue(function: str, *args: Any, **kwargs: Any) -> Job | None:
     if job is not None:
         key = wake_key(kwargs.get("_queue_name") or pool.default_queue_name)
         async with pool.pipeline(transaction=False) as pipe:
-            pipe.lpush(key, 1).ltrim(key, 0, 0).expire(key, 60)
+            pipe.lpush(key, 1).ltrim(key, 0, 0).expire(key, WAKE_TTL)
             await pipe.execute()
     return job
+
+
+# KEYS: cache, claim, arq job, arq queue, wake list.
+# ARGV: look in the cache ("1"/"0"), job id, claim seconds, job expiry ms, serialized job, score.
+_CACHED_OR_ENQUEUE = """
+local hit = ARGV[1] == '1' and redis.call('GET', KEYS[1])
+if hit then return {'cached', hit} end
+local running = redis.call('GET', KEYS[2])
+if running then return {'running', running} end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+redis.call('PSETEX', KEYS[3], ARGV[4], ARGV[5])
+redis.call('ZADD', KEYS[4], ARGV[6], ARGV[2])
+redis.call('LPUSH', KEYS[5], 1)
+redis.call('LTRIM', KEYS[5], 0, 0)
+redis.call('EXPIRE', KEYS[5], ARGV[7])
+return {'queued', ARGV[2]}
+"""
+
+
+async def cached_or_enqueue(function: str, payload: Any, *, job_id: str, cache_key: str | None,
+                            claim_key: str, claim_seconds: int) -> tuple[str, bytes]:
+    """In one round trip (a Lua script, so atomic) either:
+
+    - ("cached", value): the value stored under cache_key (None: do not look);
+    - ("running", job id): the job that already holds claim_key (the same request in flight);
+    - ("queued", job_id): claim_key is now job_id's, function(payload) is queued exactly as arq's
+      enqueue_job writes it (job key, queue score, default expiry), and the worker is woken.
+
+    job_id must be new (arq's enqueue_job checks; a fresh uuid needs no check). This replaces six
+    sequential round trips (cache get, claim, arq's watch/exists/exec, wake) on every suggestion.
+    """
+    pool = await get_pool()
+    enqueued_ms = timestamp_ms()
+    job = serialize_job(function, (payload,), {}, None, enqueued_ms, serializer=pool.job_serializer)
+    outcome, value = await pool.eval(
+        _CACHED_OR_ENQUEUE, 5, cache_key or "", claim_key, job_key_prefix + job_id, pool.default_queue_name,
+        wake_key(pool.default_queue_name), "1" if cache_key else "0", job_id, claim_seconds,
+        pool.expires_extra_ms, job, enqueued_ms, WAKE_TTL)
+    return outcome.decode(), value
 
 
 async def run_job(function: str, *args: Any, timeout: float = 2.0, **kwargs: Any) -> Any:

@@ -117,29 +117,20 @@ async def start_generation(request: ReplyRequest, model: dict, *,
     Returns (job_id, cached_result, cache_key): exactly one of job_id / cached_result is set.
     """
     key = await _cache_key(request, model)
-    pool = await queue.get_pool()
     try:
-        if get_settings().ml_service_redis_enabled:
-            hit = await cache.get(pool, key)
-            if hit is not None:
-                return None, hit, key
-        job_id = f"gen:{uuid.uuid4().hex}"
-        # the same request in flight is generated once: later callers wait on the first one's job
-        if not await pool.set(INFLIGHT_PREFIX + key, job_id, nx=True, ex=int(GENERATION_TIMEOUT)):
-            running = await pool.get(INFLIGHT_PREFIX + key)
-            if running:
-                return running.decode() if isinstance(running, bytes) else running, None, key
-        try:
-            await queue.enqueue("generate_reply", {
+        outcome, value = await queue.cached_or_enqueue(
+            "generate_reply", {
                 "turns": request.turns, "prompt": request.prompt if request.turns is None else None,
                 "params": request.params.model_dump(), "count": request.count, "cache_key": key,
                 "stream": stream, "adapter": request.adapter.__dict__ if request.adapter else None,
-            }, _job_id=job_id)
-        except BaseException:
-            await pool.delete(INFLIGHT_PREFIX + key)
-            raise
+            }, job_id=f"gen:{uuid.uuid4().hex}", cache_key=key if get_settings().ml_service_redis_enabled else None,
+            # the same request in flight is generated once: later callers wait on the first one's job
+            claim_key=INFLIGHT_PREFIX + key, claim_seconds=int(GENERATION_TIMEOUT))
     except (OSError, RedisError) as exc:
         raise Unavailable("Redis is not reachable; suggestions are unavailable.", code="queue_unavailable") from exc
+    if outcome == "cached":
+        return None, cache.decode(value), key
+    job_id = value.decode()
     return job_id, None, key
 
 
