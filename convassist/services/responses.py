@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -243,11 +244,15 @@ def _read(work, session: Session | None):
 
 async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
                                max_history: int = DEFAULT_MAX_HISTORY, count: int = 1, temperature: float = 0.0,
-                               background: bool = False, session: Session | None = None) -> dict[str, Any]:
+                               background: bool = False, session: Session | None = None,
+                               after_answer: Callable[..., None] | None = None) -> dict[str, Any]:
     """Suggest replies to a message. background=True returns at once with status `generating`.
 
     session: where to read the conversation (the API passes the request's, which has just
     authenticated the caller: one transaction instead of two); None opens one.
+    after_answer(fn, *args): how to run the blocking fn that stores a synchronous answer (the API
+    passes its BackgroundTasks.add_task: after the response is sent, so the store does not compete
+    with sending it); None: in a thread, starting now.
     """
     if not 1 <= max_history <= MAX_HISTORY_LIMIT:
         raise DomainError(f"maxHistory must be between 1 and {MAX_HISTORY_LIMIT}.", code="invalid_max_history",
@@ -297,7 +302,10 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
     # answer at once and complete the row right after: a reader that comes first (get_response,
     # record_action) completes it from the same worker result, so nobody sees it half done
     fields = _result_fields(result, cached=False)
-    _in_background(asyncio.to_thread(_store_result, row.id, fields))
+    if after_answer is None or "error" in result:  # an error is raised: nothing runs after an answer
+        _in_background(asyncio.to_thread(_store_result, row.id, fields))
+    else:
+        after_answer(_store_result, row.id, fields)
     for column, value in fields.items():
         setattr(row, column, value)
     if "error" in result:  # stored as failed; the caller gets a clear error, never an empty reply

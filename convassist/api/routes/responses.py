@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Literal, Optional
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
@@ -55,13 +55,13 @@ class ActionRequest(CamelModel):
 
 
 @router.post("/generate", response_model=ResponseOut, responses={202: {"model": ResponseOut}})
-async def generate(body: GenerateRequest, provider: CurrentProvider, session: DbSession):
+async def generate(body: GenerateRequest, provider: CurrentProvider, session: DbSession, tasks: BackgroundTasks):
     """Suggest replies to a message: 200 with the result, or 202 at once with `async: true`."""
     view = await responses.generate_for_message(provider.id, body.message_id, max_history=body.context.max_history,
                                                 count=body.count, temperature=body.temperature,
-                                                background=body.async_, session=session)
+                                                background=body.async_, session=session, after_answer=tasks.add_task)
     out = ResponseOut.model_validate(view).model_dump(mode="json", by_alias=True)
-    return JSONResponse(out, status_code=202 if view["status"] == "generating" else 200)
+    return JSONResponse(out, status_code=202 if view["status"] == "generating" else 200, background=tasks)
 
 
 @router.get("/{response_id}", response_model=ResponseOut)
