@@ -13,6 +13,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.constants import job_key_prefix
 from arq.jobs import Job, serialize_job
 from arq.utils import timestamp_ms
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from convassist.services.errors import Unavailable
@@ -72,6 +73,7 @@ redis.call('LTRIM', KEYS[5], 0, 0)
 redis.call('EXPIRE', KEYS[5], ARGV[7])
 return {'queued', ARGV[2]}
 """
+_cached_or_enqueue_script: AsyncScript | None = None
 
 
 async def cached_or_enqueue(function: str, payload: Any, *, job_id: str, cache_key: str | None,
@@ -86,13 +88,17 @@ async def cached_or_enqueue(function: str, payload: Any, *, job_id: str, cache_k
     job_id must be new (arq's enqueue_job checks; a fresh uuid needs no check). This replaces six
     sequential round trips (cache get, claim, arq's watch/exists/exec, wake) on every suggestion.
     """
+    global _cached_or_enqueue_script
     pool = await get_pool()
+    if _cached_or_enqueue_script is None:  # sent by its SHA1 (EVALSHA), loaded again if Redis lost it
+        _cached_or_enqueue_script = pool.register_script(_CACHED_OR_ENQUEUE)
     enqueued_ms = timestamp_ms()
     job = serialize_job(function, (payload,), {}, None, enqueued_ms, serializer=pool.job_serializer)
-    outcome, value = await pool.eval(
-        _CACHED_OR_ENQUEUE, 5, cache_key or "", claim_key, job_key_prefix + job_id, pool.default_queue_name,
-        wake_key(pool.default_queue_name), "1" if cache_key else "0", job_id, claim_seconds,
-        pool.expires_extra_ms, job, enqueued_ms, WAKE_TTL)
+    outcome, value = await _cached_or_enqueue_script(
+        keys=[cache_key or "", claim_key, job_key_prefix + job_id, pool.default_queue_name,
+              wake_key(pool.default_queue_name)],
+        args=["1" if cache_key else "0", job_id, claim_seconds, pool.expires_extra_ms, job, enqueued_ms, WAKE_TTL],
+        client=pool)
     return outcome.decode(), value
 
 

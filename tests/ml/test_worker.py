@@ -113,3 +113,48 @@ def test_no_worker_gives_unavailable_within_the_timeout(db, monkeypatch):
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+def test_cached_or_enqueue_answers_joins_or_queues_a_real_arq_job(db, redis_server, monkeypatch):
+    """The suggestion path's one round trip: a cached value wins, a claimed request is joined, and
+    otherwise an arq job is queued that arq itself reads back (and the worker is woken). Works again
+    after Redis forgets its scripts."""
+    from arq.jobs import Job, JobStatus
+
+    from convassist.services import queue
+    from convassist.settings import get_settings
+
+    monkeypatch.setenv("ML_SERVICE_QUEUE", "queue-nobody-reads")  # the real worker would take the job
+    get_settings.cache_clear()
+    monkeypatch.setattr(queue, "_pools", {})
+
+    async def scenario():
+        pool = await queue.get_pool()
+        first = await queue.cached_or_enqueue("ping", {"a": 1}, job_id="j1", cache_key="k:cache",
+                                              claim_key="k:claim", claim_seconds=30)
+        joined = await queue.cached_or_enqueue("ping", {"a": 1}, job_id="j2", cache_key="k:cache",
+                                               claim_key="k:claim", claim_seconds=30)
+        info = await Job("j1", pool).info()
+        status = await Job("j1", pool, _queue_name=pool.default_queue_name).status()
+        wake = await pool.lrange(ml_worker.wake_key(pool.default_queue_name), 0, -1)
+        claim_ttl = await pool.ttl("k:claim")
+        await pool.set("k:cache", b'{"response": "hi"}')
+        await pool.script_flush()
+        cached = await queue.cached_or_enqueue("ping", {"a": 1}, job_id="j3", cache_key="k:cache",
+                                               claim_key="k:other", claim_seconds=30)
+        uncached = await queue.cached_or_enqueue("ping", {"a": 1}, job_id="j4", cache_key=None,
+                                                 claim_key="k:other2", claim_seconds=30)
+        queued = await pool.zrange(pool.default_queue_name, 0, -1)
+        await queue.close_pools()
+        return first, joined, info, status, wake, claim_ttl, cached, uncached, queued
+
+    try:
+        first, joined, info, status, wake, claim_ttl, cached, uncached, queued = asyncio.run(scenario())
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert first == ("queued", b"j1") and joined == ("running", b"j1")
+    assert info.function == "ping" and info.args == ({"a": 1},) and status == JobStatus.queued
+    assert wake == [b"1"] and 0 < claim_ttl <= 30
+    assert cached == ("cached", b'{"response": "hi"}')
+    assert uncached == ("queued", b"j4") and queued == [b"j1", b"j4"]
