@@ -55,7 +55,8 @@ def trim_to_fit(turns: Sequence[Turn], count_tokens: Callable[[str], int], budge
     kept = list(turns)
     while len(kept) > 1 and count_tokens(render(kept)) > budget:
         kept.pop(0)
-    if kept and count_tokens(render(kept)) > budget:
+    # more than one turn left: the loop has just counted them and they fit
+    if len(kept) == 1 and count_tokens(render(kept)) > budget:
         last = kept[-1]
         words = last.text.split()
         while len(words) > 1 and count_tokens(render([Turn(last.speaker, " ".join(words))])) > budget:

@@ -32,3 +32,17 @@ def test_trim_cuts_a_single_huge_message_from_its_start():
     kept = trim_to_fit([huge], lambda text: len(text.split()), budget=50)
     assert len(kept) == 1 and kept[0].text.endswith("w999")
     assert len(render(kept).split()) <= 50
+
+
+def test_a_prompt_that_fits_is_counted_once():
+    calls = []
+
+    def count(text):
+        calls.append(text)
+        return len(text.split())
+
+    turns = [Turn("Them", "hi there"), Turn("Me", "hello"), Turn("Them", "are you open?")]
+    assert trim_to_fit(turns, count, budget=100) == turns and len(calls) == 1
+    calls.clear()
+    assert trim_to_fit(turns, count, budget=5) == [Turn("Them", "are you open?")]
+    assert len(calls) == 3  # all three, the last two, the last one
