@@ -87,7 +87,11 @@ def open_session(provider: Provider) -> LoginSession:
 
 def provider_from_token(session: Session, token: str) -> Provider:
     """The active provider a bearer token belongs to; Unauthorized otherwise."""
-    provider_id = read_token(token, PROVIDER_AUDIENCE)
+    return active_provider(session, read_token(token, PROVIDER_AUDIENCE))
+
+
+def active_provider(session: Session, provider_id: uuid.UUID) -> Provider:
+    """The provider a valid token names, if the account still exists and is active; Unauthorized otherwise."""
     provider = session.get(Provider, provider_id)
     if provider is None or not provider.is_active:
         raise Unauthorized("The account no longer exists.", code="invalid_token")

@@ -125,9 +125,9 @@ async def worker_status(timeout: float = 1.5) -> tuple[bool, dict | None]:
     settings = get_settings()
     try:
         pool = await get_pool()
-        alive, raw = await asyncio.wait_for(asyncio.gather(
-            pool.exists(health_check_key(settings.ml_service_queue)),
-            pool.get(model_status_key(settings.ml_service_queue))), timeout)
+        pipe = pool.pipeline(transaction=False).exists(health_check_key(settings.ml_service_queue)).get(
+            model_status_key(settings.ml_service_queue))
+        alive, raw = await asyncio.wait_for(pipe.execute(), timeout)
     except (OSError, RedisError, asyncio.TimeoutError) as exc:
         raise Unavailable("Redis is not reachable.", code="queue_unavailable") from exc
     return bool(alive), json.loads(raw) if raw else None

@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from convassist.db import run_in_transaction, session_scope, transaction
 from convassist.models import Conversation, GeneratedResponse, Message, TrainingSample, as_utc, utcnow
-from convassist.services import contacts, queue, training
+from convassist.services import accounts, contacts, queue, training
 from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
 from convassist.settings import get_settings
 from ml import cache
@@ -245,11 +245,14 @@ def _read(work, session: Session | None):
 async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
                                max_history: int = DEFAULT_MAX_HISTORY, count: int = 1, temperature: float = 0.0,
                                background: bool = False, session: Session | None = None,
-                               after_answer: Callable[..., None] | None = None) -> dict[str, Any]:
+                               after_answer: Callable[..., None] | None = None,
+                               check_account: bool = False) -> dict[str, Any]:
     """Suggest replies to a message. background=True returns at once with status `generating`.
 
-    session: where to read the conversation (the API passes the request's, which has just
-    authenticated the caller: one transaction instead of two); None opens one.
+    session: where to read the conversation (the API passes the request's); None opens one.
+    check_account: provider_id comes from a token whose account is not checked yet; the check is
+    the first thing the conversation read does, in its thread and transaction (Unauthorized if the
+    account is gone or disabled).
     after_answer(fn, *args): how to run the blocking fn that stores a synchronous answer (the API
     passes its BackgroundTasks.add_task: after the response is sent, so the store does not compete
     with sending it); None: in a thread, starting now.
@@ -262,6 +265,8 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
     params = GenerationParams(temperature=temperature)
 
     def load(session: Session) -> tuple[list[Turn], training.ActiveAdapter | None]:
+        if check_account:
+            accounts.active_provider(session, provider_id)
         return (conversation_turns(session, provider_id, message_id, max_history),
                 training.active_adapter(session, provider_id))
 

@@ -185,6 +185,23 @@ def test_responses_are_isolated_between_providers(make_provider):
     assert bo.post(f"/api/responses/{mine['responseId']}/action", json={"action": "accept"}).status_code == 404
 
 
+def test_a_disabled_account_cannot_generate_with_its_still_valid_token(provider, db):
+    """generate checks the account inside its conversation read (not in the usual dependency)."""
+    _, ids = seed_chat(provider)
+    assert generate(provider, ids["m0"]).status_code == 200
+    with db.begin() as conn:
+        conn.execute(sa.text("UPDATE provider SET is_active = false WHERE id = :id"), {"id": provider.id})
+    refused = generate(provider, ids["m2"])
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_token"
+    with db.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(GeneratedResponse)).scalar_one() == 1
+    anonymous = provider.api.post("/api/responses/generate", json={"messageId": ids["m2"]})
+    assert anonymous.status_code == 401 and anonymous.json()["error"] == "missing_token"
+    forged = provider.api.post("/api/responses/generate", json={"messageId": ids["m2"]},
+                               headers={"Authorization": "Bearer not.a.token"})
+    assert forged.status_code == 401 and forged.json()["error"] == "invalid_token"
+
+
 def test_bad_requests(provider):
     _, ids = seed_chat(provider)
     assert generate(provider, ids["m0"], count=4).json()["error"] == "validation_error"

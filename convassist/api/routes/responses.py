@@ -8,7 +8,7 @@ from fastapi import APIRouter, BackgroundTasks
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from convassist.api.deps import CurrentProvider, DbSession
+from convassist.api.deps import CurrentProvider, DbSession, UncheckedProviderId
 from convassist.schemas import CamelModel
 from convassist.services import responses
 from ml.prompt import DEFAULT_MAX_HISTORY
@@ -55,11 +55,14 @@ class ActionRequest(CamelModel):
 
 
 @router.post("/generate", response_model=ResponseOut, responses={202: {"model": ResponseOut}})
-async def generate(body: GenerateRequest, provider: CurrentProvider, session: DbSession, tasks: BackgroundTasks):
-    """Suggest replies to a message: 200 with the result, or 202 at once with `async: true`."""
-    view = await responses.generate_for_message(provider.id, body.message_id, max_history=body.context.max_history,
+async def generate(body: GenerateRequest, provider_id: UncheckedProviderId, session: DbSession,
+                   tasks: BackgroundTasks):
+    """Suggest replies to a message: 200 with the result, or 202 at once with `async: true`.
+    The caller's account is checked by the service, in the same read as the conversation."""
+    view = await responses.generate_for_message(provider_id, body.message_id, max_history=body.context.max_history,
                                                 count=body.count, temperature=body.temperature,
-                                                background=body.async_, session=session, after_answer=tasks.add_task)
+                                                background=body.async_, session=session, after_answer=tasks.add_task,
+                                                check_account=True)
     out = ResponseOut.model_validate(view).model_dump(mode="json", by_alias=True)
     return JSONResponse(out, status_code=202 if view["status"] == "generating" else 200, background=tasks)
 
