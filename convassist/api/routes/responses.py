@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Literal, Optional
 
-from fastapi import APIRouter, BackgroundTasks
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
@@ -55,16 +55,15 @@ class ActionRequest(CamelModel):
 
 
 @router.post("/generate", response_model=ResponseOut, responses={202: {"model": ResponseOut}})
-async def generate(body: GenerateRequest, provider_id: UncheckedProviderId, session: DbSession,
-                   tasks: BackgroundTasks):
+async def generate(body: GenerateRequest, provider_id: UncheckedProviderId, session: DbSession):
     """Suggest replies to a message: 200 with the result, or 202 at once with `async: true`.
     The caller's account is checked by the service, in the same read as the conversation."""
     view = await responses.generate_for_message(provider_id, body.message_id, max_history=body.context.max_history,
                                                 count=body.count, temperature=body.temperature,
-                                                background=body.async_, session=session, after_answer=tasks.add_task,
+                                                background=body.async_, session=session,
                                                 check_account=True)
     out = ResponseOut.model_validate(view).model_dump(mode="json", by_alias=True)
-    return JSONResponse(out, status_code=202 if view["status"] == "generating" else 200, background=tasks)
+    return JSONResponse(out, status_code=202 if view["status"] == "generating" else 200)
 
 
 @router.get("/{response_id}", response_model=ResponseOut)
