@@ -7,7 +7,10 @@
 2. cache-hit p50 through the API (goal <= 15 ms);
 3. decode tokens/s in the worker / raw (goal >= 0.95).
 
-Real parts: PostgreSQL, Redis, the worker (`python -m ml`, SmolLM2) and the API in granian. Every
+Real parts: PostgreSQL, Redis, the worker (`python -m ml`, SmolLM2) and the API in granian. The
+timed API calls go through one keep-alive `http.client` connection (the standard library's HTTP, the
+least client-side work there is), so the latency is the API's, not a client library's: httpx's own
+work cost ≈0.5-0.7 ms a call here. Every
 cache-miss request has its own prompt (a conversation of its own), and the raw side completes exactly
 the prompts the worker saw, with the same model file, context size, threads and sampling settings.
 The two sides take turns prompt by prompt, so they never share the CPU and see the same machine.
@@ -16,10 +19,13 @@ The two sides take turns prompt by prompt, so they never share the CPU and see t
 from __future__ import annotations
 
 import asyncio
+import http.client
+import json
 import os
 import statistics
 import sys
 import time
+import urllib.parse
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -53,6 +59,19 @@ def seed(api, device_token: str, provider_headers: dict) -> list[str]:
     return ids
 
 
+class TimedClient:
+    """POSTs JSON over one keep-alive http.client connection; returns the decoded body."""
+
+    def __init__(self, base: str, headers: dict):
+        address = urllib.parse.urlsplit(base)
+        self.connection = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
+        self.headers = {**headers, "Content-Type": "application/json"}
+
+    def post(self, path: str, payload: dict) -> dict:
+        self.connection.request("POST", path, body=json.dumps(payload), headers=self.headers)
+        return json.loads(self.connection.getresponse().read())
+
+
 def main() -> int:
     import httpx
 
@@ -81,12 +100,13 @@ def main() -> int:
         misses, raw, raw_rates, job_ids = [], [], [], []
         with httpx.Client(base_url=base, timeout=120) as api:
             targets = seed(api, device_token, headers)
-            api.post("/api/responses/generate", headers=headers, json={"messageId": targets[0]})  # warm-up
+            timed = TimedClient(base, headers)
+            timed.post("/api/responses/generate", {"messageId": targets[0]})  # warm-up
             # interleaved, one prompt at a time: both sides see the same machine, and each reuses the
             # previous prompt's shared prefix the same way
             for target in targets[1:]:
                 started = time.perf_counter()
-                body = api.post("/api/responses/generate", headers=headers, json={"messageId": target}).json()
+                body = timed.post("/api/responses/generate", {"messageId": target})
                 misses.append(time.perf_counter() - started)
                 assert body["status"] == "completed" and not body["cached"], body
                 with Session(engine_for(stack["db"]["bench"])) as session:
@@ -111,8 +131,7 @@ def main() -> int:
             hits = []
             for i in range(HITS):
                 started = time.perf_counter()
-                body = api.post("/api/responses/generate", headers=headers,
-                                json={"messageId": targets[1 + i % (len(targets) - 1)]}).json()
+                body = timed.post("/api/responses/generate", {"messageId": targets[1 + i % (len(targets) - 1)]})
                 hits.append(time.perf_counter() - started)
                 assert body["cached"], body
     miss_ratio = statistics.median(m / r for m, r in zip(misses, raw))
