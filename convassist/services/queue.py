@@ -1,5 +1,5 @@
-"""The app's side of the job queue: an arq pool per event loop, enqueue (waking the worker), and
-enqueue-and-wait with tight polling."""
+"""The app's side of the job queue: an arq pool per event loop, enqueue (waking the worker),
+enqueue-and-wait with tight polling, and the suggestion path's cache-or-enqueue in one round trip."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ async def enqueue(function: str, *args: Any, **kwargs: Any) -> Job | None:
 
 
 # KEYS: cache, claim, arq job, arq queue, wake list.
-# ARGV: look in the cache ("1"/"0"), job id, claim seconds, job expiry ms, serialized job, score.
+# ARGV: look in the cache ("1"/"0"), job id, claim seconds, job expiry ms, serialized job, score, wake TTL.
 _CACHED_OR_ENQUEUE = """
 local hit = ARGV[1] == '1' and redis.call('GET', KEYS[1])
 if hit then return {'cached', hit} end
