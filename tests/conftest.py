@@ -83,6 +83,25 @@ def services_env(database_url, redis_server):
 
 
 @pytest.fixture
+def settings_env(monkeypatch):
+    """Run part of a test under other settings: settings_env(NAME="value", ...) sets the variables and
+    makes the app re-read its settings and reconnect to Redis; all of it is undone after the test."""
+    from convassist.services import queue
+    from convassist.settings import get_settings
+
+    def apply(**env: str) -> None:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        queue._pools.clear()
+
+    yield apply
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    queue._pools.clear()
+
+
+@pytest.fixture
 def db(services_env, redis_server):
     """A clean database and Redis for this test; yields the engine."""
     from convassist.db import get_engine

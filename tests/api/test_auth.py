@@ -53,17 +53,10 @@ def test_signup_validation_errors(api):
     assert bad_email.status_code == 422 and bad_email.json()["error"] == "invalid_email"
 
 
-def test_signup_closed(api, monkeypatch):
-    from convassist.settings import get_settings
-
-    monkeypatch.setenv("ALLOW_SIGNUP", "false")
-    get_settings.cache_clear()
-    try:
-        closed = signup(api)
-        assert closed.status_code == 403 and closed.json()["error"] == "signup_disabled"
-    finally:
-        monkeypatch.delenv("ALLOW_SIGNUP")
-        get_settings.cache_clear()
+def test_signup_closed(api, settings_env):
+    settings_env(ALLOW_SIGNUP="false")
+    closed = signup(api)
+    assert closed.status_code == 403 and closed.json()["error"] == "signup_disabled"
 
 
 def test_protected_route_needs_a_valid_provider_token(api):
@@ -84,18 +77,11 @@ def test_token_for_another_audience_is_refused(api):
     assert refused.status_code == 401
 
 
-def test_expired_token(api, monkeypatch):
+def test_expired_token(api, settings_env):
     import time
 
-    from convassist.settings import get_settings
-
-    monkeypatch.setenv("JWT_EXPIRES_IN", "1s")
-    get_settings.cache_clear()
-    try:
-        token = signup(api).json()["token"]
-        time.sleep(1.2)
-        expired = api.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
-        assert expired.status_code == 401 and expired.json()["error"] == "token_expired"
-    finally:
-        monkeypatch.delenv("JWT_EXPIRES_IN")
-        get_settings.cache_clear()
+    settings_env(JWT_EXPIRES_IN="1s")
+    token = signup(api).json()["token"]
+    time.sleep(1.2)
+    expired = api.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert expired.status_code == 401 and expired.json()["error"] == "token_expired"

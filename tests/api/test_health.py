@@ -35,24 +35,15 @@ def test_health_reports_worker_down_when_its_liveness_key_is_gone(api, worker_pr
         client.close()
 
 
-def test_health_reports_redis_down_quickly(api, monkeypatch):
+def test_health_reports_redis_down_quickly(api, settings_env):
     import time
 
-    from convassist.services import queue
-    from convassist.settings import get_settings
     from devstack.ports import free_port
 
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
-    get_settings.cache_clear()
-    queue._pools.clear()
-    try:
-        started = time.monotonic()
-        response = api.get("/api/health")
-        assert time.monotonic() - started < 3
-        body = response.json()
-        assert response.status_code == 503
-        assert body["redis"]["status"] == "down" and body["database"]["status"] == "ok"
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
-        queue._pools.clear()
+    settings_env(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    started = time.monotonic()
+    response = api.get("/api/health")
+    assert time.monotonic() - started < 3
+    body = response.json()
+    assert response.status_code == 503
+    assert body["redis"]["status"] == "down" and body["database"]["status"] == "ok"

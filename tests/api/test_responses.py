@@ -210,20 +210,13 @@ def test_bad_requests(provider):
     assert provider.post("/api/responses/generate", json={"messageId": "nope"}).status_code == 422
 
 
-def test_worker_down_is_a_clear_503_within_two_seconds(provider, monkeypatch):
-    from convassist.settings import get_settings
-
+def test_worker_down_is_a_clear_503_within_two_seconds(provider, settings_env):
     _, ids = seed_chat(provider)
-    monkeypatch.setenv("ML_SERVICE_QUEUE", "queue-without-worker")
-    get_settings.cache_clear()
-    try:
-        started = time.monotonic()
-        response = generate(provider, ids["m0"])
-        assert time.monotonic() - started < 2
-        assert response.status_code == 503 and response.json()["error"] == "worker_unavailable"
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
+    settings_env(ML_SERVICE_QUEUE="queue-without-worker")
+    started = time.monotonic()
+    response = generate(provider, ids["m0"])
+    assert time.monotonic() - started < 2
+    assert response.status_code == 503 and response.json()["error"] == "worker_unavailable"
 
 
 def test_seed_ml_endpoints(provider):
@@ -245,37 +238,21 @@ def test_seed_ml_endpoints(provider):
     assert provider.get("/api/ml/jobs/gen:unknown").status_code == 404
 
 
-def test_cache_can_be_turned_off(provider, monkeypatch):
-    from convassist.settings import get_settings
-
+def test_cache_can_be_turned_off(provider, settings_env):
     _, ids = seed_chat(provider)
     generate(provider, ids["m2"])
-    monkeypatch.setenv("ML_SERVICE_REDIS_ENABLED", "false")
-    get_settings.cache_clear()
-    try:
-        again = generate(provider, ids["m2"]).json()
-        assert again["status"] == "completed" and again["cached"] is False
-        assert provider.get("/api/health").json()["cache"] == {"status": "disabled"}
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
+    settings_env(ML_SERVICE_REDIS_ENABLED="false")
+    again = generate(provider, ids["m2"]).json()
+    assert again["status"] == "completed" and again["cached"] is False
+    assert provider.get("/api/health").json()["cache"] == {"status": "disabled"}
 
 
-def test_redis_down_is_a_clear_503_within_two_seconds(provider, monkeypatch):
-    from convassist.services import queue
-    from convassist.settings import get_settings
+def test_redis_down_is_a_clear_503_within_two_seconds(provider, settings_env):
     from devstack.ports import free_port
 
     _, ids = seed_chat(provider)
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
-    get_settings.cache_clear()
-    queue._pools.clear()
-    try:
-        started = time.monotonic()
-        response = generate(provider, ids["m0"])
-        assert time.monotonic() - started < 2
-        assert response.status_code == 503 and response.json()["error"] == "queue_unavailable"
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
-        queue._pools.clear()
+    settings_env(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    started = time.monotonic()
+    response = generate(provider, ids["m0"])
+    assert time.monotonic() - started < 2
+    assert response.status_code == 503 and response.json()["error"] == "queue_unavailable"

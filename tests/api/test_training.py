@@ -124,7 +124,7 @@ def test_a_crash_inside_training_fails_the_job_and_the_worker_keeps_serving(prov
     assert provider.post("/api/training/adapters/active", json={"jobId": str(uuid.uuid4())}).status_code == 404
 
 
-def test_a_worker_killed_mid_job_leaves_no_job_stuck_in_training(provider, services_env, monkeypatch):
+def test_a_worker_killed_mid_job_leaves_no_job_stuck_in_training(provider, services_env, settings_env):
     import os
     import signal
     import subprocess
@@ -132,8 +132,6 @@ def test_a_worker_killed_mid_job_leaves_no_job_stuck_in_training(provider, servi
 
     import redis
 
-    from convassist.services import queue
-    from convassist.settings import get_settings
     from tests.conftest import ROOT
 
     queue_name = "convassist:kill-test"
@@ -150,9 +148,7 @@ def test_a_worker_killed_mid_job_leaves_no_job_stuck_in_training(provider, servi
             time.sleep(0.1)
         return process
 
-    monkeypatch.setenv("ML_SERVICE_QUEUE", queue_name)
-    get_settings.cache_clear()
-    queue._pools.clear()
+    settings_env(ML_SERVICE_QUEUE=queue_name)
     first = start_worker()
     try:
         add_samples(provider, 8)
@@ -174,7 +170,4 @@ def test_a_worker_killed_mid_job_leaves_no_job_stuck_in_training(provider, servi
     finally:
         if first.poll() is None:
             os.kill(first.pid, signal.SIGKILL)
-        monkeypatch.undo()
-        get_settings.cache_clear()
-        queue._pools.clear()
         client.close()

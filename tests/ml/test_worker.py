@@ -90,15 +90,13 @@ def test_app_round_trip_through_the_real_worker_process(db, worker_process):
     assert len(times) == 20 and max(times) < 2000
 
 
-def test_no_worker_gives_unavailable_within_the_timeout(db, monkeypatch):
+def test_no_worker_gives_unavailable_within_the_timeout(db, settings_env):
     import time
 
     from convassist.services import queue
     from convassist.services.errors import Unavailable
-    from convassist.settings import get_settings
 
-    monkeypatch.setenv("ML_SERVICE_QUEUE", "queue-with-no-worker")
-    get_settings.cache_clear()
+    settings_env(ML_SERVICE_QUEUE="queue-with-no-worker")
 
     async def scenario():
         started = time.monotonic()
@@ -107,26 +105,19 @@ def test_no_worker_gives_unavailable_within_the_timeout(db, monkeypatch):
         await queue.close_pools()
         return time.monotonic() - started, err.value
 
-    try:
-        elapsed, error = asyncio.run(scenario())
-        assert error.code == "worker_unavailable" and elapsed < 2
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
+    elapsed, error = asyncio.run(scenario())
+    assert error.code == "worker_unavailable" and elapsed < 2
 
 
-def test_cached_or_enqueue_answers_joins_or_queues_a_real_arq_job(db, redis_server, monkeypatch):
+def test_cached_or_enqueue_answers_joins_or_queues_a_real_arq_job(db, settings_env):
     """The suggestion path's one round trip: a cached value wins, a claimed request is joined, and
     otherwise an arq job is queued that arq itself reads back (and the worker is woken). Works again
     after Redis forgets its scripts."""
     from arq.jobs import Job, JobStatus
 
     from convassist.services import queue
-    from convassist.settings import get_settings
 
-    monkeypatch.setenv("ML_SERVICE_QUEUE", "queue-nobody-reads")  # the real worker would take the job
-    get_settings.cache_clear()
-    monkeypatch.setattr(queue, "_pools", {})
+    settings_env(ML_SERVICE_QUEUE="queue-nobody-reads")  # the real worker would take the job
 
     async def scenario():
         pool = await queue.get_pool()
@@ -148,11 +139,7 @@ def test_cached_or_enqueue_answers_joins_or_queues_a_real_arq_job(db, redis_serv
         await queue.close_pools()
         return first, joined, info, status, wake, claim_ttl, cached, uncached, queued
 
-    try:
-        first, joined, info, status, wake, claim_ttl, cached, uncached, queued = asyncio.run(scenario())
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
+    first, joined, info, status, wake, claim_ttl, cached, uncached, queued = asyncio.run(scenario())
     assert first == ("queued", b"j1") and joined == ("running", b"j1")
     assert info.function == "ping" and info.args == ({"a": 1},) and status == JobStatus.queued
     assert wake == [b"1"] and 0 < claim_ttl <= 30
