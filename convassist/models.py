@@ -44,6 +44,8 @@ class Provider(SQLModel, table=True):
     name: str = Field(max_length=200)
     password_hash: str = Field(max_length=255)
     is_active: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    # carried by every provider token; bumping it revokes them all (log out everywhere, new password)
+    token_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=_tz())
     last_login_at: Optional[datetime] = Field(default=None, sa_type=_tz())
 

@@ -12,7 +12,9 @@
 | REDIS_URL                       | redis://127.0.0.1:6379/0 | arq queue, reply cache, Reflex state                 |
 | JWT_SECRET                      | dev: generated and kept  | signs provider and device tokens                     |
 | JWT_EXPIRES_IN                  | 7d                       | token lifetime: `30s`, `15m`, `12h`, `7d`, or seconds |
-| ALLOW_SIGNUP                    | true                     | whether POST /api/auth/signup creates accounts       |
+| ALLOW_SIGNUP                    | dev: true, prod: false   | whether anyone may sign up (else: `python -m convassist create-account`) |
+| CONVASSIST_PUBLIC_URL           | http://localhost:PORT    | the address browsers and Macs use; CORS allows only its origin |
+| CONVASSIST_OPS_TOKEN            | -                        | a secret that unlocks GET /api/health/details for monitoring |
 | ML_SERVICE_MODEL_ID             | smollm2-135m-instruct    | a model registry id (ml/registry.py)                 |
 | ML_SERVICE_MODEL_PATH           | -                        | a GGUF file; overrides the registry                  |
 | ML_SERVICE_GPU_LAYERS           | -1                       | layers offloaded to a GPU (-1 all, 0 none)           |
@@ -22,6 +24,9 @@
 | ML_SERVICE_REDIS_CACHE_TTL      | 3600                     | cache lifetime in seconds                            |
 | ML_SERVICE_QUEUE                | convassist:queue         | arq queue name shared by app and worker              |
 | ML_SERVICE_TRAIN_THREADS        | 1                        | torch threads for LoRA training (the rest serve replies) |
+| ML_SERVICE_GENERATIONS_PER_MINUTE | 120                    | new generations one provider may start per minute (429 past it) |
+| ML_SERVICE_MAX_IN_FLIGHT        | 4                        | generations one provider may have queued or running at once (429) |
+| ML_SERVICE_TRAINING_QUEUE       | convassist:training      | arq queue of training jobs (one at a time per worker; never blocks replies) |
 
 Unknown variables with one of our prefixes, and invalid values, fail at start naming the variable.
 """
@@ -87,7 +92,9 @@ class Settings(BaseSettings):
 
     jwt_secret: str | None = None
     jwt_expires_in: timedelta = timedelta(days=7)
-    allow_signup: bool = True
+    allow_signup: bool | None = None
+    convassist_public_url: str | None = None
+    convassist_ops_token: str | None = Field(default=None, min_length=32)
 
     ml_service_model_id: str = "smollm2-135m-instruct"
     ml_service_model_path: Path | None = None
@@ -98,11 +105,21 @@ class Settings(BaseSettings):
     ml_service_redis_cache_ttl: int = Field(3600, ge=1)
     ml_service_queue: str = "convassist:queue"
     ml_service_train_threads: int = Field(1, ge=1, le=64)
+    ml_service_generations_per_minute: int = Field(120, ge=1)
+    ml_service_max_in_flight: int = Field(4, ge=1)
+    ml_service_training_queue: str = "convassist:training"
 
     @field_validator("jwt_expires_in", mode="before")
     @classmethod
     def _duration(cls, value):
         return parse_duration(value)
+
+    @field_validator("convassist_public_url")
+    @classmethod
+    def _public_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
 
     @field_validator("redis_url")
     @classmethod
@@ -134,6 +151,16 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.convassist_env == "dev"
+
+    @property
+    def signup_open(self) -> bool:
+        """ALLOW_SIGNUP, else open in dev and closed in prod."""
+        return self.is_dev if self.allow_signup is None else self.allow_signup
+
+    @property
+    def public_url(self) -> str:
+        """Where browsers and Macs reach this server (no trailing slash)."""
+        return (self.convassist_public_url or f"http://localhost:{self.convassist_port}").rstrip("/")
 
     @property
     def resolved_database_url(self) -> str:

@@ -13,10 +13,11 @@ def model_version(model_id: str, adapter_version: str | None) -> str:
     return f"{model_id}+{adapter_version}" if adapter_version else model_id
 
 
-def cache_key(*, model_id: str, file_identity: str | None, adapter_version: str | None, prompt: str,
-              params: dict, count: int) -> str:
-    """A key that changes whenever the model file, the adapter, the prompt or a sampling option does."""
-    material = json.dumps({"model": model_id, "file": file_identity, "adapter": adapter_version,
+def cache_key(*, owner: str, model_id: str, file_identity: str | None, adapter_version: str | None,
+              prompt: str, params: dict, count: int) -> str:
+    """A key of one owner's (never shared between owners) that changes whenever the model file, the
+    adapter, the prompt or a sampling option does."""
+    material = json.dumps({"owner": owner, "model": model_id, "file": file_identity, "adapter": adapter_version,
                            "prompt": prompt, "params": params, "count": count}, sort_keys=True)
     return CACHE_PREFIX + hashlib.sha256(material.encode("utf-8")).hexdigest()
 

@@ -106,6 +106,8 @@ async def generate_reply(ctx: dict, request: dict) -> dict:
     pipe.expire(stream_key(job_id), STREAM_TTL)
     if request.get("cache_key"):
         pipe.delete(INFLIGHT_PREFIX + request["cache_key"])
+    if request.get("in_flight_key"):  # the owner's count of generations under way
+        pipe.zrem(request["in_flight_key"], job_id)
     await pipe.execute()
     return result
 

@@ -27,7 +27,7 @@ def test_defaults_match_the_seed(clean_env):
     assert s.ml_service_redis_enabled is True
     assert s.ml_service_redis_cache_ttl == 3600
     assert s.jwt_expires_in == timedelta(days=7)
-    assert s.allow_signup is True
+    assert s.allow_signup is None and s.signup_open is True  # open in dev, closed in prod
     assert s.resolved_database_url.startswith("sqlite:///")
 
 

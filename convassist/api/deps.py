@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -15,7 +14,7 @@ from convassist.db import get_engine
 from convassist.models import Device, Provider
 from convassist.services import accounts, devices
 from convassist.services.errors import Unauthorized
-from convassist.services.tokens import PROVIDER_AUDIENCE, read_token
+from convassist.services.tokens import PROVIDER_AUDIENCE, TokenClaims, read_token
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -53,15 +52,15 @@ def current_provider(session: DbSession, token: Annotated[str, Depends(bearer_to
 CurrentProvider = Annotated[Provider, Depends(current_provider)]
 
 
-async def token_provider_id(token: Annotated[str, Depends(bearer_token)]) -> uuid.UUID:
-    """The provider a valid provider token names (signature, audience and expiry checked here, on the
-    event loop), whose account is NOT checked yet: only for a route whose service checks it inside its
-    own first read (responses.generate_for_message(check_account=True): one thread hop and one
+async def token_claims(token: Annotated[str, Depends(bearer_token)]) -> TokenClaims:
+    """A valid provider token's claims (signature, audience and expiry checked here, on the event
+    loop) whose account and version are NOT checked yet: only for a route whose service checks them
+    inside its own first read (responses.generate_for_message(account=...): one thread hop and one
     transaction instead of two on the suggestion path)."""
     return read_token(token, PROVIDER_AUDIENCE)
 
 
-UncheckedProviderId = Annotated[uuid.UUID, Depends(token_provider_id)]
+UncheckedClaims = Annotated[TokenClaims, Depends(token_claims)]
 
 
 def current_device(session: DbSession, token: Annotated[str, Depends(bearer_token)]) -> Device:
@@ -73,4 +72,8 @@ CurrentDevice = Annotated[Device, Depends(current_device)]
 
 
 def client_address(request: Request) -> str:
+    """The peer's address (limits are counted per address; put a proxy's real-IP handling in front)."""
     return request.client.host if request.client else "unknown"
+
+
+ClientAddress = Annotated[str, Depends(client_address)]

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from convassist.schemas import describe
 from convassist.services.errors import DomainError
 
 log = logging.getLogger("convassist.api")
@@ -22,25 +23,17 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
     return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
 
 
-def _describe_validation(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
-        field = ".".join(loc) or "body"
-        # never echo the input value: it may be a password or message text
-        parts.append(f"{field}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts) or "The request body is not valid."
-
-
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError):
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return error_response(exc.status, exc.code, exc.message, headers)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
+        return error_response(exc.status, exc.code, exc.message, headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError):
-        return error_response(422, "validation_error", _describe_validation(exc))
+        return error_response(422, "validation_error", describe(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException):

@@ -14,17 +14,6 @@ class ErrorBody(CamelModel):
     message: str
 
 
-class SignupRequest(CamelModel):
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
-    name: str = Field(max_length=200)
-
-
-class LoginRequest(CamelModel):
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
-
-
 class TokenResponse(CamelModel):
     token: str
     expires_at: datetime

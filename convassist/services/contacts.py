@@ -12,7 +12,7 @@ from pydantic import Field
 from sqlmodel import Session
 
 from convassist.models import Contact, utcnow
-from convassist.schemas import CamelModel
+from convassist.schemas import CamelModel, CleanStr
 from convassist.services.errors import DomainError
 
 MAX_CONTACTS = 5000
@@ -20,11 +20,11 @@ DEFAULT_REGION = "US"  # numbers without a country code are read as this region'
 
 
 class SyncContact(CamelModel):
-    apple_id: Optional[str] = Field(default=None, max_length=320)
-    phone_number: Optional[str] = Field(default=None, max_length=50)
-    email: Optional[str] = Field(default=None, max_length=320)
-    display_name: str = Field(min_length=1, max_length=300)
-    avatar_hash: Optional[str] = Field(default=None, max_length=128)
+    apple_id: Optional[CleanStr] = Field(default=None, max_length=320)
+    phone_number: Optional[CleanStr] = Field(default=None, max_length=50)
+    email: Optional[CleanStr] = Field(default=None, max_length=320)
+    display_name: CleanStr = Field(min_length=1, max_length=300)
+    avatar_hash: Optional[CleanStr] = Field(default=None, max_length=128)
 
 
 class ContactBatch(CamelModel):

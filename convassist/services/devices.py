@@ -5,7 +5,9 @@
 3. The agent polls verify with its device id and the code → a device token, once approved.
 
 Codes come from a CSPRNG, are stored only as an HMAC, compared in constant time, live 10 minutes,
-die after 5 wrong tries and are usable once.
+die after 5 wrong tries and are usable once. Wrong codes entered on the approving side are counted
+per account, per client address and for everyone (see APPROVE_FAILURES_*), on every path that
+approves (API route, Reflex event), because the limit lives here.
 """
 
 from __future__ import annotations
@@ -18,15 +20,47 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from pydantic import Field
 from sqlmodel import Session, select
 
-from convassist.models import Conversation, Device, as_utc, utcnow
+from convassist.models import Conversation, Device, Provider, as_utc, utcnow
+from convassist.schemas import CamelModel
 from convassist.services.errors import DomainError, Forbidden, NotFound, Unauthorized
+from convassist.services.ratelimit import FailureBudget, Limit, hit
 from convassist.services.tokens import DEVICE_AUDIENCE, issue_token, read_token
 from convassist.settings import get_settings
 
 CODE_TTL = timedelta(minutes=10)
 MAX_WRONG_TRIES = 5
+
+# Guessing a pairing code from the approving side. A code is one of 10^6 and lives 10 minutes; a
+# wrong guess matches no code, so the only defence is how many wrong guesses anyone gets (RFC 8628
+# §5.1). The global budget bounds every attacker together, whatever accounts and addresses they use:
+# 30 wrong codes per 10-minute window, and a code's 10-minute life overlaps at most 2 windows, so at
+# most 60 guesses can land while it is live: P(a given code is hit) <= 60 / 10^6 = 1 in 16,667 per
+# pairing. Per account (5) and per address (10) keep one clumsy or hostile user from spending the
+# global budget alone. Past any budget every approval — the right code too — is refused with 429
+# until the window ends, so a lucky guess after the block pairs nothing.
+APPROVE_FAILURES_PER_ACCOUNT = Limit("approve-fail:account", 5, 10 * 60)
+APPROVE_FAILURES_PER_ADDRESS = Limit("approve-fail:address", 10, 10 * 60)
+APPROVE_FAILURES_GLOBAL = Limit("approve-fail:global", 30, 10 * 60)
+REGISTRATIONS_PER_ADDRESS = Limit("device-register:address", 20, 10 * 60)
+
+
+class RegisterInput(CamelModel):
+    name: str = Field(min_length=1, max_length=200)
+    hardware_id: str = Field(min_length=1, max_length=200)
+    platform: str = Field(default="macos", min_length=1, max_length=50)
+    os_version: str | None = Field(default=None, max_length=50)
+
+
+class ApproveInput(CamelModel):
+    code: str = Field(max_length=20)
+
+
+class VerifyInput(CamelModel):
+    device_id: uuid.UUID
+    code: str = Field(max_length=20)
 
 
 @dataclass(frozen=True)
@@ -40,6 +74,15 @@ class Registration:
 class DeviceToken:
     token: str
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class PairedDevice(DeviceToken):
+    """A fresh device token and the account that approved the pairing (the agent asks the person at
+    the Mac to confirm it before using the token)."""
+
+    account_name: str
+    account_email: str
 
 
 def _hash_code(code: str) -> str:
@@ -58,13 +101,14 @@ def _new_code(session: Session) -> tuple[str, str]:
             return code, code_hash
 
 
-def register(session: Session, *, name: str, hardware_id: str, platform: str, os_version: str | None) -> Registration:
+def register(session: Session, data: RegisterInput, *, client: str) -> Registration:
     """Start pairing: a pending device (re-used for the same hardware id) and a fresh code."""
-    device = session.exec(select(Device).where(Device.hardware_id == hardware_id, Device.provider_id.is_(None))
-                          .with_for_update()).first()
+    hit(REGISTRATIONS_PER_ADDRESS, client)
+    device = session.exec(select(Device).where(Device.hardware_id == data.hardware_id,
+                                               Device.provider_id.is_(None)).with_for_update()).first()
     if device is None:
-        device = Device(name=name, hardware_id=hardware_id, platform=platform, os_version=os_version)
-    device.name, device.platform, device.os_version = name, platform, os_version
+        device = Device(name=data.name, hardware_id=data.hardware_id, platform=data.platform)
+    device.name, device.platform, device.os_version = data.name, data.platform, data.os_version
     code, device.pairing_code_hash = _new_code(session)
     device.pairing_expires_at = utcnow() + CODE_TTL
     device.pairing_attempts = 0
@@ -73,11 +117,19 @@ def register(session: Session, *, name: str, hardware_id: str, platform: str, os
     return Registration(device.id, code, device.pairing_expires_at)
 
 
-def approve(session: Session, *, provider_id: uuid.UUID, code: str) -> Device:
-    """The provider claims the pending device showing this code."""
-    code = code.strip().replace(" ", "")
-    if len(code) != 6 or not code.isdigit():
+def approve(session: Session, *, provider_id: uuid.UUID, data: ApproveInput, client: str) -> Device:
+    """The provider claims the pending device showing this code (within the wrong-code budgets)."""
+    code = data.code.strip().replace(" ", "")
+    if len(code) != 6 or not code.isdigit():  # not a guess: nothing to count
         raise DomainError("Enter the 6-digit code shown on your Mac.", code="invalid_code")
+    budget = FailureBudget("wrong codes", [(APPROVE_FAILURES_PER_ACCOUNT, str(provider_id)),
+                                           (APPROVE_FAILURES_PER_ADDRESS, client),
+                                           (APPROVE_FAILURES_GLOBAL, "all")])
+    return budget.guard(lambda: _claim(session, provider_id, code), failed=DomainError,
+                        counts=lambda exc: exc.code == "invalid_code")
+
+
+def _claim(session: Session, provider_id: uuid.UUID, code: str) -> Device:
     device = session.exec(select(Device).where(Device.pairing_code_hash == _hash_code(code))
                           .with_for_update()).first()
     if device is None or (device.approved_at is not None and device.provider_id != provider_id):
@@ -107,8 +159,9 @@ def _replace_previous_pairing(session: Session, provider_id: uuid.UUID, device: 
     session.flush()
 
 
-def verify(session: Session, *, device_id: uuid.UUID, code: str) -> DeviceToken:
+def verify(session: Session, data: VerifyInput) -> PairedDevice:
     """Exchange (device id, code) for a device token once the provider approved it."""
+    device_id, code = data.device_id, data.code
     device = session.exec(select(Device).where(Device.id == device_id).with_for_update()).first()
     if device is None or device.pairing_code_hash is None:
         raise DomainError("The code is not valid.", code="invalid_code")
@@ -131,12 +184,26 @@ def verify(session: Session, *, device_id: uuid.UUID, code: str) -> DeviceToken:
     device.verified = True
     session.add(device)
     token, expires_at = issue_token(device.id, DEVICE_AUDIENCE)
-    return DeviceToken(token, expires_at)
+    account = session.get(Provider, device.provider_id)
+    return PairedDevice(token, expires_at, account.name, account.email)
+
+
+def refresh_token(device: Device) -> DeviceToken:
+    """A new token for an active device (from device_from_token): an agent that syncs stays paired
+    without a new code; a revoked device never gets here."""
+    return DeviceToken(*issue_token(device.id, DEVICE_AUDIENCE))
+
+
+def decline(session: Session, device: Device) -> None:
+    """The person at the Mac refused the account that approved it: the device is revoked at once."""
+    device.active = False
+    session.add(device)
+    session.flush()
 
 
 def device_from_token(session: Session, token: str) -> Device:
     """The active, owned device a device token belongs to."""
-    device = session.get(Device, read_token(token, DEVICE_AUDIENCE))
+    device = session.get(Device, read_token(token, DEVICE_AUDIENCE).subject)
     if device is None or device.provider_id is None:
         raise Unauthorized("This device is not paired.", code="invalid_token")
     if not device.active:

@@ -7,9 +7,11 @@ class DomainError(Exception):
     code = "bad_request"
     status = 400
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
+                 retry_after: int | None = None):
         super().__init__(message)
         self.message = message
+        self.retry_after = retry_after  # seconds, sent as Retry-After (429, 503)
         if code:
             self.code = code
         if status:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from arq import create_pool
@@ -58,13 +59,21 @@ async def enqueue(function: str, *args: Any, **kwargs: Any) -> Job | None:
     return job
 
 
-# KEYS: cache, claim, arq job, arq queue, wake list.
-# ARGV: look in the cache ("1"/"0"), job id, claim seconds, job expiry ms, serialized job, score, wake TTL.
+# KEYS: cache, claim, arq job, arq queue, wake list, the owner's rate counter, the owner's in-flight jobs.
+# ARGV: look in the cache ("1"/"0"), job id, claim seconds, job expiry ms, serialized job, score, wake TTL,
+#       rate limit, rate window seconds, in-flight limit, now ms.
 _CACHED_OR_ENQUEUE = """
 local hit = ARGV[1] == '1' and redis.call('GET', KEYS[1])
 if hit then return {'cached', hit} end
 local running = redis.call('GET', KEYS[2])
 if running then return {'running', running} end
+local generations = redis.call('INCR', KEYS[6])
+if generations == 1 then redis.call('EXPIRE', KEYS[6], ARGV[9]) end
+if generations > tonumber(ARGV[8]) then return {'rate_limited', tostring(redis.call('TTL', KEYS[6]))} end
+redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', ARGV[11])
+if redis.call('ZCARD', KEYS[7]) >= tonumber(ARGV[10]) then return {'busy', ''} end
+redis.call('ZADD', KEYS[7], ARGV[11] + ARGV[3] * 1000, ARGV[2])
+redis.call('EXPIRE', KEYS[7], ARGV[3])
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 redis.call('PSETEX', KEYS[3], ARGV[4], ARGV[5])
 redis.call('ZADD', KEYS[4], ARGV[6], ARGV[2])
@@ -76,17 +85,32 @@ return {'queued', ARGV[2]}
 _cached_or_enqueue_script: AsyncScript | None = None
 
 
+@dataclass(frozen=True)
+class OwnerLimits:
+    """One owner's (provider's) share of the worker: new generations per window, and at once."""
+
+    rate_key: str
+    rate: int
+    window: int
+    in_flight_key: str
+    in_flight: int
+
+
 async def cached_or_enqueue(function: str, payload: Any, *, job_id: str, cache_key: str | None,
-                            claim_key: str, claim_seconds: int) -> tuple[str, bytes]:
+                            claim_key: str, claim_seconds: int, limits: OwnerLimits) -> tuple[str, bytes]:
     """In one round trip (a Lua script, so atomic) either:
 
     - ("cached", value): the value stored under cache_key (None: do not look);
     - ("running", job id): the job that already holds claim_key (the same request in flight);
-    - ("queued", job_id): claim_key is now job_id's, function(payload) is queued exactly as arq's
-      enqueue_job writes it (job key, queue score, default expiry), and the worker is woken.
+    - ("rate_limited", seconds left in the window): the owner asked for more than limits.rate new
+      generations in this window (cache hits and joins above cost nothing and are not counted);
+    - ("busy", b""): the owner already has limits.in_flight generations queued or running;
+    - ("queued", job_id): claim_key is now job_id's, job_id counts against the owner's in-flight
+      limit (until the worker finishes it, or claim_seconds pass), function(payload) is queued
+      exactly as arq's enqueue_job writes it (job key, queue score, default expiry), and the worker
+      is woken.
 
-    job_id must be new (arq's enqueue_job checks; a fresh uuid needs no check). This replaces six
-    sequential round trips (cache get, claim, arq's watch/exists/exec, wake) on every suggestion.
+    job_id must be new (arq's enqueue_job checks; a fresh uuid needs no check).
     """
     global _cached_or_enqueue_script
     pool = await get_pool()
@@ -96,8 +120,9 @@ async def cached_or_enqueue(function: str, payload: Any, *, job_id: str, cache_k
     job = serialize_job(function, (payload,), {}, None, enqueued_ms, serializer=pool.job_serializer)
     outcome, value = await _cached_or_enqueue_script(
         keys=[cache_key or "", claim_key, job_key_prefix + job_id, pool.default_queue_name,
-              wake_key(pool.default_queue_name)],
-        args=["1" if cache_key else "0", job_id, claim_seconds, pool.expires_extra_ms, job, enqueued_ms, WAKE_TTL],
+              wake_key(pool.default_queue_name), limits.rate_key, limits.in_flight_key],
+        args=["1" if cache_key else "0", job_id, claim_seconds, pool.expires_extra_ms, job, enqueued_ms, WAKE_TTL,
+              limits.rate, limits.window, limits.in_flight, enqueued_ms],
         client=pool)
     return outcome.decode(), value
 

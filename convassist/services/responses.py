@@ -21,8 +21,9 @@ from sqlmodel import Session
 
 from convassist.db import run_in_transaction, session_scope, transaction
 from convassist.models import Conversation, GeneratedResponse, Message, TrainingSample, as_utc, utcnow
-from convassist.services import accounts, contacts, queue, training
+from convassist.services import accounts, contacts, queue, ratelimit, training
 from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
+from convassist.services.tokens import TokenClaims
 from convassist.settings import get_settings
 from ml import cache
 from ml.engine import GenerationParams
@@ -36,15 +37,17 @@ GENERATION_TIMEOUT = 120.0  # seconds a caller waits for the worker before givin
 MAX_HISTORY_LIMIT = 50
 STORE_AFTER_ANSWER = 0.05  # seconds between a synchronous answer and storing its row
 _background: set[asyncio.Task] = set()  # keeps fire-and-forget tasks alive
+IN_FLIGHT_JOBS_PREFIX = "convassist:generating:"  # a provider's queued/running generation jobs (a sorted set)
 _UNAVAILABLE = {"model_unavailable", "worker_unavailable", "worker_timeout", "queue_unavailable",
                 "adapter_unavailable"}
 
 
 @dataclass(frozen=True)
 class ReplyRequest:
-    """What to generate: conversation turns (trimmed by the worker) or a raw prompt, with the
-    provider's active adapter (None: the base model)."""
+    """What to generate for whom: conversation turns (trimmed by the worker) or a raw prompt, with
+    the provider's active adapter (None: the base model)."""
 
+    provider_id: uuid.UUID
     prompt: str
     turns: list[list[str]] | None
     params: GenerationParams
@@ -103,9 +106,11 @@ def conversation_turns(session: Session, provider_id: uuid.UUID, message_id: uui
 
 
 # -- generation ------------------------------------------------------------------------------------
-async def _cache_key(request: ReplyRequest, model: dict) -> str:
+def _cache_key(request: ReplyRequest, model: dict) -> str:
+    # per provider: one provider's replies are never another's cache hit, even for the same text;
     # the adapter's id, not its label: every provider has a "lora-v1"
-    return cache.cache_key(model_id=model["model_id"], file_identity=model.get("file_identity"),
+    return cache.cache_key(owner=str(request.provider_id), model_id=model["model_id"],
+                           file_identity=model.get("file_identity"),
                            adapter_version=request.adapter.id if request.adapter else None, prompt=request.prompt,
                            params=request.params.model_dump(), count=request.count)
 
@@ -117,18 +122,32 @@ async def start_generation(request: ReplyRequest, model: dict, *,
 
     Returns (job_id, cached_result, cache_key): exactly one of job_id / cached_result is set.
     """
-    key = await _cache_key(request, model)
+    key = _cache_key(request, model)
+    settings = get_settings()
+    owner = str(request.provider_id)
+    limits = queue.OwnerLimits(rate_key=ratelimit.KEY_PREFIX + "generate:" + owner,
+                               rate=settings.ml_service_generations_per_minute, window=60,
+                               in_flight_key=IN_FLIGHT_JOBS_PREFIX + owner,
+                               in_flight=settings.ml_service_max_in_flight)
     try:
         outcome, value = await queue.cached_or_enqueue(
             "generate_reply", {
                 "turns": request.turns, "prompt": request.prompt if request.turns is None else None,
                 "params": request.params.model_dump(), "count": request.count, "cache_key": key,
                 "stream": stream, "adapter": request.adapter.__dict__ if request.adapter else None,
-            }, job_id=f"gen:{uuid.uuid4().hex}", cache_key=key if get_settings().ml_service_redis_enabled else None,
+                "in_flight_key": limits.in_flight_key,
+            }, job_id=f"gen:{uuid.uuid4().hex}", cache_key=key if settings.ml_service_redis_enabled else None,
             # the same request in flight is generated once: later callers wait on the first one's job
-            claim_key=INFLIGHT_PREFIX + key, claim_seconds=int(GENERATION_TIMEOUT))
+            claim_key=INFLIGHT_PREFIX + key, claim_seconds=int(GENERATION_TIMEOUT), limits=limits)
     except (OSError, RedisError) as exc:
         raise Unavailable("Redis is not reachable; suggestions are unavailable.", code="queue_unavailable") from exc
+    if outcome == "rate_limited":
+        wait = max(1, int(value))
+        raise DomainError(f"Too many suggestions asked for in a minute; try again in {wait} seconds.",
+                          code="rate_limited", status=429, retry_after=wait)
+    if outcome == "busy":
+        raise DomainError(f"You already have {limits.in_flight} suggestions being written; wait for one to "
+                          "finish.", code="too_many_in_flight", status=429, retry_after=2)
     if outcome == "cached":
         return None, cache.decode(value), key
     job_id = value.decode()
@@ -254,13 +273,13 @@ def _read(work, session: Session | None):
 async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
                                max_history: int = DEFAULT_MAX_HISTORY, count: int = 1, temperature: float = 0.0,
                                background: bool = False, session: Session | None = None,
-                               check_account: bool = False) -> dict[str, Any]:
+                               account: TokenClaims | None = None) -> dict[str, Any]:
     """Suggest replies to a message. background=True returns at once with status `generating`.
 
     session: where to read the conversation (the API passes the request's); None opens one.
-    check_account: provider_id comes from a token whose account is not checked yet; the check is
-    the first thing the conversation read does, in its thread and transaction (Unauthorized if the
-    account is gone or disabled).
+    account: the claims of a token whose account is not checked yet (provider_id is their subject);
+    the check is the first thing the conversation read does, in its thread and transaction
+    (Unauthorized if the account is gone or disabled, or the token was revoked).
     """
     if not 1 <= max_history <= MAX_HISTORY_LIMIT:
         raise DomainError(f"maxHistory must be between 1 and {MAX_HISTORY_LIMIT}.", code="invalid_max_history",
@@ -270,13 +289,13 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
     params = GenerationParams(temperature=temperature)
 
     def load(session: Session) -> tuple[list[Turn], training.ActiveAdapter | None]:
-        if check_account:
-            accounts.active_provider(session, provider_id)
+        if account is not None:
+            accounts.active_provider(session, account)
         return (conversation_turns(session, provider_id, message_id, max_history),
                 training.active_adapter(session, provider_id))
 
     (turns, adapter), model = await _read_beside_worker_model(load, session)
-    request = ReplyRequest(render(turns), [[t.speaker, t.text] for t in turns], params, count, adapter)
+    request = ReplyRequest(provider_id, render(turns), [[t.speaker, t.text] for t in turns], params, count, adapter)
     job_id, hit, key = await start_generation(request, model, stream=background)
 
     def create() -> GeneratedResponse:
@@ -404,8 +423,8 @@ async def generate_from_prompt(provider_id: uuid.UUID, prompt: str, *, max_token
     if not prompt.strip():
         raise DomainError("prompt must not be empty.", code="empty_prompt", status=422)
     adapter, model = await _read_beside_worker_model(lambda s: training.active_adapter(s, provider_id), session)
-    request = ReplyRequest(prompt, None, GenerationParams(max_tokens=max_tokens, temperature=temperature),
-                           adapter=adapter)
+    request = ReplyRequest(provider_id, prompt, None,
+                           GenerationParams(max_tokens=max_tokens, temperature=temperature), adapter=adapter)
     job_id, hit, _ = await start_generation(request, model)
     cached = None if hit is None else {"response": hit["response"], "confidence": hit["confidence"],
                                        "model_version": hit["modelVersion"], "cached": True}
@@ -414,7 +433,12 @@ async def generate_from_prompt(provider_id: uuid.UUID, prompt: str, *, max_token
         if cached is not None:  # nothing to run: a finished pseudo-job that holds the cached answer
             job_id = f"cached:{uuid.uuid4().hex}"
             await pool.set(ML_CACHED_RESULT + job_id, json.dumps(cached), ex=3600)
-        await pool.set(ML_JOB_OWNER + job_id, str(provider_id), ex=3600)
+        # a job has one owner for good: set once, never overwritten (job ids are fresh per provider,
+        # and a joined in-flight job is the same provider's since the claim key includes the owner)
+        if not await pool.set(ML_JOB_OWNER + job_id, str(provider_id), ex=3600, nx=True):
+            owner = await pool.get(ML_JOB_OWNER + job_id)
+            if (owner.decode() if isinstance(owner, bytes) else owner) != str(provider_id):
+                raise Conflict("This job belongs to someone else.", code="job_conflict")
         return {"job_id": job_id}
     if cached is not None:
         return cached

@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import sqlalchemy as sa
 from pydantic import Field, field_validator
@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from convassist.models import Conversation, Device, Message, Reaction, utcnow
-from convassist.schemas import CamelModel
+from convassist.schemas import CamelModel, CleanStr
 from convassist.services.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -33,15 +33,15 @@ TAPBACK_TYPES = set(range(2000, 2008)) | set(range(3000, 3008))
 
 
 class SyncMessage(CamelModel):
-    imessage_guid: str = Field(min_length=1, max_length=200)
-    sender_id: Optional[str] = Field(default=None, max_length=320)
+    imessage_guid: CleanStr = Field(min_length=1, max_length=200)
+    sender_id: Optional[CleanStr] = Field(default=None, max_length=320)
     direction: Literal["incoming", "outgoing"]
-    message_type: str = Field(default="text", min_length=1, max_length=30)
-    text: Optional[str] = Field(default=None, max_length=100_000)
+    message_type: CleanStr = Field(default="text", min_length=1, max_length=30)
+    text: Optional[CleanStr] = Field(default=None, max_length=100_000)
     sent_at: datetime
     edited_at: Optional[datetime] = None
     retracted: bool = False
-    associated_message_guid: Optional[str] = Field(default=None, max_length=200)
+    associated_message_guid: Optional[CleanStr] = Field(default=None, max_length=200)
     associated_message_type: Optional[int] = None
 
     @field_validator("sent_at", "edited_at")
@@ -57,10 +57,14 @@ class SyncMessage(CamelModel):
 
 
 class MessageBatch(CamelModel):
-    conversation_id: str = Field(min_length=1, max_length=300, description="the iMessage chat id")
-    display_name: Optional[str] = Field(default=None, max_length=300)
+    """One conversation's messages. Every text is stored cleaned: NUL characters are removed and lone
+    UTF-16 surrogates become U+FFFD (see convassist.schemas.clean_text), so one bad character never
+    fails a batch."""
+
+    conversation_id: CleanStr = Field(min_length=1, max_length=300, description="the iMessage chat id")
+    display_name: Optional[CleanStr] = Field(default=None, max_length=300)
     is_group: bool = False
-    participants: list[str] = Field(default_factory=list, max_length=500)
+    participants: list[Annotated[CleanStr, Field(max_length=320)]] = Field(default_factory=list, max_length=500)
     messages: list[SyncMessage]
 
 

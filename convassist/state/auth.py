@@ -7,6 +7,7 @@ import uuid
 import reflex as rx
 
 from convassist.db import session_scope
+from convassist.schemas import parse
 from convassist.services import accounts
 from convassist.services.errors import DomainError
 
@@ -51,8 +52,9 @@ class AuthState(rx.State):
     def login(self, form: dict):
         """Log in with the form's email and password."""
         try:
+            credentials = parse(accounts.LoginInput, form)
             with session_scope() as session:
-                result = accounts.login(session, email=form.get("email", ""), password=form.get("password", ""))
+                result = accounts.login(session, credentials, client=client_address(self))
         except DomainError as exc:
             self.error = exc.message
             return
@@ -63,9 +65,9 @@ class AuthState(rx.State):
     def signup(self, form: dict):
         """Create an account and log in."""
         try:
+            data = parse(accounts.SignupInput, form)
             with session_scope() as session:
-                provider = accounts.signup(session, email=form.get("email", ""),
-                                           password=form.get("password", ""), name=form.get("name", ""))
+                provider = accounts.signup(session, data, client=client_address(self))
                 result = accounts.open_session(provider)
         except DomainError as exc:
             self.error = exc.message
@@ -84,6 +86,18 @@ class AuthState(rx.State):
         return rx.redirect("/login")
 
     @rx.event
+    def log_out_everywhere(self):
+        """End every session of this account (other browsers, API tokens), then this one."""
+        if self.token:
+            try:
+                with session_scope() as session:
+                    accounts.log_out_everywhere(session, accounts.provider_from_token(session, self.token))
+            except DomainError:
+                pass  # already ended: logging out is all that is left
+        self.token, self.provider_name, self.provider_email, self.error = "", "", "", ""
+        return rx.redirect("/login")
+
+    @rx.event
     def clear_error(self):
         self.error = ""
 
@@ -98,3 +112,8 @@ async def current_provider_id(state: rx.State) -> uuid.UUID | None:
             return accounts.provider_from_token(session, auth.token).id
     except DomainError:
         return None
+
+
+def client_address(state: rx.State) -> str:
+    """The browser's address as the server saw it (limits are counted per address)."""
+    return state.router.session.client_ip or "unknown"

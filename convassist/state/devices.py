@@ -7,9 +7,10 @@ import uuid
 import reflex as rx
 
 from convassist.db import session_scope
+from convassist.schemas import parse
 from convassist.services import devices
 from convassist.services.errors import DomainError
-from convassist.state.auth import current_provider_id
+from convassist.state.auth import client_address, current_provider_id
 
 
 class DevicesState(rx.State):
@@ -44,8 +45,9 @@ class DevicesState(rx.State):
         if provider_id is None:
             return rx.redirect("/login")
         try:
+            data = parse(devices.ApproveInput, {"code": form.get("code", "")})
             with session_scope() as session:
-                device = devices.approve(session, provider_id=provider_id, code=str(form.get("code", "")))
+                device = devices.approve(session, provider_id=provider_id, data=data, client=client_address(self))
                 name = device.name
         except DomainError as exc:
             self.error = exc.message
@@ -61,7 +63,10 @@ class DevicesState(rx.State):
             return rx.redirect("/login")
         try:
             with session_scope() as session:
-                devices.deactivate(session, provider_id=provider_id, device_id=uuid.UUID(device_id))
+                devices.deactivate(session, provider_id=provider_id, device_id=uuid.UUID(str(device_id)))
+        except ValueError:
+            self.error = "No such device."
+            return
         except DomainError as exc:
             self.error = exc.message
             return

@@ -33,7 +33,8 @@ def test_whole_pairing_flow(api, provider, db):
 
     token = verify(api, reg)
     assert token.status_code == 200
-    assert set(token.json()) == {"token", "expiresAt"}
+    assert set(token.json()) == {"token", "expiresAt", "account"}
+    assert token.json()["account"] == {"name": "Ana", "email": provider.email}
 
     # usable once
     assert verify(api, reg).json()["error"] == "invalid_code"

@@ -119,12 +119,14 @@ def test_cached_or_enqueue_answers_joins_or_queues_a_real_arq_job(db, settings_e
 
     settings_env(ML_SERVICE_QUEUE="queue-nobody-reads")  # the real worker would take the job
 
+    limits = queue.OwnerLimits(rate_key="k:rate", rate=100, window=60, in_flight_key="k:flying", in_flight=10)
+
     async def scenario():
         pool = await queue.get_pool()
         first = await queue.cached_or_enqueue("ping", {"a": 1}, job_id="j1", cache_key="k:cache",
-                                              claim_key="k:claim", claim_seconds=30)
+                                              claim_key="k:claim", claim_seconds=30, limits=limits)
         joined = await queue.cached_or_enqueue("ping", {"a": 1}, job_id="j2", cache_key="k:cache",
-                                               claim_key="k:claim", claim_seconds=30)
+                                               claim_key="k:claim", claim_seconds=30, limits=limits)
         info = await Job("j1", pool).info()
         status = await Job("j1", pool, _queue_name=pool.default_queue_name).status()
         wake = await pool.lrange(ml_worker.wake_key(pool.default_queue_name), 0, -1)
@@ -132,9 +134,9 @@ def test_cached_or_enqueue_answers_joins_or_queues_a_real_arq_job(db, settings_e
         await pool.set("k:cache", b'{"response": "hi"}')
         await pool.script_flush()
         cached = await queue.cached_or_enqueue("ping", {"a": 1}, job_id="j3", cache_key="k:cache",
-                                               claim_key="k:other", claim_seconds=30)
+                                               claim_key="k:other", claim_seconds=30, limits=limits)
         uncached = await queue.cached_or_enqueue("ping", {"a": 1}, job_id="j4", cache_key=None,
-                                                 claim_key="k:other2", claim_seconds=30)
+                                                 claim_key="k:other2", claim_seconds=30, limits=limits)
         queued = await pool.zrange(pool.default_queue_name, 0, -1)
         await queue.close_pools()
         return first, joined, info, status, wake, claim_ttl, cached, uncached, queued
@@ -145,3 +147,31 @@ def test_cached_or_enqueue_answers_joins_or_queues_a_real_arq_job(db, settings_e
     assert wake == [b"1"] and 0 < claim_ttl <= 30
     assert cached == ("cached", b'{"response": "hi"}')
     assert uncached == ("queued", b"j4") and queued == [b"j1", b"j4"]
+
+
+def test_cached_or_enqueue_enforces_the_owner_rate_and_in_flight_limits(db, settings_env):
+    """Past the in-flight limit nothing is queued ("busy") until a job leaves the owner's set; past
+    the rate, nothing either ("rate_limited", with the seconds left); cache hits are never counted."""
+    from convassist.services import queue
+
+    settings_env(ML_SERVICE_QUEUE="queue-nobody-reads")
+    limits = queue.OwnerLimits(rate_key="k:rate", rate=4, window=60, in_flight_key="k:flying", in_flight=2)
+
+    async def scenario():
+        pool = await queue.get_pool()
+        call = lambda i, cache=None: queue.cached_or_enqueue(  # noqa: E731
+            "ping", {}, job_id=f"j{i}", cache_key=cache, claim_key=f"k:claim{i}", claim_seconds=30, limits=limits)
+        outcomes = [(await call(i))[0] for i in range(3)]
+        await pool.zrem("k:flying", "j0")  # the worker finished j0
+        outcomes.append((await call(3))[0])
+        await pool.set("k:hit", b"{}")
+        outcomes.append((await call(4, "k:hit"))[0])
+        rate = await call(5)
+        queued = await pool.zrange(pool.default_queue_name, 0, -1)
+        await queue.close_pools()
+        return outcomes, rate, queued
+
+    outcomes, rate, queued = asyncio.run(scenario())
+    assert outcomes == ["queued", "queued", "busy", "queued", "cached"]
+    assert rate[0] == "rate_limited" and 0 < int(rate[1]) <= 60
+    assert queued == [b"j0", b"j1", b"j3"]

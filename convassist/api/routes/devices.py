@@ -2,26 +2,16 @@
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Optional
+from typing import Optional
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from pydantic import Field
 
-from convassist.api.deps import CurrentProvider, DbSession, client_address
+from convassist.api.deps import ClientAddress, CurrentDevice, CurrentProvider, DbSession
 from convassist.schemas import CamelModel
-from convassist.services import devices, ratelimit
+from convassist.services import devices
 
 router = APIRouter(prefix="/devices", tags=["devices"])
-
-REGISTER_LIMIT = (20, 600)  # per client address: 20 registrations per 10 minutes
-APPROVE_LIMIT = (20, 600)  # per provider: 20 code entries per 10 minutes
-
-
-class RegisterRequest(CamelModel):
-    name: str = Field(min_length=1, max_length=200)
-    hardware_id: str = Field(min_length=1, max_length=200)
-    platform: str = Field(default="macos", min_length=1, max_length=50)
-    os_version: Optional[str] = Field(default=None, max_length=50)
 
 
 class RegisterResponse(CamelModel):
@@ -30,18 +20,19 @@ class RegisterResponse(CamelModel):
     expires_at: datetime
 
 
-class ApproveRequest(CamelModel):
-    code: str = Field(max_length=20)
-
-
-class VerifyRequest(CamelModel):
-    device_id: uuid.UUID
-    code: str = Field(max_length=20)
-
-
 class DeviceTokenResponse(CamelModel):
     token: str
     expires_at: datetime
+
+
+class ApprovingAccount(CamelModel):
+    name: str
+    email: str
+
+
+class PairedResponse(DeviceTokenResponse):
+    account: ApprovingAccount = Field(description="the account that approved this Mac: the agent asks the "
+                                                  "person at the Mac to confirm it before using the token")
 
 
 class DeviceOut(CamelModel):
@@ -58,27 +49,40 @@ class DeviceOut(CamelModel):
 
 
 @router.post("/register", status_code=201, response_model=RegisterResponse)
-def register(body: RegisterRequest, session: DbSession, address: Annotated[str, Depends(client_address)]):
+def register(body: devices.RegisterInput, session: DbSession, client: ClientAddress):
     """Start pairing a Mac: returns the 6-digit code to show its user."""
-    ratelimit.hit("device-register", address, limit=REGISTER_LIMIT[0], window_seconds=REGISTER_LIMIT[1])
-    reg = devices.register(session, name=body.name, hardware_id=body.hardware_id, platform=body.platform,
-                           os_version=body.os_version)
+    reg = devices.register(session, body, client=client)
     return RegisterResponse(device_id=reg.device_id, code=reg.code, expires_at=reg.expires_at)
 
 
 @router.post("/approve", response_model=DeviceOut)
-def approve(body: ApproveRequest, session: DbSession, provider: CurrentProvider):
-    """The provider claims the Mac showing this code."""
-    ratelimit.hit("device-approve", str(provider.id), limit=APPROVE_LIMIT[0], window_seconds=APPROVE_LIMIT[1])
-    device = devices.approve(session, provider_id=provider.id, code=body.code)
+def approve(body: devices.ApproveInput, session: DbSession, provider: CurrentProvider, client: ClientAddress):
+    """The provider claims the Mac showing this code (429 `too_many_attempts` with Retry-After once
+    too many wrong codes were entered by this account, this address or everyone)."""
+    device = devices.approve(session, provider_id=provider.id, data=body, client=client)
     return next(d for d in devices.list_devices(session, provider.id) if d["id"] == device.id)
 
 
-@router.post("/verify", response_model=DeviceTokenResponse)
-def verify(body: VerifyRequest, session: DbSession):
+@router.post("/verify", response_model=PairedResponse)
+def verify(body: devices.VerifyInput, session: DbSession):
     """The agent polls this until the provider approved its code."""
-    token = devices.verify(session, device_id=body.device_id, code=body.code)
+    paired = devices.verify(session, body)
+    return PairedResponse(token=paired.token, expires_at=paired.expires_at,
+                          account=ApprovingAccount(name=paired.account_name, email=paired.account_email))
+
+
+@router.post("/refresh", response_model=DeviceTokenResponse)
+def refresh(device: CurrentDevice):
+    """A new token for this (still active) device, before the current one expires."""
+    token = devices.refresh_token(device)
     return DeviceTokenResponse(token=token.token, expires_at=token.expires_at)
+
+
+@router.post("/decline", status_code=204)
+def decline(device: CurrentDevice, session: DbSession):
+    """The person at the Mac does not recognise the approving account: the device is revoked."""
+    devices.decline(session, device)
+    return Response(status_code=204)
 
 
 @router.get("", response_model=list[DeviceOut])

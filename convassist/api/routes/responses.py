@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from convassist.api.deps import CurrentProvider, DbSession, UncheckedProviderId
+from convassist.api.deps import CurrentProvider, DbSession, UncheckedClaims
 from convassist.schemas import CamelModel
 from convassist.services import responses
 from ml.prompt import DEFAULT_MAX_HISTORY
@@ -55,13 +55,13 @@ class ActionRequest(CamelModel):
 
 
 @router.post("/generate", response_model=ResponseOut, responses={202: {"model": ResponseOut}})
-async def generate(body: GenerateRequest, provider_id: UncheckedProviderId, session: DbSession):
+async def generate(body: GenerateRequest, claims: UncheckedClaims, session: DbSession):
     """Suggest replies to a message: 200 with the result, or 202 at once with `async: true`.
     The caller's account is checked by the service, in the same read as the conversation."""
-    view = await responses.generate_for_message(provider_id, body.message_id, max_history=body.context.max_history,
-                                                count=body.count, temperature=body.temperature,
-                                                background=body.async_, session=session,
-                                                check_account=True)
+    view = await responses.generate_for_message(claims.subject, body.message_id,
+                                                max_history=body.context.max_history, count=body.count,
+                                                temperature=body.temperature, background=body.async_,
+                                                session=session, account=claims)
     out = ResponseOut.model_validate(view).model_dump(mode="json", by_alias=True)
     return JSONResponse(out, status_code=202 if view["status"] == "generating" else 200)
 
