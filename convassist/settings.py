@@ -26,7 +26,7 @@
 | ML_SERVICE_TRAIN_THREADS        | 1                        | torch threads for LoRA training (the rest serve replies) |
 | ML_SERVICE_GENERATIONS_PER_MINUTE | 120                    | new generations one provider may start per minute (429 past it) |
 | ML_SERVICE_MAX_IN_FLIGHT        | 4                        | generations one provider may have queued or running at once (429) |
-| ML_SERVICE_TRAINING_QUEUE       | convassist:training      | arq queue of training jobs (one at a time per worker; never blocks replies) |
+| ML_SERVICE_TRAINING_QUEUE       | QUEUE + `:training`      | arq queue of training jobs (one at a time per worker; never blocks replies) |
 
 Unknown variables with one of our prefixes, and invalid values, fail at start naming the variable.
 """
@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     ml_service_train_threads: int = Field(1, ge=1, le=64)
     ml_service_generations_per_minute: int = Field(120, ge=1)
     ml_service_max_in_flight: int = Field(4, ge=1)
-    ml_service_training_queue: str = "convassist:training"
+    ml_service_training_queue: str | None = None
 
     @field_validator("jwt_expires_in", mode="before")
     @classmethod
@@ -156,6 +156,10 @@ class Settings(BaseSettings):
     def signup_open(self) -> bool:
         """ALLOW_SIGNUP, else open in dev and closed in prod."""
         return self.is_dev if self.allow_signup is None else self.allow_signup
+
+    @property
+    def training_queue(self) -> str:
+        return self.ml_service_training_queue or f"{self.ml_service_queue}:training"
 
     @property
     def public_url(self) -> str:

@@ -15,9 +15,9 @@ def main() -> int:
     except SettingsError as exc:
         print(f"convassist worker: {exc}", file=sys.stderr)
         return 2
-    from ml.worker import create_worker
+    from ml.worker import run
 
-    create_worker().run()
+    run()
     return 0
 
 

@@ -13,6 +13,7 @@ from arq.connections import RedisSettings
 from arq.worker import Worker, get_kwargs
 
 from convassist.settings import get_settings
+from ml import codec
 from ml.engine import LlamaEngine, ReplyEngine, on_model_thread
 from ml.registry import resolve_model
 from ml.replies import generate_reply
@@ -33,19 +34,19 @@ def load_engine() -> ReplyEngine:
 
 
 async def train_adapter(ctx: dict, job_id: str) -> dict:
-    """Run the trainer for a TrainingJob in a child process: generation keeps its process and model."""
+    """Run the trainer for a TrainingJob in a child process: generation keeps its process and model.
+    Runs on the training queue's worker (one job at a time), never in a slot replies need."""
     from convassist.services import training
 
-    async with ctx["training_slot"]:  # one training at a time on this machine (2 cores)
-        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "ml.train", job_id,
-                                                       stdin=asyncio.subprocess.DEVNULL)
-        try:
-            code = await process.wait()
-        except asyncio.CancelledError:
-            process.kill()
-            await process.wait()
-            await asyncio.to_thread(training.fail_job, job_id, "Training was cancelled.")
-            raise
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "ml.train", job_id,
+                                                   stdin=asyncio.subprocess.DEVNULL)
+    try:
+        code = await process.wait()
+    except asyncio.CancelledError:
+        process.kill()
+        await process.wait()
+        await asyncio.to_thread(training.fail_job, job_id, "Training was cancelled.")
+        raise
     if code != 0:  # a trainer that died without saying why (killed, out of memory)
         await asyncio.to_thread(training.fail_job, job_id, f"The trainer exited with code {code}.")
     log.info("training finished job=%s exit=%d", job_id, code)
@@ -58,7 +59,6 @@ async def startup(ctx: dict) -> None:
     interrupted = await asyncio.to_thread(training.fail_interrupted_jobs)
     if interrupted:
         log.warning("marked %d interrupted training job(s) failed", interrupted)
-    ctx["training_slot"] = asyncio.Semaphore(1)
     engine = await on_model_thread(load_engine)
     ctx["engine"] = engine
     ctx["settings"] = get_settings()
@@ -103,11 +103,31 @@ def create_worker(**overrides) -> WakeableWorker:
     return WakeableWorker(**{**get_kwargs(WorkerSettings), **overrides})
 
 
-class WorkerSettings:
-    """arq worker configuration; run by WakeableWorker (`python -m ml`), which is woken per job."""
+def create_training_worker(**overrides) -> Worker:
+    return Worker(**{**get_kwargs(TrainingWorkerSettings), **overrides})
 
-    functions = [ping, func(generate_reply, keep_result=3600, max_tries=1),
-                 func(train_adapter, keep_result=3600, max_tries=1, timeout=6 * 3600)]
+
+def run() -> None:
+    """`python -m ml`: the replies worker and the training worker on one event loop. A signal stops
+    the replies worker (arq's handler), which stops the training worker (its trainer is killed and
+    the job marked failed)."""
+    replies = create_worker()
+    trainer = create_training_worker(handle_signals=False)
+    replies.on_stop = trainer.handle_sig
+    loop = replies.loop
+    replies.main_task = loop.create_task(replies.main())
+    trainer.main_task = loop.create_task(trainer.main())
+    try:
+        loop.run_until_complete(asyncio.gather(replies.main_task, trainer.main_task, return_exceptions=True))
+    finally:
+        loop.run_until_complete(replies.close())
+        loop.run_until_complete(trainer.close())
+
+
+class WorkerSettings:
+    """The replies worker; run by WakeableWorker (`python -m ml`), which is woken per job."""
+
+    functions = [ping, func(generate_reply, keep_result=3600, max_tries=1)]
     on_startup = startup
     on_shutdown = shutdown
     queue_name = get_settings().ml_service_queue
@@ -119,3 +139,22 @@ class WorkerSettings:
     keep_result = 300
     allow_abort_jobs = False  # nothing aborts jobs; checking for aborts costs a round trip per poll
     log_results = False  # results may hold reply text; our jobs log metadata themselves
+    job_serializer = codec.dumps
+    job_deserializer = codec.loads
+
+
+class TrainingWorkerSettings:
+    """The training worker: its own queue, one job at a time, so queued training never holds a slot
+    that replies need however many providers start training."""
+
+    functions = [func(train_adapter, keep_result=3600, max_tries=1, timeout=6 * 3600)]
+    queue_name = get_settings().training_queue
+    redis_settings = WorkerSettings.redis_settings
+    poll_delay = 0.5
+    health_check_interval = HEALTH_CHECK_INTERVAL
+    max_jobs = 1
+    keep_result = 300
+    allow_abort_jobs = False
+    log_results = False
+    job_serializer = codec.dumps
+    job_deserializer = codec.loads

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from convassist.models import Conversation, Message, Reaction, as_utc
+from convassist.schemas import clean_text
 from convassist.services import contacts
 from convassist.services.errors import DomainError, NotFound
 
@@ -60,10 +61,21 @@ def _display_name(conv_name: str | None, participants: list[str], names: dict[st
     return ", ".join(shown) if shown else "Unknown"
 
 
+MAX_QUERY_LENGTH = 200
+MAX_PAGE = 200
+
+
 def list_conversations(session: Session, provider_id: uuid.UUID, *, query: str | None = None,
                        needs_reply: bool | None = None, limit: int = 50, offset: int = 0
                        ) -> tuple[list[ConversationSummary], int]:
     """The provider's conversations, newest first, with a preview; returns (page, total)."""
+    if query is not None:
+        if len(query) > MAX_QUERY_LENGTH:
+            raise DomainError(f"Search for at most {MAX_QUERY_LENGTH} characters.", code="query_too_long", status=422)
+        query = clean_text(query)
+    if not (1 <= limit <= MAX_PAGE and offset >= 0):
+        raise DomainError(f"limit must be 1-{MAX_PAGE} and offset at least 0.", code="invalid_page", status=422)
+
     def last(column):  # the newest message's column, via the (conversation_id, sent_at) index
         return (sa.select(column).where(Message.conversation_id == Conversation.id)
                 .order_by(Message.sent_at.desc(), Message.id.desc()).limit(1)

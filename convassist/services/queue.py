@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from convassist.services.errors import Unavailable
 from convassist.settings import get_settings
+from ml import codec
 from ml.status import health_check_key, model_status_key, wake_key
 
 RESULT_POLL_DELAY = 0.002  # arq's default (0.5 s) would dominate every round trip
@@ -35,9 +36,15 @@ async def get_pool() -> ArqRedis:
         redis_settings = RedisSettings.from_dsn(settings.redis_url)
         redis_settings.conn_timeout = 1
         redis_settings.conn_retries = 0
-        pool = await create_pool(redis_settings, default_queue_name=settings.ml_service_queue)
+        pool = await create_pool(redis_settings, default_queue_name=settings.ml_service_queue,
+                                 job_serializer=codec.dumps, job_deserializer=codec.loads)
         _pools[loop_id] = pool
     return pool
+
+
+def job_handle(job_id: str, pool: ArqRedis, queue_name: str | None = None) -> Job:
+    """arq's Job for job_id, reading results with our JSON codec."""
+    return Job(job_id, pool, _queue_name=queue_name or get_settings().ml_service_queue, _deserializer=codec.loads)
 
 
 async def close_pools() -> None:

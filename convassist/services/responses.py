@@ -12,15 +12,17 @@ import logging
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 import sqlalchemy as sa
-from arq.jobs import Job, JobStatus
+from arq.jobs import JobStatus
+from pydantic import Field
 from redis.exceptions import RedisError
 from sqlmodel import Session
 
 from convassist.db import run_in_transaction, session_scope, transaction
 from convassist.models import Conversation, GeneratedResponse, Message, TrainingSample, as_utc, utcnow
+from convassist.schemas import CamelModel, CleanStr
 from convassist.services import accounts, contacts, queue, ratelimit, training
 from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
 from convassist.services.tokens import TokenClaims
@@ -171,7 +173,7 @@ async def job_result(job_id: str, timeout: float | None = GENERATION_TIMEOUT) ->
     result = _entry_result(last[0][1]) if last else None
     if result is not None:
         return result
-    job = Job(job_id, pool, _queue_name=get_settings().ml_service_queue)
+    job = queue.job_handle(job_id, pool)
     if await job.status() != JobStatus.complete:
         return None
     try:
@@ -362,11 +364,18 @@ async def get_response(provider_id: uuid.UUID, response_id: uuid.UUID) -> dict[s
 
 
 # -- the provider's verdict ------------------------------------------------------------------------
-def act(session: Session, provider_id: uuid.UUID, response_id: uuid.UUID, *,
-        action: Literal["accept", "edit", "reject"], edited_response: str | None = None,
-        reason: str | None = None) -> GeneratedResponse:
+class Verdict(CamelModel):
+    """What the provider did with a suggestion."""
+
+    action: Literal["accept", "edit", "reject"]
+    edited_response: Optional[CleanStr] = Field(None, max_length=5000)
+    reason: Optional[CleanStr] = Field(None, max_length=1000)
+
+
+def act(session: Session, provider_id: uuid.UUID, response_id: uuid.UUID, verdict: Verdict) -> GeneratedResponse:
     """accept → a sample (quality = confidence); edit → a sample of the edited text (quality 1.0);
     reject → status rejected with the reason, no sample. Acting twice is an error."""
+    action, edited_response, reason = verdict.action, verdict.edited_response, verdict.reason
     row = session.execute(sa.select(GeneratedResponse).where(GeneratedResponse.id == response_id)
                           .with_for_update()).scalar_one_or_none()
     if row is None or row.provider_id != provider_id:
@@ -396,11 +405,11 @@ def act(session: Session, provider_id: uuid.UUID, response_id: uuid.UUID, *,
     return row
 
 
-async def record_action(provider_id: uuid.UUID, response_id: uuid.UUID, **verdict: Any) -> dict[str, Any]:
+async def record_action(provider_id: uuid.UUID, response_id: uuid.UUID, verdict: Verdict) -> dict[str, Any]:
     """act() in its own transaction. A response answered but not yet stored (generate_for_message
     answers first) is completed from the worker's result before the verdict."""
     def run(session: Session) -> dict[str, Any]:
-        return response_view(act(session, provider_id, response_id, **verdict))
+        return response_view(act(session, provider_id, response_id, verdict))
 
     try:
         return await asyncio.to_thread(run_in_transaction, run)
@@ -459,7 +468,7 @@ async def ml_job(provider_id: uuid.UUID, job_id: str) -> dict[str, Any]:
     stored = await pool.get(ML_CACHED_RESULT + job_id)
     if stored is not None:
         return {"job_id": job_id, "status": "complete", "result": json.loads(stored)}
-    status = await Job(job_id, pool, _queue_name=get_settings().ml_service_queue).status()
+    status = await queue.job_handle(job_id, pool).status()
     body: dict[str, Any] = {"job_id": job_id, "status": status.value}
     if status == JobStatus.complete:
         result = await job_result(job_id, timeout=None) or {}

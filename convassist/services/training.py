@@ -14,7 +14,10 @@ from redis.exceptions import RedisError
 from sqlmodel import Session
 
 from convassist.db import session_scope
+from pydantic import Field
+
 from convassist.models import TrainingJob, TrainingSample, as_utc, utcnow
+from convassist.schemas import CamelModel, CleanStr
 from convassist.services import queue
 from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
 from convassist.settings import get_settings
@@ -23,6 +26,21 @@ from ml.train import TrainConfig, TrainResult, TrainSample
 
 MIN_SAMPLES = 8  # fewer cannot give both a train and a meaningful eval split
 ACTIVE_STATUSES = ("queued", "training")
+
+
+class SampleInput(CamelModel):
+    input_context: CleanStr = Field(min_length=1, max_length=20_000)
+    expected_output: CleanStr = Field(min_length=1, max_length=5_000)
+
+
+class TrainingParams(CamelModel):
+    """A training job's knobs, bounded so no request can ask for hours of CPU or gigabytes of adapter."""
+
+    base_model: str = Field(min_length=1, max_length=200)
+    epochs: int = Field(3, ge=1, le=20)
+    learning_rate: float = Field(1e-3, gt=0, le=1e-1)
+    lora_rank: int = Field(8, ge=1, le=64)
+    eval_fraction: float = Field(0.2, gt=0, lt=0.5)
 
 
 # -- samples ---------------------------------------------------------------------------------------
@@ -40,13 +58,12 @@ def list_samples(session: Session, provider_id: uuid.UUID, *, source: str | None
     return list(rows), total
 
 
-def add_sample(session: Session, provider_id: uuid.UUID, *, input_context: str, expected_output: str
-               ) -> TrainingSample:
+def add_sample(session: Session, provider_id: uuid.UUID, data: SampleInput) -> TrainingSample:
     """A manual sample (quality 1.0)."""
-    if not input_context.strip() or not expected_output.strip():
+    if not data.input_context.strip() or not data.expected_output.strip():
         raise DomainError("inputContext and expectedOutput must not be empty.", code="empty_sample", status=422)
-    sample = TrainingSample(provider_id=provider_id, input_context=input_context,
-                            expected_output=expected_output.strip(), source="manual", quality=1.0)
+    sample = TrainingSample(provider_id=provider_id, input_context=data.input_context,
+                            expected_output=data.expected_output.strip(), source="manual", quality=1.0)
     session.add(sample)
     session.flush()
     return sample
@@ -70,11 +87,10 @@ def export_jsonl(session: Session, provider_id: uuid.UUID) -> Iterator[str]:
 
 
 # -- jobs ------------------------------------------------------------------------------------------
-def create_job(session: Session, provider_id: uuid.UUID, *, base_model: str, epochs: int, learning_rate: float,
-               lora_rank: int, eval_fraction: float) -> TrainingJob:
+def create_job(session: Session, provider_id: uuid.UUID, params: TrainingParams) -> TrainingJob:
     """Queue a training job (the API enqueues it on the worker after the commit)."""
     served = get_settings().ml_service_model_id
-    if base_model != served:
+    if params.base_model != served:
         raise DomainError(f"baseModel must be the model the worker serves ({served!r}).", code="invalid_base_model",
                           status=422)
     busy = session.execute(sa.select(TrainingJob.id).where(TrainingJob.provider_id == provider_id,
@@ -87,23 +103,24 @@ def create_job(session: Session, provider_id: uuid.UUID, *, base_model: str, epo
     if count < MIN_SAMPLES:
         raise DomainError(f"Training needs at least {MIN_SAMPLES} samples; you have {count}. Accept or edit "
                           "more suggestions, or add samples by hand.", code="not_enough_samples", status=422)
-    job = TrainingJob(provider_id=provider_id, base_model=base_model, epochs=epochs, learning_rate=learning_rate,
-                      lora_rank=lora_rank, eval_fraction=eval_fraction, sample_count=count, status="queued",
+    job = TrainingJob(provider_id=provider_id, **params.model_dump(), sample_count=count, status="queued",
                       metrics={"trainLoss": [], "evalLoss": []})
     session.add(job)
     session.flush()
     return job
 
 
-async def start_job(provider_id: uuid.UUID, **params) -> dict:
-    """Create a job (see create_job) and queue it on the worker; returns its view."""
+async def start_job(provider_id: uuid.UUID, params: TrainingParams) -> dict:
+    """Create a job (see create_job) and queue it on the worker's training queue, where jobs wait
+    their turn without holding a slot that replies need; returns its view."""
     def create() -> dict:
         with session_scope() as session:
-            return job_view(create_job(session, provider_id, **params))
+            return job_view(create_job(session, provider_id, params))
 
     view = await asyncio.to_thread(create)
     try:
-        await queue.enqueue("train_adapter", str(view["job_id"]), _job_id=f"train:{view['job_id']}")
+        await queue.enqueue("train_adapter", str(view["job_id"]), _job_id=f"train:{view['job_id']}",
+                            _queue_name=get_settings().training_queue)
     except (OSError, RedisError) as exc:  # nothing would run it: say so on the job rather than leave it queued
         await asyncio.to_thread(fail_job, str(view["job_id"]), "The job queue is not reachable.")
         raise Unavailable("The job queue (Redis) is not reachable.", code="queue_unavailable") from exc

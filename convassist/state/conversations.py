@@ -9,6 +9,7 @@ import uuid
 import reflex as rx
 
 from convassist.db import session_scope
+from convassist.schemas import parse
 from convassist.services import conversations, responses
 from convassist.services.errors import DomainError
 from convassist.state.auth import current_provider_id
@@ -47,7 +48,7 @@ class ConversationsState(rx.State):
 
     @rx.event
     async def set_query(self, value: str):
-        self.query = value
+        self.query = str(value)[:conversations.MAX_QUERY_LENGTH]
         await self.refresh()
 
     @rx.event
@@ -157,12 +158,15 @@ class ConversationState(rx.State):
     @rx.event
     async def accept(self, index: int):
         """Use suggestion `index` as it is (another than the first counts as an edit to it)."""
+        if not isinstance(index, int) or not 0 <= index < len(self.suggestions):
+            return
         text = self.suggestions[index]["text"]
         await self._act("accept" if index == 0 else "edit", edited=text if index else None)
 
     @rx.event
     def start_edit(self, index: int):
-        self.editing, self.draft = index, self.suggestions[index]["text"]
+        if isinstance(index, int) and 0 <= index < len(self.suggestions):
+            self.editing, self.draft = index, self.suggestions[index]["text"]
 
     @rx.event
     def set_draft(self, value: str):
@@ -183,8 +187,8 @@ class ConversationState(rx.State):
         if provider_id is None or not self.response_id:
             return
         try:
-            view = await responses.record_action(provider_id, uuid.UUID(self.response_id), action=action,
-                                                 edited_response=edited, reason=reason)
+            verdict = parse(responses.Verdict, {"action": action, "edited_response": edited, "reason": reason})
+            view = await responses.record_action(provider_id, uuid.UUID(self.response_id), verdict)
         except DomainError as exc:
             self.suggest_error = exc.message
             return

@@ -7,8 +7,9 @@ import uuid
 import reflex as rx
 
 from convassist.db import session_scope
+from convassist.schemas import parse
 from convassist.services import training
-from convassist.services.errors import DomainError
+from convassist.services.errors import DomainError, NotFound
 from convassist.settings import get_settings
 from convassist.state.auth import current_provider_id
 
@@ -81,12 +82,12 @@ class TrainingState(rx.State):
 
     @rx.event
     async def set_source_filter(self, value: str):
-        self.source_filter = value
+        self.source_filter = value if value in ("all", "accepted", "edited", "manual") else "all"
         await self.refresh()
 
     @rx.event
     async def set_min_quality(self, value: str):
-        self.min_quality = value
+        self.min_quality = value if value in ("0", "0.5", "0.8", "1") else "0"
         await self.refresh()
 
     async def _run(self, work) -> bool:
@@ -106,13 +107,18 @@ class TrainingState(rx.State):
     @rx.event
     async def add_sample(self, form: dict):
         """A sample written by hand."""
-        if await self._run(lambda s, p: training.add_sample(s, p, input_context=form.get("input_context", ""),
-                                                            expected_output=form.get("expected_output", ""))):
+        try:
+            data = parse(training.SampleInput, {"input_context": form.get("input_context", ""),
+                                                "expected_output": form.get("expected_output", "")})
+        except DomainError as exc:
+            self.error = exc.message
+            return
+        if await self._run(lambda s, p: training.add_sample(s, p, data)):
             self.notice = "Sample added."
 
     @rx.event
     async def delete_sample(self, sample_id: str):
-        await self._run(lambda s, p: training.delete_sample(s, p, uuid.UUID(sample_id)))
+        await self._run(lambda s, p: training.delete_sample(s, p, _uuid(sample_id)))
 
     @rx.event
     async def start_training(self, form: dict):
@@ -122,11 +128,13 @@ class TrainingState(rx.State):
         if provider_id is None:
             return
         try:
-            await training.start_job(provider_id, base_model=self.base_model, epochs=int(form.get("epochs") or 3),
-                                     learning_rate=float(form.get("learning_rate") or 1e-3),
-                                     lora_rank=int(form.get("lora_rank") or 8), eval_fraction=0.2)
-        except (DomainError, ValueError) as exc:
-            self.error = getattr(exc, "message", "Check the training settings.")
+            params = parse(training.TrainingParams, {
+                "base_model": self.base_model, "epochs": form.get("epochs") or 3,
+                "learning_rate": form.get("learning_rate") or 1e-3, "lora_rank": form.get("lora_rank") or 8,
+                "eval_fraction": 0.2})
+            await training.start_job(provider_id, params)
+        except DomainError as exc:
+            self.error = exc.message
             return
         self.notice = "Training queued."
         await self.refresh()
@@ -134,7 +142,7 @@ class TrainingState(rx.State):
     @rx.event
     async def activate(self, job_id: str):
         """Serve this adapter from the next suggestion on."""
-        if await self._run(lambda s, p: training.activate(s, p, uuid.UUID(job_id))):
+        if await self._run(lambda s, p: training.activate(s, p, _uuid(job_id))):
             self.notice = "Adapter activated: new suggestions use it."
 
     @rx.event
@@ -142,3 +150,11 @@ class TrainingState(rx.State):
         """Back to the base model."""
         if await self._run(lambda s, p: training.activate(s, p, None)):
             self.notice = "Rolled back to the base model."
+
+
+def _uuid(value: object) -> uuid.UUID:
+    """An id from the browser; a malformed one is simply not found."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound("No such item.") from None

@@ -1,6 +1,7 @@
 """A real arq worker on the installed redis-py (arq pins redis<6; we run it on Reflex's redis-py)."""
 
 import asyncio
+import json
 
 import pytest
 import redis as redis_py
@@ -113,7 +114,7 @@ def test_cached_or_enqueue_answers_joins_or_queues_a_real_arq_job(db, settings_e
     """The suggestion path's one round trip: a cached value wins, a claimed request is joined, and
     otherwise an arq job is queued that arq itself reads back (and the worker is woken). Works again
     after Redis forgets its scripts."""
-    from arq.jobs import Job, JobStatus
+    from arq.jobs import JobStatus
 
     from convassist.services import queue
 
@@ -127,8 +128,9 @@ def test_cached_or_enqueue_answers_joins_or_queues_a_real_arq_job(db, settings_e
                                               claim_key="k:claim", claim_seconds=30, limits=limits)
         joined = await queue.cached_or_enqueue("ping", {"a": 1}, job_id="j2", cache_key="k:cache",
                                                claim_key="k:claim", claim_seconds=30, limits=limits)
-        info = await Job("j1", pool).info()
-        status = await Job("j1", pool, _queue_name=pool.default_queue_name).status()
+        raw_job = await pool.get("arq:job:j1")
+        info = await queue.job_handle("j1", pool).info()
+        status = await queue.job_handle("j1", pool, pool.default_queue_name).status()
         wake = await pool.lrange(ml_worker.wake_key(pool.default_queue_name), 0, -1)
         claim_ttl = await pool.ttl("k:claim")
         await pool.set("k:cache", b'{"response": "hi"}')
@@ -139,11 +141,12 @@ def test_cached_or_enqueue_answers_joins_or_queues_a_real_arq_job(db, settings_e
                                                  claim_key="k:other2", claim_seconds=30, limits=limits)
         queued = await pool.zrange(pool.default_queue_name, 0, -1)
         await queue.close_pools()
-        return first, joined, info, status, wake, claim_ttl, cached, uncached, queued
+        return first, joined, raw_job, info, status, wake, claim_ttl, cached, uncached, queued
 
-    first, joined, info, status, wake, claim_ttl, cached, uncached, queued = asyncio.run(scenario())
+    first, joined, raw_job, info, status, wake, claim_ttl, cached, uncached, queued = asyncio.run(scenario())
     assert first == ("queued", b"j1") and joined == ("running", b"j1")
-    assert info.function == "ping" and info.args == ({"a": 1},) and status == JobStatus.queued
+    assert json.loads(raw_job)["a"] == [{"a": 1}]  # JSON in Redis, never a pickle that would run code
+    assert info.function == "ping" and list(info.args) == [{"a": 1}] and status == JobStatus.queued
     assert wake == [b"1"] and 0 < claim_ttl <= 30
     assert cached == ("cached", b'{"response": "hi"}')
     assert uncached == ("queued", b"j4") and queued == [b"j1", b"j4"]

@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import datetime
-from typing import Literal, Optional
+from typing import Optional
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -48,12 +48,6 @@ class ResponseOut(CamelModel):
     completed_at: Optional[datetime]
 
 
-class ActionRequest(CamelModel):
-    action: Literal["accept", "edit", "reject"]
-    edited_response: Optional[str] = Field(None, max_length=5000)
-    reason: Optional[str] = Field(None, max_length=1000)
-
-
 @router.post("/generate", response_model=ResponseOut, responses={202: {"model": ResponseOut}})
 async def generate(body: GenerateRequest, claims: UncheckedClaims, session: DbSession):
     """Suggest replies to a message: 200 with the result, or 202 at once with `async: true`.
@@ -73,7 +67,6 @@ async def get_response(response_id: uuid.UUID, provider: CurrentProvider):
 
 
 @router.post("/{response_id}/action", response_model=ResponseOut)
-async def act(response_id: uuid.UUID, body: ActionRequest, provider: CurrentProvider):
+async def act(response_id: uuid.UUID, body: responses.Verdict, provider: CurrentProvider):
     """accept, edit (with editedResponse) or reject (with an optional reason)."""
-    return ResponseOut.model_validate(await responses.record_action(
-        provider.id, response_id, action=body.action, edited_response=body.edited_response, reason=body.reason))
+    return ResponseOut.model_validate(await responses.record_action(provider.id, response_id, body))

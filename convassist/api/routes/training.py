@@ -16,11 +16,6 @@ from convassist.services import training
 router = APIRouter(prefix="/training", tags=["training"])
 
 
-class SampleIn(CamelModel):
-    input_context: str = Field(min_length=1, max_length=20_000)
-    expected_output: str = Field(min_length=1, max_length=5_000)
-
-
 class SampleOut(CamelModel):
     id: uuid.UUID
     input_context: str
@@ -36,14 +31,6 @@ class SampleList(CamelModel):
     total: int
     limit: int
     offset: int
-
-
-class JobIn(CamelModel):
-    base_model: str = Field(min_length=1, max_length=200)
-    epochs: int = Field(3, ge=1, le=20)
-    learning_rate: float = Field(1e-3, gt=0, le=1e-1)
-    lora_rank: int = Field(8, ge=1, le=64)
-    eval_fraction: float = Field(0.2, gt=0, lt=0.5)
 
 
 class JobMetrics(CamelModel):
@@ -94,10 +81,9 @@ def list_samples(session: DbSession, provider: CurrentProvider,
 
 
 @router.post("/samples", status_code=201, response_model=SampleOut)
-def add_sample(body: SampleIn, session: DbSession, provider: CurrentProvider):
+def add_sample(body: training.SampleInput, session: DbSession, provider: CurrentProvider):
     """A manual sample (quality 1.0)."""
-    return _sample(training.add_sample(session, provider.id, input_context=body.input_context,
-                                       expected_output=body.expected_output))
+    return _sample(training.add_sample(session, provider.id, body))
 
 
 @router.delete("/samples/{sample_id}", status_code=204)
@@ -118,11 +104,9 @@ def export_samples(provider: CurrentProvider):
 
 
 @router.post("/jobs", status_code=202, response_model=JobOut)
-async def create_job(body: JobIn, provider: CurrentProvider):
+async def create_job(body: training.TrainingParams, provider: CurrentProvider):
     """Queue a LoRA training job on the worker."""
-    return await training.start_job(provider.id, base_model=body.base_model, epochs=body.epochs,
-                                    learning_rate=body.learning_rate, lora_rank=body.lora_rank,
-                                    eval_fraction=body.eval_fraction)
+    return await training.start_job(provider.id, body)
 
 
 @router.get("/jobs", response_model=list[JobOut])
