@@ -18,6 +18,7 @@ config = rx.Config(
     db_url=_settings.resolved_database_url,
     redis_url=_settings.redis_url,
     telemetry_enabled=False,
+    cors_allowed_origins=_settings.allowed_origins,  # not Reflex's default "*"
     show_built_with_reflex=False,
     disable_plugins=[SitemapPlugin],
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", gray_color="slate",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 from convassist.services.errors import DomainError
@@ -27,8 +27,13 @@ def clean_text(value: str) -> str:
     return _LONE_SURROGATE.sub("\ufffd", value.replace("\x00", ""))
 
 
-# Every string an outside caller can make us store is of this type.
-CleanStr = Annotated[str, AfterValidator(clean_text)]
+def _clean_if_text(value: Any) -> Any:
+    return clean_text(value) if isinstance(value, str) else value
+
+
+# Every string an outside caller can make us store is of this type. It cleans *before* pydantic's
+# own check, which refuses a string holding a lone surrogate.
+CleanStr = Annotated[str, BeforeValidator(_clean_if_text)]
 
 
 class CamelModel(BaseModel):
@@ -43,6 +48,20 @@ def describe(exc: Any) -> str:
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
         parts.append(f"{'.'.join(loc) or 'body'}: {err.get('msg', 'invalid')}")
     return "; ".join(parts) or "The input is not valid."
+
+
+MAX_OFFSET = 10_000_000  # past any provider's history; keeps an offset inside PostgreSQL's bigint
+
+
+def check_page(limit: int, offset: int, max_limit: int) -> None:
+    """A list page's bounds, for every path into a list (API query, Reflex state)."""
+    if not (1 <= limit <= max_limit and 0 <= offset <= MAX_OFFSET):
+        raise DomainError(f"limit must be 1-{max_limit} and offset 0-{MAX_OFFSET}.", code="invalid_page", status=422)
+
+
+def form_fields(form: Any) -> dict:
+    """A Reflex form's submitted fields; {} for anything else a hand-crafted event may send."""
+    return form if isinstance(form, dict) else {}
 
 
 def parse(model: type[M], data: Any) -> M:

@@ -167,6 +167,14 @@ class Settings(BaseSettings):
         return (self.convassist_public_url or f"http://localhost:{self.convassist_port}").rstrip("/")
 
     @property
+    def allowed_origins(self) -> list[str]:
+        """The only origins whose pages may call the API or open the app's socket (CORS): the public
+        URL's; without one, this machine's own on the app's port."""
+        if self.convassist_public_url:
+            return [self.public_url]
+        return [f"http://localhost:{self.convassist_port}", f"http://127.0.0.1:{self.convassist_port}"]
+
+    @property
     def resolved_database_url(self) -> str:
         """DATABASE_URL, else one built from DATABASE_POSTGRES_*, else dev SQLite in the data dir."""
         if self.database_url:

@@ -1,12 +1,15 @@
 """A private PostgreSQL cluster under a directory, for the run command and the tests.
 
 initdb/pg_ctl refuse to run as root, so as root the cluster belongs to the `postgres` OS user.
+It listens on 127.0.0.1 and its socket directory only, and every connection needs the password
+(scram-sha-256) generated once and kept (0600) beside the data directory.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 import time
@@ -77,13 +80,52 @@ class PostgresCluster:
     def initialised(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
 
+    @property
+    def password(self) -> str:
+        """The superuser's password, made on first use (kept next to the data dir, not in it: the
+        data dir belongs to the postgres user)."""
+        path = self.data_dir.with_name(self.data_dir.name + ".password")
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
+    def _initdb(self) -> None:
+        pwfile = self.data_dir.parent / f".{self.data_dir.name}.pwfile"
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self.password + "\n")
+        try:
+            if self._as_postgres:
+                pw = pwd.getpwnam("postgres")
+                os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+            flags = ["--no-sync"] if self.fast else []
+            self._run("initdb", "-D", str(self.data_dir), "-U", self.user, "--auth=scram-sha-256",
+                      f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8", *flags)
+        finally:
+            pwfile.unlink(missing_ok=True)
+
+    def _require_passwords(self) -> None:
+        """A cluster made before passwords (trust): set the password, then switch to scram-sha-256."""
+        hba = self.data_dir / "pg_hba.conf"
+        text = hba.read_text()
+        if " trust" not in text:
+            return
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(f"postgresql://{self.user}@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
+            conn.execute(sql.SQL("ALTER USER {} PASSWORD {}").format(sql.Identifier(self.user),
+                                                                       sql.Literal(self.password)))
+        hba.write_text(text.replace(" trust", " scram-sha-256"))
+        self._run("pg_ctl", "-D", str(self.data_dir), "reload")
+
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self, port: int | None = None) -> None:
         self._prepare_dirs()
         if not self.initialised:
-            flags = ["--no-sync"] if self.fast else []
-            self._run("initdb", "-D", str(self.data_dir), "-U", self.user, "-A", "trust",
-                      "-E", "UTF8", "--locale=C.UTF-8", *flags)
+            self._initdb()
         self._stop_stale()
         self.port = port or free_port()
         options = f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1"
@@ -95,6 +137,7 @@ class PostgresCluster:
         if result.returncode != 0:
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise RuntimeError(f"PostgreSQL did not start on port {self.port}: {tail}")
+        self._require_passwords()
 
     def _stop_stale(self) -> None:
         # a cluster left running by a killed run would hold the data dir
@@ -107,7 +150,7 @@ class PostgresCluster:
                       check=False)
 
     def url(self, database: str = "postgres", driver: str = "postgresql+psycopg") -> str:
-        return f"{driver}://{self.user}@127.0.0.1:{self.port}/{database}"
+        return f"{driver}://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str, template: str | None = None) -> None:
         """CREATE DATABASE name (from template) unless it exists."""

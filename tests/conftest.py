@@ -178,7 +178,7 @@ def live_app(services_env, worker_process, tmp_path_factory):
     port = free_port()
     log_path = tmp_path_factory.mktemp("reflex") / "reflex.log"
     log = open(log_path, "w")
-    env = reflex_env(services_env)
+    env = reflex_env({**services_env, "CONVASSIST_PUBLIC_URL": f"http://127.0.0.1:{port}"})
     process = subprocess.Popen(
         [sys.executable, "-m", "reflex", "run", "--env", "prod", "--single-port",
          "--frontend-port", str(port), "--backend-port", str(port)],

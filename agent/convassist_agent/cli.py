@@ -1,4 +1,8 @@
-"""`convassist-agent pair|sync|run|status|unpair|install|uninstall`."""
+"""`convassist-agent pair|sync|run|status|unpair|install|uninstall`.
+
+Exit codes: 1 not paired or pairing failed, 2 no Full Disk Access, 3 server unavailable, 4 the server
+refused, 5 a file is missing, 6 pairing declined at this Mac, 7 an address the agent will not use.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,15 @@ import platform
 import socket
 import sys
 import time
+import unicodedata
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
 from convassist_agent import addressbook, launchd, state as store
 from convassist_agent.chatdb import ChatDB, FullDiskAccessError
-from convassist_agent.client import ApiError, Client, ServerUnavailable
+from convassist_agent.client import ApiError, Client, ServerUnavailable, UnsafeServer, crosses_network_in_clear
 from convassist_agent.sync import sync_contacts, sync_messages
 
 log = logging.getLogger("convassist_agent")
@@ -42,27 +48,80 @@ def os_version() -> str:
     return platform.mac_ver()[0] or platform.release()
 
 
+def _unix(value) -> float:
+    """The server's ISO 8601 time (e.g. `expiresAt`) as Unix seconds; 0 when absent or unreadable."""
+    try:  # Python 3.9's fromisoformat does not take a trailing Z
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _shown(text, limit: int = 200) -> str:
+    """Text from the server as plain characters: no terminal escapes or direction overrides that could
+    paint a different account name over the real one."""
+    return "".join(ch for ch in str(text or "") if unicodedata.category(ch)[0] != "C")[:limit]
+
+
+def confirm_account(account: Optional[dict], assume_yes: bool) -> bool:
+    """Show who approved this Mac and ask the person at it; only y/yes (or --yes) goes on."""
+    name, email = _shown((account or {}).get("name")), _shown((account or {}).get("email"))
+    if email:
+        print(f"This Mac was approved by {name or '(no name)'} <{email}>.")
+    else:
+        print("This Mac was approved, but the server did not say by which account.")
+    if assume_yes:
+        return True
+    try:
+        answer = input("Is this your ConvAssist account? [y/N] ")
+    except (EOFError, OSError, RuntimeError):  # no terminal to ask: never assume yes
+        print()
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
 def cmd_pair(args) -> int:
-    client = Client(args.server_url)
+    client = Client(args.server_url, allow_http=args.allow_http)  # refuses plain http before any connection
+    if crosses_network_in_clear(client.server):
+        print(f"Warning: {client.server} is plain http; anyone on this network can read what the agent sends. "
+              "Use it only on a network you trust.", file=sys.stderr)
     reg = client.register(args.name or socket.gethostname(), args.hardware_id or hardware_id(), os_version())
     # shown to the person at this Mac (the terminal, never a log file): they type it into the web app
     print(f"Pairing code: {reg['code']}")
-    print(f"Enter it in ConvAssist: {args.server_url.rstrip('/')}/devices → Add a Mac (valid 10 minutes).")
+    print(f"Enter it in ConvAssist: {client.server}/devices → Add a Mac (valid 10 minutes).")
     while True:
+        time.sleep(args.poll)  # nobody enters a code faster than this: no request wasted on it
         try:
-            token = client.verify(reg["deviceId"], reg["code"])
+            paired = client.verify(reg["deviceId"], reg["code"])
             break
         except ApiError as exc:
             if exc.code == "authorization_pending":
-                time.sleep(args.poll)
                 continue
             print(f"Pairing failed: {exc.message}", file=sys.stderr)
             return 1
-    where = store.save_token(args.server_url, token["token"])
-    state = store.AgentState(server=args.server_url, device_id=reg["deviceId"])
+    issued_at = time.time()
+    if not confirm_account(paired.get("account"), args.yes):
+        return _decline(client, paired["token"])
+    where = store.save_token(client.server, paired["token"])
+    state = store.AgentState(server=client.server, device_id=reg["deviceId"], allow_http=args.allow_http,
+                             token_issued_at=issued_at, token_expires_at=_unix(paired.get("expiresAt")))
     state.save()
     print(f"Paired. Token stored in {where}. Run `convassist-agent sync` or `convassist-agent install`.")
     return 0
+
+
+def _decline(client: Client, token: str) -> int:
+    """The person at the Mac did not recognise the approving account: revoke the device, keep nothing."""
+    try:
+        client.decline(token)
+        told = "The server has deactivated this pairing."
+    except ApiError as exc:
+        told = ("The server has deactivated this pairing." if exc.code == "device_revoked" else
+                f"The server refused to deactivate it ({exc.code}); the token was discarded all the same.")
+    except ServerUnavailable:
+        told = "The server could not be told; the token was discarded all the same."
+    print(f"Pairing declined: nothing was stored and nothing was sent. {told}\n"
+          "If someone else entered your code, pair again and enter the new code yourself.", file=sys.stderr)
+    return 6
 
 
 def _client(state: store.AgentState) -> Optional[Client]:
@@ -70,7 +129,34 @@ def _client(state: store.AgentState) -> Optional[Client]:
     if not token:
         print("Not paired: run `convassist-agent pair SERVER_URL` first.", file=sys.stderr)
         return None
-    return Client(state.server, token)
+    return Client(state.server, token, allow_http=state.allow_http)
+
+
+def refresh_token(state: store.AgentState, client: Client, now: Optional[float] = None) -> bool:
+    """Swap the device token for a new one once less than half its lifetime is left; True if swapped.
+
+    A server that cannot be reached leaves the current token in use; a revoked device (or a token the
+    server no longer accepts) raises ApiError, which stops the run loop."""
+    now = time.time() if now is None else now
+    issued, expires = state.token_issued_at, state.token_expires_at
+    if issued and expires and expires - now >= (expires - issued) / 2:
+        return False
+    try:
+        fresh = client.refresh()
+    except ServerUnavailable:
+        log.warning("token refresh postponed: server unavailable")
+        return False
+    except ApiError as exc:
+        if exc.code in ("device_revoked", "invalid_token", "token_expired"):
+            raise
+        log.warning("token refresh refused error=%s; syncing with the current token", exc.code)
+        return False
+    store.save_token(state.server, fresh["token"])
+    client.token = fresh["token"]
+    state.token_issued_at, state.token_expires_at = now, _unix(fresh.get("expiresAt"))
+    state.save()
+    log.info("device token refreshed")
+    return True
 
 
 def sync_pass(state: store.AgentState, client: Client, chat_db: Path, contacts_root: Path, quiet: bool) -> int:
@@ -80,6 +166,7 @@ def sync_pass(state: store.AgentState, client: Client, chat_db: Path, contacts_r
         print(FULL_DISK_ACCESS, file=sys.stderr)
         return 2
     try:
+        refresh_token(state, client)
         sync_contacts(addressbook.read_contacts(contacts_root), client, state)
         progress = None if quiet else (lambda done, total: print(f"  {done}/{total} messages", flush=True))
         totals = sync_messages(db, client, state, progress)
@@ -126,6 +213,9 @@ def cmd_status(args) -> int:
     print(f"Server:      {state.server or '-'}")
     print(f"Paired:      {'yes' if paired else 'no'} (device {state.device_id or '-'})")
     print(f"Last sync:   {state.last_sync_at or 'never'}")
+    if state.token_expires_at:
+        expires = datetime.fromtimestamp(state.token_expires_at).astimezone().isoformat(timespec="minutes")
+        print(f"Token until: {expires} (renewed while the agent syncs)")
     print(f"Checkpoint:  message {state.last_rowid}")
     print(f"LaunchAgent: {'installed' if launchd.plist_path().exists() else 'not installed'}")
     return 0
@@ -152,7 +242,8 @@ def cmd_uninstall(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="convassist-agent", description=__doc__)
+    p = argparse.ArgumentParser(prog="convassist-agent", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--chat-db", type=Path, default=Path(os.environ.get("CONVASSIST_CHAT_DB", DEFAULT_CHAT_DB)).expanduser())
     p.add_argument("--contacts", type=Path, default=addressbook.DEFAULT_ROOT)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -162,6 +253,10 @@ def parser() -> argparse.ArgumentParser:
     pair.add_argument("--name")
     pair.add_argument("--hardware-id")
     pair.add_argument("--poll", type=float, default=3.0)
+    pair.add_argument("--allow-http", action="store_true",
+                      help="allow plain http to a server that is not this Mac (a network you trust); remembered")
+    pair.add_argument("--yes", action="store_true",
+                      help="do not ask to confirm the approving account (scripted installs)")
     pair.set_defaults(func=cmd_pair)
     sub.add_parser("sync", help="one sync pass").set_defaults(func=cmd_sync)
     run = sub.add_parser("run", help="sync in a loop")
@@ -190,6 +285,9 @@ def main(argv=None) -> int:
     except ApiError as exc:  # the server's messages never carry message text, codes or tokens
         print(f"The server refused: {exc.message} ({exc.code})", file=sys.stderr)
         return 4
+    except UnsafeServer as exc:
+        print(f"Refused: {exc}", file=sys.stderr)
+        return 7
     except FileNotFoundError as exc:
         print(str(exc), file=sys.stderr)
         return 5

@@ -40,6 +40,9 @@ class AgentState:
     last_change: int = 0  # the latest edit/unsend time sent (chat.db's raw units)
     last_sync_at: str = ""
     contacts_hash: str = ""
+    allow_http: bool = False  # chosen at pairing (`--allow-http`): plain http to a server on a trusted LAN
+    token_issued_at: float = 0.0  # when this Mac received its device token (Unix seconds); never the token
+    token_expires_at: float = 0.0  # when the server said it expires (Unix seconds); 0: unknown
 
     @classmethod
     def load(cls) -> "AgentState":

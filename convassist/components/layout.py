@@ -30,8 +30,15 @@ def brand() -> rx.Component:
 def account_menu(logout_id: str) -> rx.Component:
     return rx.hstack(
         rx.color_mode.button(size="2", variant="ghost"),
-        rx.button(rx.icon("log-out", size=16), "Log out", id=logout_id, variant="soft", color_scheme="gray",
-                  size="2", on_click=AuthState.logout),
+        rx.menu.root(
+            rx.menu.trigger(rx.button(rx.icon("log-out", size=16), "Log out", id=logout_id, variant="soft",
+                                      color_scheme="gray", size="2")),
+            rx.menu.content(
+                rx.menu.item("Log out", id=f"{logout_id}-here", on_click=AuthState.logout),
+                rx.menu.item("Log out everywhere", id=f"{logout_id}-everywhere", color_scheme="red",
+                             on_click=AuthState.log_out_everywhere),
+            ),
+        ),
         align="center", spacing="2",
     )
 

@@ -13,8 +13,10 @@ def add_mac_card() -> rx.Component:
         rx.form(
             rx.vstack(
                 rx.heading("Add a Mac", size="4"),
-                rx.text("Run ", rx.code("convassist-agent pair <this server's address>"),
-                        " on the Mac and enter the 6-digit code it shows.", size="2", color_scheme="gray"),
+                rx.text("On the Mac, in the ConvAssist folder, run ",
+                        rx.code(DevicesState.install_command, id="install-command"),
+                        " and enter the 6-digit code it shows. The Mac then shows this account's name and email",
+                        " and asks to confirm.", size="2", color_scheme="gray"),
                 rx.hstack(
                     rx.input(name="code", id="pairing-code", placeholder="123456", max_length=7, size="3",
                              input_mode="numeric", auto_complete="one-time-code", required=True,

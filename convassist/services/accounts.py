@@ -19,7 +19,7 @@ from pydantic import Field
 from sqlmodel import Session, select
 
 from convassist.models import Provider, utcnow
-from convassist.schemas import CamelModel
+from convassist.schemas import CamelModel, CleanStr
 from convassist.services.errors import Conflict, DomainError, Forbidden, Unauthorized, Unavailable
 from convassist.services.ratelimit import FailureBudget, Limit, hit
 from convassist.services.tokens import PROVIDER_AUDIENCE, TokenClaims, issue_token, read_token
@@ -44,13 +44,13 @@ HASH_WAIT_SECONDS = 10.0
 
 
 class SignupInput(CamelModel):
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
-    name: str = Field(max_length=200)
+    email: CleanStr = Field(max_length=320)
+    password: str = Field(max_length=1024)  # hashed, never stored as text
+    name: CleanStr = Field(max_length=200)
 
 
 class LoginInput(CamelModel):
-    email: str = Field(max_length=320)
+    email: CleanStr = Field(max_length=320)
     password: str = Field(max_length=1024)
 
 

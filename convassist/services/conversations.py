@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from convassist.models import Conversation, Message, Reaction, as_utc
-from convassist.schemas import clean_text
+from convassist.schemas import check_page, clean_text
 from convassist.services import contacts
 from convassist.services.errors import DomainError, NotFound
 
@@ -73,8 +73,7 @@ def list_conversations(session: Session, provider_id: uuid.UUID, *, query: str |
         if len(query) > MAX_QUERY_LENGTH:
             raise DomainError(f"Search for at most {MAX_QUERY_LENGTH} characters.", code="query_too_long", status=422)
         query = clean_text(query)
-    if not (1 <= limit <= MAX_PAGE and offset >= 0):
-        raise DomainError(f"limit must be 1-{MAX_PAGE} and offset at least 0.", code="invalid_page", status=422)
+    check_page(limit, offset, MAX_PAGE)
 
     def last(column):  # the newest message's column, via the (conversation_id, sent_at) index
         return (sa.select(column).where(Message.conversation_id == Conversation.id)

@@ -203,10 +203,13 @@ def decline(session: Session, device: Device) -> None:
 
 def device_from_token(session: Session, token: str) -> Device:
     """The active, owned device a device token belongs to."""
-    device = session.get(Device, read_token(token, DEVICE_AUDIENCE).subject)
-    if device is None or device.provider_id is None:
+    found = session.execute(sa.select(Device, Provider.is_active)
+                            .join(Provider, Provider.id == Device.provider_id)
+                            .where(Device.id == read_token(token, DEVICE_AUDIENCE).subject)).first()
+    if found is None:  # unknown, or never claimed by an account
         raise Unauthorized("This device is not paired.", code="invalid_token")
-    if not device.active:
+    device, owner_active = found
+    if not device.active or not owner_active:  # a disabled account receives nothing more from its Macs
         raise Unauthorized("This device was removed by its owner; pair it again.", code="device_revoked")
     return device
 

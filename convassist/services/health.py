@@ -10,6 +10,17 @@ from convassist.services.errors import Unavailable
 from convassist.settings import get_settings
 
 
+async def overall_status() -> str:
+    """"ok" when the database, Redis and a live worker with a loaded model are there; else "degraded".
+    Two cheap reads: no job is queued."""
+    db_ok = await asyncio.to_thread(database_ok)
+    try:
+        alive, model = await queue.worker_status(timeout=1.0)
+    except Unavailable:
+        return "degraded"
+    return "ok" if db_ok and alive and model is not None and model.get("loaded") else "degraded"
+
+
 async def check_health() -> dict:
     """Every component's status; `status` is ok only when all of them are."""
     settings = get_settings()

@@ -73,53 +73,76 @@ def hit(limit: Limit, key: str) -> None:
                           status=429, retry_after=wait)
 
 
+# Reserve one try under every key at once, or none: refused (the longest wait) while any key's budget
+# is spent. Checking and counting in one step means concurrent guesses cannot all slip through a
+# check before any of them is counted. KEYS: counters; ARGV: count, window for each key in turn.
+_RESERVE = """
+local wait = 0
+for i, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[2 * i - 1]) then
+    wait = math.max(wait, redis.call('TTL', key), 1)
+  end
+end
+if wait > 0 then return wait end
+for i, key in ipairs(KEYS) do
+  redis.call('INCR', key)
+  if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ARGV[2 * i]) end
+end
+return 0
+"""
+# Give a reserved try back (it succeeded, or failed in a way that is not a guess); never below zero
+# and never creating a key whose window has already ended.
+_REFUND = """
+for _, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
+end
+return 0
+"""
+
+
 class FailureBudget:
-    """Failed tries of one secret, counted under several (limit, key) pairs at once."""
+    """Failed tries of one secret, counted under several (limit, key) pairs at once.
+
+    Every try is counted *before* it is made and given back when it turns out not to be a failed
+    guess, so a try in flight already uses the budget: 100 concurrent guesses against a budget of 5
+    make 5 tries, not 100."""
 
     def __init__(self, what: str, charges: list[tuple[Limit, str]]):
-        self.what = what  # for the message: "wrong codes", "wrong passwords"
+        self.what = what  # for the message: "wrong codes", "failed sign-ins"
         self.charges = charges
 
     def _names(self) -> list[str]:
         return [_key(limit, key) for limit, key in self.charges]
 
-    def check(self) -> None:
-        """TooManyAttempts (429, Retry-After) if any budget is spent; Unavailable without Redis."""
-        names = self._names()
+    def _run(self, script: str, args: list[int]) -> int:
         try:
-            pipe = _redis().pipeline(transaction=False)
-            pipe.mget(names)
-            for name in names:
-                pipe.ttl(name)
-            counts, *ttls = pipe.execute()
-        except RedisError as exc:
+            return int(_redis().eval(script, len(self.charges), *self._names(), *args))
+        except RedisError as exc:  # without Redis nobody can count the guesses: nothing is tried
             raise Unavailable("Cannot check sign-in limits right now; try again shortly.",
                               code="limits_unavailable") from exc
-        waits = [max(1, int(ttl)) for (limit, _), count, ttl in zip(self.charges, counts, ttls)
-                 if count is not None and int(count) >= limit.count]
-        if waits:
-            wait = max(waits)
+
+    def reserve(self) -> None:
+        """Count one try under every key; TooManyAttempts (429, Retry-After) if any budget is spent."""
+        wait = self._run(_RESERVE, [n for limit, _ in self.charges for n in (limit.count, limit.window)])
+        if wait:
             raise TooManyAttempts(f"Too many {self.what}. Try again in {_wait_message(wait)}.", retry_after=wait)
 
-    def fail(self) -> None:
-        """Count one failed try under every key."""
-        try:
-            pipe = _redis().pipeline(transaction=False)
-            for (limit, _), name in zip(self.charges, self._names()):
-                pipe.incr(name).expire(name, limit.window, nx=True)
-            pipe.execute()
-        except RedisError as exc:
-            raise Unavailable("Cannot check sign-in limits right now; try again shortly.",
-                              code="limits_unavailable") from exc
+    def refund(self) -> None:
+        """Give back a reserved try that was not a failed guess."""
+        self._run(_REFUND, [])
 
     def guard(self, attempt: Callable[[], T], *, failed: type[DomainError] | tuple = DomainError,
               counts: Callable[[DomainError], bool] = lambda exc: True) -> T:
-        """attempt() if no budget is spent; a failure it raises (of type `failed`, for which
-        counts(exc) is true) is charged to every budget before it propagates."""
-        self.check()
+        """attempt() within the budgets: a failure it raises (of type `failed`, for which counts(exc)
+        is true) stays counted under every key; anything else gives the reserved try back."""
+        self.reserve()
+        charged = False
         try:
-            return attempt()
+            result = attempt()
         except failed as exc:
-            if counts(exc):
-                self.fail()
+            charged = counts(exc)
             raise
+        finally:
+            if not charged:
+                self.refund()
+        return result

@@ -42,14 +42,20 @@ class SyncMessage(CamelModel):
     edited_at: Optional[datetime] = None
     retracted: bool = False
     associated_message_guid: Optional[CleanStr] = Field(default=None, max_length=200)
-    associated_message_type: Optional[int] = None
+    associated_message_type: Optional[int] = Field(default=None, ge=-(2**31), le=2**31 - 1)  # an int column
 
     @field_validator("sent_at", "edited_at")
     @classmethod
     def _utc(cls, value: Optional[datetime]) -> Optional[datetime]:
-        if value is not None and value.tzinfo is None:
+        """In UTC: PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 (and Python) allow."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
-        return value
+        try:
+            return value.astimezone(timezone.utc)
+        except OverflowError:  # year 1 or 9999 pushed past the calendar's edge
+            raise ValueError("date out of range") from None
 
     @property
     def is_tapback(self) -> bool:

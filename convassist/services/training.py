@@ -17,13 +17,14 @@ from convassist.db import session_scope
 from pydantic import Field
 
 from convassist.models import TrainingJob, TrainingSample, as_utc, utcnow
-from convassist.schemas import CamelModel, CleanStr
+from convassist.schemas import CamelModel, CleanStr, check_page
 from convassist.services import queue
 from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
 from convassist.settings import get_settings
 from ml.registry import resolve_model
 from ml.train import TrainConfig, TrainResult, TrainSample
 
+MAX_SAMPLES_PAGE = 500
 MIN_SAMPLES = 8  # fewer cannot give both a train and a meaningful eval split
 ACTIVE_STATUSES = ("queued", "training")
 
@@ -47,6 +48,7 @@ class TrainingParams(CamelModel):
 def list_samples(session: Session, provider_id: uuid.UUID, *, source: str | None = None,
                  min_quality: float | None = None, limit: int = 50, offset: int = 0
                  ) -> tuple[list[TrainingSample], int]:
+    check_page(limit, offset, MAX_SAMPLES_PAGE)
     statement = sa.select(TrainingSample).where(TrainingSample.provider_id == provider_id)
     if source:
         statement = statement.where(TrainingSample.source == source)

@@ -9,7 +9,7 @@ import uuid
 import reflex as rx
 
 from convassist.db import session_scope
-from convassist.schemas import parse
+from convassist.schemas import form_fields, parse
 from convassist.services import conversations, responses
 from convassist.services.errors import DomainError
 from convassist.state.auth import current_provider_id
@@ -170,7 +170,7 @@ class ConversationState(rx.State):
 
     @rx.event
     def set_draft(self, value: str):
-        self.draft = value
+        self.draft = value if isinstance(value, str) else ""
 
     @rx.event
     async def save_edit(self):
@@ -180,7 +180,7 @@ class ConversationState(rx.State):
     @rx.event
     async def reject(self, form: dict):
         """Reject the suggestions with an optional reason."""
-        await self._act("reject", reason=form.get("reason", ""))
+        await self._act("reject", reason=form_fields(form).get("reason", ""))
 
     async def _act(self, action: str, *, edited: str | None = None, reason: str | None = None):
         provider_id = await current_provider_id(self)

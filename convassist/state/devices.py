@@ -7,9 +7,10 @@ import uuid
 import reflex as rx
 
 from convassist.db import session_scope
-from convassist.schemas import parse
+from convassist.schemas import form_fields, parse
 from convassist.services import devices
 from convassist.services.errors import DomainError
+from convassist.settings import get_settings
 from convassist.state.auth import client_address, current_provider_id
 
 
@@ -17,6 +18,11 @@ class DevicesState(rx.State):
     devices: list[dict] = []
     error: str = ""
     notice: str = ""
+
+    @rx.var
+    def install_command(self) -> str:
+        """What to run on the Mac: the agent's installer with the address providers sign in at."""
+        return f"agent/install.sh {get_settings().public_url}"
 
     @rx.var
     def has_devices(self) -> bool:
@@ -45,7 +51,7 @@ class DevicesState(rx.State):
         if provider_id is None:
             return rx.redirect("/login")
         try:
-            data = parse(devices.ApproveInput, {"code": form.get("code", "")})
+            data = parse(devices.ApproveInput, {"code": form_fields(form).get("code", "")})
             with session_scope() as session:
                 device = devices.approve(session, provider_id=provider_id, data=data, client=client_address(self))
                 name = device.name

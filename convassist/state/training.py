@@ -7,7 +7,7 @@ import uuid
 import reflex as rx
 
 from convassist.db import session_scope
-from convassist.schemas import parse
+from convassist.schemas import form_fields, parse
 from convassist.services import training
 from convassist.services.errors import DomainError, NotFound
 from convassist.settings import get_settings
@@ -107,6 +107,7 @@ class TrainingState(rx.State):
     @rx.event
     async def add_sample(self, form: dict):
         """A sample written by hand."""
+        form = form_fields(form)
         try:
             data = parse(training.SampleInput, {"input_context": form.get("input_context", ""),
                                                 "expected_output": form.get("expected_output", "")})
@@ -124,6 +125,7 @@ class TrainingState(rx.State):
     async def start_training(self, form: dict):
         """Queue a LoRA training job with the form's settings."""
         self.error, self.notice = "", ""
+        form = form_fields(form)
         provider_id = await current_provider_id(self)
         if provider_id is None:
             return

@@ -1,7 +1,6 @@
 """The agent against the running API: pair, first sync, nothing new, an edit, a server stopped mid-sync."""
 
 import sqlite3
-import threading
 
 import pytest
 import sqlalchemy as sa
@@ -12,47 +11,8 @@ from convassist_agent.client import Client, ServerUnavailable
 from convassist_agent.state import AgentState, load_token
 from convassist_agent.sync import sync_messages
 from tests.agent.chatdb_fixture import apple_date, build_addressbook, build_chat_db, insert_message
+from tests.agent.pairing import pair, provider_token
 from tests.agent.typedstream_blob import attributed_body
-
-
-@pytest.fixture
-def agent_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVASSIST_AGENT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-    return tmp_path
-
-
-def provider_token(api):
-    body = api.post("/api/auth/signup", json={"email": "agent@example.com", "password": "correct horse",
-                                              "name": "Ana"}).json()
-    return {"Authorization": f"Bearer {body['token']}"}
-
-
-def pair(server_url, api, headers):
-    """`convassist-agent pair` in a thread; the provider approves the code it prints."""
-    import io
-    from contextlib import redirect_stdout
-
-    out = io.StringIO()
-    result = {}
-
-    def run():
-        with redirect_stdout(out):
-            result["code"] = cli.main(["pair", server_url, "--name", "Studio Mac", "--hardware-id", "HW-E2E",
-                                       "--poll", "0.2"])
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    import time
-
-    deadline = time.monotonic() + 20
-    while "Pairing code:" not in out.getvalue():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    code = out.getvalue().split("Pairing code:")[1].split()[0]
-    assert api.post("/api/devices/approve", json={"code": code}, headers=headers).status_code == 200
-    thread.join(timeout=20)
-    assert result["code"] == 0, out.getvalue()
 
 
 def count(db, model):

@@ -1,10 +1,13 @@
-"""GET /api/health against the real services and the real worker with the SmolLM2 model."""
+"""GET /api/health (public: a status only) and /api/health/details (a provider or the ops token), against
+the real services and the real worker with the SmolLM2 model."""
 
 import redis
 
+OPS_TOKEN = "ops-" + "o" * 40
 
-def test_health_all_ok_with_worker_and_model(api, worker_process):
-    response = api.get("/api/health")
+
+def test_details_all_ok_with_worker_and_model(api, worker_process, provider):
+    response = provider.get("/api/health/details")
     body = response.json()
     assert response.status_code == 200, body
     assert body["status"] == "ok"
@@ -15,17 +18,43 @@ def test_health_all_ok_with_worker_and_model(api, worker_process):
     assert model["status"] == "ok" and model["loaded"] is True
     assert model["id"] == "smollm2-135m-instruct"
     assert model["path"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
-    assert model["gpuAvailable"] in (True, False)
+    assert isinstance(model["gpuAvailable"], bool)
     assert body["cache"] == {"status": "ok", "ttlSeconds": 3600}
 
 
-def test_health_reports_worker_down_when_its_liveness_key_is_gone(api, worker_process, redis_server):
+def test_public_health_says_only_the_status_and_queues_no_job(api, worker_process, redis_server):
+    client = redis.Redis.from_url(redis_server.url)
+    queued_before = client.zcard("convassist:test-queue")
+    response = api.get("/api/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert "path" not in response.text and "model" not in response.text
+    assert client.zcard("convassist:test-queue") == queued_before and not list(client.scan_iter("arq:job:*"))
+    client.close()
+
+
+def test_details_need_a_provider_or_the_ops_token(api, worker_process, settings_env):
+    assert api.get("/api/health/details").status_code == 401
+    wrong = api.get("/api/health/details", headers={"Authorization": "Bearer " + "x" * 44})
+    assert wrong.status_code == 401
+    settings_env(CONVASSIST_OPS_TOKEN=OPS_TOKEN)
+    ops = api.get("/api/health/details", headers={"Authorization": f"Bearer {OPS_TOKEN}"})
+    assert ops.status_code == 200 and ops.json()["model"]["loaded"] is True
+
+
+def test_public_health_is_rate_limited_per_address(api, worker_process):
+    codes = [api.get("/api/health").status_code for _ in range(62)]
+    assert codes[:60] == [200] * 60 and codes[-1] == 429
+
+
+def test_health_reports_worker_down_when_its_liveness_key_is_gone(api, worker_process, redis_server, provider):
     client = redis.Redis.from_url(redis_server.url)
     key = "convassist:test-queue:health-check"
     saved, ttl = client.get(key), client.pttl(key)
     client.delete(key)
     try:
-        body = api.get("/api/health").json()
+        public = api.get("/api/health")
+        assert public.status_code == 503 and public.json() == {"status": "degraded"}
+        body = provider.get("/api/health/details").json()
         assert body["status"] == "degraded"
         assert body["worker"]["status"] == "down"
         assert body["model"]["status"] == "unknown"
@@ -44,6 +73,4 @@ def test_health_reports_redis_down_quickly(api, settings_env):
     started = time.monotonic()
     response = api.get("/api/health")
     assert time.monotonic() - started < 3
-    body = response.json()
-    assert response.status_code == 503
-    assert body["redis"]["status"] == "down" and body["database"]["status"] == "ok"
+    assert response.status_code == 503 and response.json() == {"status": "degraded"}

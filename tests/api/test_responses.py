@@ -244,7 +244,7 @@ def test_cache_can_be_turned_off(provider, settings_env):
     settings_env(ML_SERVICE_REDIS_ENABLED="false")
     again = generate(provider, ids["m2"]).json()
     assert again["status"] == "completed" and again["cached"] is False
-    assert provider.get("/api/health").json()["cache"] == {"status": "disabled"}
+    assert provider.get("/api/health/details").json()["cache"] == {"status": "disabled"}
 
 
 def test_redis_down_is_a_clear_503_within_two_seconds(provider, settings_env):

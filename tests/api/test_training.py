@@ -117,7 +117,7 @@ def test_a_crash_inside_training_fails_the_job_and_the_worker_keeps_serving(prov
     job_id = provider.post("/api/training/jobs", json={"baseModel": "smollm2-135m-instruct"}).json()["jobId"]
     job = wait_job(provider, job_id)
     assert job["status"] == "failed" and "FileExistsError" in job["error"]
-    assert provider.get("/api/health").json()["worker"]["status"] == "ok"
+    assert provider.get("/api/health/details").json()["worker"]["status"] == "ok"
     assert provider.post("/api/ml/generate", json={"prompt": "Them: hi\nMe:"}).status_code == 200
     activate = provider.post("/api/training/adapters/active", json={"jobId": job_id})
     assert activate.status_code == 409 and activate.json()["error"] == "adapter_not_ready"

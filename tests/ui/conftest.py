@@ -1,10 +1,17 @@
 """Browser helpers."""
 
+import os
 import re
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+
+# what the person saw, for a human to look at after a run (CONVASSIST_SCREENSHOTS to keep them elsewhere)
+SHOTS = Path(os.environ.get("CONVASSIST_SCREENSHOTS", Path(tempfile.gettempdir()) / "convassist-screenshots"))
+SHOTS.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture

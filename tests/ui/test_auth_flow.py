@@ -5,6 +5,15 @@ import uuid
 
 from playwright.sync_api import expect
 
+from tests.ui.conftest import SHOTS
+
+
+def log_out(page, *, everywhere: bool = False) -> None:
+    """The account menu's "Log out" (this browser) or "Log out everywhere"."""
+    page.locator("#logout").first.click()
+    page.click("#logout-everywhere" if everywhere else "#logout-here")
+    expect(page).to_have_url(re.compile(r"/login$"))
+
 
 def test_signup_login_logout_and_guarded_pages(live_app, page, db):
     email = f"provider-{uuid.uuid4().hex[:8]}@example.com"
@@ -38,8 +47,7 @@ def test_signup_login_logout_and_guarded_pages(live_app, page, db):
     expect(page.locator("#page-title")).to_have_text("Devices")
     expect(page.locator("#provider-name")).to_have_text("Ana Stylist")
 
-    page.locator("#logout").first.click()
-    expect(page).to_have_url(re.compile(r"/login$"))
+    log_out(page)
     page.goto(live_app + "/training")
     expect(page).to_have_url(re.compile(r"/login$"))
 
@@ -51,6 +59,29 @@ def test_signup_login_logout_and_guarded_pages(live_app, page, db):
     page.fill("#password", "correct horse battery")
     page.click("#login-submit")
     expect(page.locator("#page-title")).to_have_text("Dashboard")
+
+
+def test_log_out_everywhere_ends_the_other_browsers_session(live_app, browser, signed_in):
+    page, email, password = signed_in
+    other = browser.new_context()
+    laptop = other.new_page()
+    laptop.set_default_timeout(15000)
+    try:
+        laptop.goto(live_app + "/login")
+        laptop.fill("#email", email)
+        laptop.fill("#password", password)
+        laptop.click("#login-submit")
+        expect(laptop.locator("#page-title")).to_have_text("Dashboard")
+
+        log_out(page, everywhere=True)
+
+        # the other browser still holds its token, but the server no longer accepts it
+        laptop.goto(live_app + "/devices")
+        expect(laptop).to_have_url(re.compile(r"/login$"))
+        expect(laptop.locator("#page-title")).to_have_text("Log in")
+        laptop.screenshot(path=str(SHOTS / "logged-out-everywhere.png"))
+    finally:
+        other.close()
 
 
 def test_phone_sized_window_shows_the_top_bar(live_app, browser, db):

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 from fastapi import APIRouter, Query
 
 from convassist.api.deps import CurrentProvider, DbSession
-from convassist.schemas import CamelModel
+from convassist.schemas import MAX_OFFSET, CamelModel
 from convassist.services import conversations
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -61,7 +61,7 @@ def list_conversations(session: DbSession, provider: CurrentProvider,
                        q: Annotated[Optional[str], Query(max_length=200)] = None,
                        needs_reply: Annotated[Optional[bool], Query(alias="needsReply")] = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                       offset: Annotated[int, Query(ge=0)] = 0):
+                       offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0):
     """The provider's conversations, newest first; `q` searches names and messages."""
     page, total = conversations.list_conversations(session, provider.id, query=q, needs_reply=needs_reply,
                                                    limit=limit, offset=offset)

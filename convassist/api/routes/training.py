@@ -10,7 +10,7 @@ from pydantic import Field
 
 from convassist.api.deps import CurrentProvider, DbSession
 from convassist.db import session_scope
-from convassist.schemas import CamelModel
+from convassist.schemas import MAX_OFFSET, CamelModel
 from convassist.services import training
 
 router = APIRouter(prefix="/training", tags=["training"])
@@ -73,7 +73,8 @@ def _sample(s) -> SampleOut:
 def list_samples(session: DbSession, provider: CurrentProvider,
                  source: Annotated[Optional[Literal["accepted", "edited", "manual"]], Query()] = None,
                  min_quality: Annotated[Optional[float], Query(alias="minQuality", ge=0, le=1)] = None,
-                 limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0):
+                 limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                 offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0):
     """The provider's samples, newest first."""
     rows, total = training.list_samples(session, provider.id, source=source, min_quality=min_quality, limit=limit,
                                         offset=offset)
