@@ -156,7 +156,9 @@ def test_reflex_handlers_given_another_providers_ids_reach_nothing(live_app, pag
             (".activate", {"job_id": str(job)}, "No such training job"),
             (".activate", {"job_id": {"id": str(job)}}, "No such item"),
             (".add_sample", {"form": "junk"}, "input_context"),
-            (".delete_sample", {"sample_id": ["a"] * 1000}, "No such item")):
+            (".delete_sample", {"sample_id": ["a"] * 1000}, "No such item"),
+            # input limits hold on the UI path too: no hour-long job from a hand-made event
+            (".start_training", {"form": {"epochs": "500", "lora_rank": "100000"}}, "epochs")):
         forged.send(page, training_state + handler, payload)
         expect(page.locator("#training-error")).to_contain_text(says)
 
