@@ -99,7 +99,9 @@ def bench_stack(databases: tuple[str, ...] = ("bench",), *, redis: bool = True, 
 
                 client = redis_py.Redis.from_url(env["REDIS_URL"])
                 deadline = time.monotonic() + 120
-                while not client.exists("convassist:bench:model-status"):
+                from ml.status import registered_pids
+
+                while processes[-1].pid not in registered_pids(client, env["ML_SERVICE_QUEUE"]):
                     if time.monotonic() > deadline or processes[-1].poll() is not None:
                         raise SystemExit("worker did not start")
                     time.sleep(0.1)

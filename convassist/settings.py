@@ -19,7 +19,7 @@
 | ML_SERVICE_MODEL_PATH           | -                        | a GGUF file; overrides the registry                  |
 | ML_SERVICE_GPU_LAYERS           | -1                       | layers offloaded to a GPU (-1 all, 0 none)           |
 | ML_SERVICE_CONTEXT_SIZE         | 4096                     | llama.cpp context window                             |
-| ML_SERVICE_THREADS              | cores                    | llama.cpp threads                                    |
+| ML_SERVICE_THREADS              | cores it may use         | llama.cpp threads per worker (they barely spin while idle: workers can share cores) |
 | ML_SERVICE_REDIS_ENABLED        | true                     | cache replies in Redis                               |
 | ML_SERVICE_REDIS_CACHE_TTL      | 3600                     | cache lifetime in seconds                            |
 | ML_SERVICE_QUEUE                | convassist:queue         | arq queue name shared by app and worker              |
@@ -27,6 +27,7 @@
 | ML_SERVICE_GENERATIONS_PER_MINUTE | 120                    | new generations one provider may start per minute (429 past it) |
 | ML_SERVICE_MAX_IN_FLIGHT        | 4                        | generations one provider may have queued or running at once (429) |
 | ML_SERVICE_TRAINING_QUEUE       | QUEUE + `:training`      | arq queue of training jobs (one at a time per worker; never blocks replies) |
+| ML_SERVICE_HEARTBEAT_SECONDS    | 10                       | how often a worker refreshes its health entry (gone after 3 missed) |
 
 Unknown variables with one of our prefixes, and invalid values, fail at start naming the variable.
 """
@@ -100,7 +101,8 @@ class Settings(BaseSettings):
     ml_service_model_path: Path | None = None
     ml_service_gpu_layers: int = Field(-1, ge=-1)
     ml_service_context_size: int = Field(4096, ge=256, le=131072)
-    ml_service_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # the cores this process may run on (taskset, cgroup cpusets), not every core of the machine
+    ml_service_threads: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)), ge=1)
     ml_service_redis_enabled: bool = True
     ml_service_redis_cache_ttl: int = Field(3600, ge=1)
     ml_service_queue: str = "convassist:queue"
@@ -108,6 +110,7 @@ class Settings(BaseSettings):
     ml_service_generations_per_minute: int = Field(120, ge=1)
     ml_service_max_in_flight: int = Field(4, ge=1)
     ml_service_training_queue: str | None = None
+    ml_service_heartbeat_seconds: int = Field(10, ge=1, le=300)
 
     @field_validator("jwt_expires_in", mode="before")
     @classmethod

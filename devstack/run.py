@@ -1,7 +1,8 @@
 """Start the whole system: database, Redis, migrations, the arq worker and Reflex (prod, one port).
 
-`make run` calls this after devstack/install.sh. Ctrl-C (or any child exiting) stops every child
-it started, in reverse order.
+`make run` calls this after devstack/install.sh. A worker that exits is restarted (backing off while
+it keeps failing) and the app stays up; Ctrl-C, or the app exiting, stops every child it started, in
+reverse order.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.postgres import PostgresCluster, postgres_bindir
@@ -37,30 +39,73 @@ def reflex_env(base: dict[str, str]) -> dict[str, str]:
     return env
 
 
+@dataclass
+class Child:
+    """A process this command runs. `restart`: restarted with backoff when it exits (the worker: a
+    crash must not take the app down); otherwise its exit stops everything."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    restart: bool = False
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    quick_exits: int = 0  # exits in a row within STABLE_SECONDS of starting
+    restart_at: float | None = None  # when a scheduled restart is due
+
+
+STABLE_SECONDS = 60  # a child that ran this long before exiting starts over at the shortest backoff
+MAX_BACKOFF = 60
+
+
 class Stack:
     """The children this command started, stopped in reverse order."""
 
     def __init__(self) -> None:
-        self.processes: list[tuple[str, subprocess.Popen]] = []
+        self.children: list[Child] = []
         self.services: list = []
 
-    def spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    def spawn(self, name: str, args: list[str], env: dict[str, str], *, restart: bool = False) -> Child:
+        child = Child(name, args, env, restart)
+        self.children.append(child)
+        self._start(child)
+        return child
+
+    def _start(self, child: Child) -> None:
         # a process group of its own: Ctrl-C reaches us once and we stop children in order
-        process = subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True)
-        self.processes.append((name, process))
-        return process
+        child.process = subprocess.Popen(child.args, cwd=ROOT, env=child.env, start_new_session=True)
+        child.started_at, child.restart_at = time.monotonic(), None
+
+    def check(self) -> str | None:
+        """Restart what is due; why everything must stop, if a child that is not restarted exited."""
+        now = time.monotonic()
+        for child in self.children:
+            if child.process is None or child.process.poll() is None:
+                continue
+            if not child.restart:
+                return f"{child.name} exited with {child.process.returncode}"
+            if child.restart_at is None:  # it just exited: back off 1, 2, 4 ... 60 s while it keeps failing
+                quick = now - child.started_at < STABLE_SECONDS
+                child.quick_exits = child.quick_exits + 1 if quick else 1
+                delay = min(MAX_BACKOFF, 2 ** (child.quick_exits - 1))
+                child.restart_at = now + delay
+                say(f"{child.name} exited with {child.process.returncode}; restarting in {delay} s")
+            elif now >= child.restart_at:
+                self._start(child)
+        return None
 
     def stop(self) -> None:
-        for name, process in reversed(self.processes):
-            if process.poll() is None:
-                say(f"stopping {name}")
-                os.killpg(process.pid, signal.SIGTERM)
-        for name, process in reversed(self.processes):
+        running = [c for c in reversed(self.children) if c.process is not None]
+        for child in running:
+            if child.process.poll() is None:
+                say(f"stopping {child.name}")
+                os.killpg(child.process.pid, signal.SIGTERM)
+        for child in running:
             try:
-                process.wait(timeout=15)
+                child.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                os.killpg(child.process.pid, signal.SIGKILL)
+                child.process.wait()
         for service in reversed(self.services):
             say(f"stopping {type(service).__name__}")
             service.stop()
@@ -117,16 +162,14 @@ def main() -> int:
         say("migrations: reflex db migrate")
         subprocess.run([python, "-m", "reflex", "db", "migrate"], cwd=ROOT, env=rx_env, check=True)
 
-        stack.spawn("worker", [python, "-m", "ml"], env)
+        stack.spawn("worker", [python, "-m", "ml"], env, restart=True)
         stack.spawn("reflex", [python, "-m", "reflex", "run", "--env", "prod", "--single-port",
                                "--frontend-port", str(args.port), "--backend-port", str(args.port)], rx_env)
         say(f"starting on http://localhost:{args.port} (health: /api/health, API docs: /api/docs); Ctrl-C stops")
-        while True:
-            for name, process in stack.processes:
-                if process.poll() is not None:
-                    say(f"{name} exited with {process.returncode}; stopping everything")
-                    return 1
+        while (reason := stack.check()) is None:
             time.sleep(0.5)
+        say(f"{reason}; stopping everything")
+        return 1
     except KeyboardInterrupt:
         say("Ctrl-C: stopping")
         return 0

@@ -7,6 +7,7 @@ import ctypes
 import hashlib
 import logging
 import math
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -21,6 +22,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ml.registry import ResolvedModel
+
+# llama.cpp's OpenMP threads spin while they wait for work (libgomp: 300,000 spins), so two workers
+# on one machine burn the cores each other needs: 8 concurrent suggestions took 4x longer with two
+# workers than with one (29x with arq taking ten jobs at once). Measured on 2 cores, 8 suggestions
+# (bench/colocated_workers.py): spinning 300 times before sleeping keeps one worker as fast as before
+# (4.1 s) and lets two share (2.3 s, against 4.3-15.8 s spinning); not spinning at all (passive) cost
+# one worker 15-40%. Set before llama_cpp is imported (lazily, below); an explicit setting wins.
+os.environ.setdefault("GOMP_SPINCOUNT", "300")
 
 log = logging.getLogger(__name__)
 

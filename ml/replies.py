@@ -98,6 +98,11 @@ async def generate_reply(ctx: dict, request: dict) -> dict:
     redis = ctx["redis"]
     job_id = ctx.get("job_id", "")
     ctx["job_start"] = time.time()
+    # who runs it: a waiting caller answers at once if this worker stops, instead of at its timeout
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.xadd(stream_key(job_id), {"worker": ctx.get("worker_id", "")}, maxlen=512)
+        pipe.expire(stream_key(job_id), STREAM_TTL)
+        await pipe.execute()
     result = await _generate(ctx, request)
     pipe = redis.pipeline(transaction=False)  # one round trip for the bookkeeping
     if "error" not in result and ctx["settings"].ml_service_redis_enabled and request.get("cache_key"):

@@ -1,18 +1,50 @@
-"""Redis keys the worker publishes and the app reads (health). No message content, ever."""
+"""Redis keys the worker publishes and the app reads (health). No message content, ever.
+
+Every worker publishes its own status under its own key, with a TTL it refreshes: a worker that
+stops removes only its own entry, and one that dies drops out within the TTL. The app serves while
+any worker with a loaded model is registered.
+"""
 
 from __future__ import annotations
 
+import json
+import time
 
-def health_check_key(queue_name: str) -> str:
-    """arq's own liveness key (refreshed every health_check_interval)."""
-    return f"{queue_name}:health-check"
+HEARTBEAT_SECONDS = 10  # how often a worker refreshes its entry
+TTL_HEARTBEATS = 3  # an entry not refreshed for this many heartbeats is gone
 
 
-def model_status_key(queue_name: str) -> str:
-    """JSON of ml.engine.ModelStatus, written by the worker after it loads the model."""
-    return f"{queue_name}:model-status"
+def workers_key(queue_name: str) -> str:
+    """A sorted set: worker id → when its entry expires (Unix ms)."""
+    return f"{queue_name}:workers"
+
+
+def worker_key(queue_name: str, worker_id: str) -> str:
+    """JSON of one worker's status (id, host, pid, threads, model), with a TTL."""
+    return f"{queue_name}:worker:{worker_id}"
 
 
 def wake_key(queue_name: str) -> str:
     """A list the app pushes to after queueing a job; the worker blocks on it between polls."""
     return f"{queue_name}:wake"
+
+
+# KEYS: the workers set. ARGV: now (ms), the prefix of the worker keys. Drops expired members and
+# returns the statuses of the rest, in one round trip.
+LIVE_WORKERS_SCRIPT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local found = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local status = redis.call('GET', ARGV[2] .. id)
+  if status then table.insert(found, status) end
+end
+return found
+"""
+
+
+def registered_pids(client, queue_name: str) -> set[int]:
+    """The process ids of the workers registered on queue_name (a sync redis-py client: for the dev
+    supervisor, tests and benches waiting for a worker they started)."""
+    ids = client.zrangebyscore(workers_key(queue_name), int(time.time() * 1000), "+inf")
+    raw = client.mget([worker_key(queue_name, i.decode() if isinstance(i, bytes) else i) for i in ids]) if ids else []
+    return {json.loads(item)["pid"] for item in raw if item}

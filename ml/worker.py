@@ -5,23 +5,27 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import socket
 import sys
 import time
+import uuid
 
 from arq import func
 from arq.connections import RedisSettings
 from arq.worker import Worker, get_kwargs
+from redis.exceptions import RedisError
 
 from convassist.settings import get_settings
 from ml import codec
 from ml.engine import LlamaEngine, ReplyEngine, on_model_thread
 from ml.registry import resolve_model
 from ml.replies import generate_reply
-from ml.status import model_status_key, wake_key
+from ml.status import TTL_HEARTBEATS, wake_key, worker_key, workers_key
 
 log = logging.getLogger("ml.worker")
 
-HEALTH_CHECK_INTERVAL = 10  # seconds; the app treats a missing key as "worker down"
+HEALTH_CHECK_INTERVAL = 10  # arq's own health-check key (`arq --check`); the app reads ml.status's entries
 
 
 def load_engine() -> ReplyEngine:
@@ -60,18 +64,49 @@ async def startup(ctx: dict) -> None:
     if interrupted:
         log.warning("marked %d interrupted training job(s) failed", interrupted)
     engine = await on_model_thread(load_engine)
-    ctx["engine"] = engine
-    ctx["settings"] = get_settings()
-    status = engine.status.as_dict()
-    await ctx["redis"].set(model_status_key(ctx["queue_name"]), json.dumps(status))
+    settings = get_settings()
+    ctx["engine"], ctx["settings"] = engine, settings
+    ctx["worker_id"] = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    ctx["worker_status"] = {"id": ctx["worker_id"], "host": socket.gethostname(), "pid": os.getpid(),
+                            "threads": settings.ml_service_threads, "startedAt": time.time(),
+                            "model": engine.status.as_dict()}
+    await publish_status(ctx)
+    ctx["heartbeat"] = asyncio.create_task(_heartbeat(ctx))
     if engine.status.loaded:
-        log.info("worker ready model=%s load_seconds=%s", engine.status.model_id, engine.status.load_seconds)
+        log.info("worker ready id=%s model=%s load_seconds=%s", ctx["worker_id"], engine.status.model_id,
+                 engine.status.load_seconds)
     else:
         log.error("worker started without a model: %s", engine.status.error)
 
 
+async def publish_status(ctx: dict) -> None:
+    """This worker's own health entry, with a TTL, and its expiry in the queue's set of workers."""
+    ttl = ctx["settings"].ml_service_heartbeat_seconds * TTL_HEARTBEATS
+    queue_name = ctx["queue_name"]
+    async with ctx["redis"].pipeline(transaction=True) as pipe:
+        pipe.set(worker_key(queue_name, ctx["worker_id"]), json.dumps(ctx["worker_status"]), ex=ttl)
+        pipe.zadd(workers_key(queue_name), {ctx["worker_id"]: int((time.time() + ttl) * 1000)})
+        await pipe.execute()
+
+
+async def _heartbeat(ctx: dict) -> None:
+    while True:
+        await asyncio.sleep(ctx["settings"].ml_service_heartbeat_seconds)
+        try:
+            await publish_status(ctx)
+        except (OSError, RedisError) as exc:  # Redis away: the next beat tries again
+            log.warning("heartbeat failed: %s", type(exc).__name__)
+
+
 async def shutdown(ctx: dict) -> None:
-    await ctx["redis"].delete(model_status_key(ctx["queue_name"]))
+    """Remove this worker's entry only: the others keep serving."""
+    if "heartbeat" in ctx:
+        ctx["heartbeat"].cancel()
+    if "worker_id" in ctx:
+        async with ctx["redis"].pipeline(transaction=True) as pipe:
+            pipe.delete(worker_key(ctx["queue_name"], ctx["worker_id"]))
+            pipe.zrem(workers_key(ctx["queue_name"]), ctx["worker_id"])
+            await pipe.execute()
 
 
 async def ping(ctx: dict) -> dict:
@@ -79,7 +114,22 @@ async def ping(ctx: dict) -> dict:
     return {"pong": True, "workerTime": time.time(), "modelLoaded": ctx["engine"].status.loaded}
 
 
-class WakeableWorker(Worker):
+class ReconnectingWorker(Worker):
+    """arq's worker that outlives a Redis restart: arq lets a lost connection end the worker; this
+    one logs it, waits a second and polls again (redis-py reconnects on the next command)."""
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await self._poll_once()
+        except (OSError, RedisError) as exc:
+            log.warning("redis unavailable (%s); polling again in 1 s", type(exc).__name__)
+            await asyncio.sleep(1.0)
+
+    async def _poll_once(self) -> None:
+        await super()._poll_iteration()
+
+
+class WakeableWorker(ReconnectingWorker):
     """arq's worker, woken the moment the app queues a job instead of polling Redis every few ms.
 
     Polling often enough for snappy replies (every 10 ms) delays each job by half the interval and
@@ -91,10 +141,10 @@ class WakeableWorker(Worker):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.idle_poll_s, self.poll_delay_s = self.poll_delay_s, 0.0  # arq's own loop then never sleeps
-        self.ctx["queue_name"] = self.queue_name  # the model status is published per queue
+        self.ctx["queue_name"] = self.queue_name  # workers register per queue
 
-    async def _poll_iteration(self) -> None:
-        await super()._poll_iteration()
+    async def _poll_once(self) -> None:
+        await super()._poll_once()
         if self.idle_poll_s > 0:  # a wake pushed while we polled is still in the list: no job is missed
             await self.pool.blpop([wake_key(self.queue_name)], timeout=self.idle_poll_s)
 
@@ -104,7 +154,7 @@ def create_worker(**overrides) -> WakeableWorker:
 
 
 def create_training_worker(**overrides) -> Worker:
-    return Worker(**{**get_kwargs(TrainingWorkerSettings), **overrides})
+    return ReconnectingWorker(**{**get_kwargs(TrainingWorkerSettings), **overrides})
 
 
 def run() -> None:
@@ -134,7 +184,9 @@ class WorkerSettings:
     redis_settings = RedisSettings.from_dsn(get_settings().redis_url)
     poll_delay = 0.5  # the longest wait for a job queued without a wake
     health_check_interval = HEALTH_CHECK_INTERVAL
-    max_jobs = 10
+    # One model, one job at a time: a job this worker cannot start yet stays in Redis, where any free
+    # worker takes it (with 10, one worker took ten jobs and served them one by one while another idled).
+    max_jobs = 1
     job_timeout = 300
     keep_result = 300
     allow_abort_jobs = False  # nothing aborts jobs; checking for aborts costs a round trip per poll

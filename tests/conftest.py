@@ -117,9 +117,9 @@ def db(services_env, redis_server):
     import redis
 
     client = redis.Redis.from_url(redis_server.url)
-    # keep the worker's liveness and model keys: the worker process outlives single tests
+    # keep the workers' entries (ml.status): the worker process outlives single tests
     for key in client.scan_iter("*"):
-        if not key.endswith((b":health-check", b":model-status")):
+        if not (key.endswith((b":health-check", b":workers")) or b":worker:" in key):
             client.delete(key)
     client.close()
     queue._pools.clear()
@@ -148,23 +148,30 @@ def _wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | 
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
 
 
+def start_worker(env: dict, log=subprocess.DEVNULL) -> subprocess.Popen:
+    """A real worker (`python -m ml`) with env, once it has registered itself (model loaded)."""
+    import redis
+
+    from ml.status import registered_pids
+
+    process = subprocess.Popen([sys.executable, "-m", "ml"], cwd=ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    client = redis.Redis.from_url(env["REDIS_URL"])
+    try:
+        _wait_for(lambda: process.pid in registered_pids(client, env["ML_SERVICE_QUEUE"]), 120, "worker", process)
+    finally:
+        client.close()
+    return process
+
+
 @pytest.fixture(scope="session")
 def worker_process(services_env, redis_server, tmp_path_factory):
     """The real arq worker (`python -m ml`) with the real SmolLM2 model."""
-    import redis
-
-    from ml.status import model_status_key
-
     log = open(tmp_path_factory.mktemp("worker") / "worker.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "ml"], cwd=ROOT, env=services_env,
-                               stdout=log, stderr=subprocess.STDOUT)
-    client = redis.Redis.from_url(redis_server.url)
-    _wait_for(lambda: client.exists(model_status_key(services_env["ML_SERVICE_QUEUE"])), 120,
-              "worker", process)
+    process = start_worker(services_env, log)
     yield process
     process.terminate()
     process.wait(timeout=20)
-    client.close()
     log.close()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -40,6 +41,15 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
+
+    @app.exception_handler(sa.exc.OperationalError)
+    @app.exception_handler(sa.exc.InterfaceError)
+    async def _database_unavailable(request: Request, exc: Exception):
+        """PostgreSQL restarting or unreachable: a retryable 503 (the pool reconnects by itself)."""
+        log.warning("database unavailable path=%s type=%s", request.url.path, type(exc.orig).__name__
+                    if getattr(exc, "orig", None) is not None else type(exc).__name__)
+        return error_response(503, "database_unavailable", "The database is not reachable; try again shortly.",
+                              {"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

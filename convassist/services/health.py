@@ -15,10 +15,10 @@ async def overall_status() -> str:
     Two cheap reads: no job is queued."""
     db_ok = await asyncio.to_thread(database_ok)
     try:
-        alive, model = await queue.worker_status(timeout=1.0)
+        workers = await queue.live_workers(timeout=1.0)
     except Unavailable:
         return "degraded"
-    return "ok" if db_ok and alive and model is not None and model.get("loaded") else "degraded"
+    return "ok" if db_ok and any(w["model"].get("loaded") for w in workers) else "degraded"
 
 
 async def check_health() -> dict:
@@ -28,21 +28,27 @@ async def check_health() -> dict:
     components: dict[str, dict] = {"database": {"status": "ok" if db_ok else "down",
                                                 "backend": settings.resolved_database_url.split(":", 1)[0]}}
     try:
-        alive, model = await queue.worker_status(timeout=1.0)
+        workers = await queue.live_workers(timeout=1.0)
         components["redis"] = {"status": "ok"}
     except Unavailable:
         components["redis"] = {"status": "down"}
-        alive, model = False, None
+        workers = []
 
-    worker: dict = {"status": "down"}
-    if alive:
+    worker: dict = {"status": "down", "count": len(workers)}
+    if workers:
         try:
-            worker = {"status": "ok", "roundTripMs": round(await queue.ping_worker(timeout=2.0), 2)}
+            round_trip = await queue.ping_worker(timeout=2.0)
+            worker = {"status": "ok", "count": len(workers), "roundTripMs": round(round_trip, 2)}
         except Unavailable as exc:
-            worker = {"status": "down", "error": exc.code}
+            worker = {"status": "down", "count": len(workers), "error": exc.code}
     components["worker"] = worker
+    # every running worker and its model: one that stops leaves; one that dies leaves within its TTL
+    components["workers"] = [{"id": w["id"], "host": w["host"], "pid": w["pid"], "threads": w["threads"],
+                              "model": w["model"]["model_id"], "loaded": w["model"]["loaded"]} for w in workers]
 
-    if model is None or not alive:
+    loaded = [w["model"] for w in workers if w["model"]["loaded"]]
+    model = loaded[0] if loaded else (workers[0]["model"] if workers else None)
+    if model is None:
         components["model"] = {"status": "unknown", "id": settings.ml_service_model_id}
     else:
         components["model"] = {
@@ -54,7 +60,7 @@ async def check_health() -> dict:
             "error": model["error"],
             "searched": model["searched"],
         }
-    overall = "ok" if all(c["status"] == "ok" for c in components.values()) else "degraded"
+    overall = "ok" if all(c["status"] == "ok" for c in components.values() if isinstance(c, dict)) else "degraded"
     # the reply cache is optional: reported, but "disabled" does not degrade the system
     components["cache"] = ({"status": "disabled"} if not settings.ml_service_redis_enabled else
                            {"status": components["redis"]["status"], "ttlSeconds": settings.ml_service_redis_cache_ttl})

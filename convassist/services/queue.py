@@ -20,10 +20,13 @@ from redis.exceptions import RedisError
 from convassist.services.errors import Unavailable
 from convassist.settings import get_settings
 from ml import codec
-from ml.status import health_check_key, model_status_key, wake_key
+from ml.status import LIVE_WORKERS_SCRIPT, wake_key, worker_key, workers_key
 
 RESULT_POLL_DELAY = 0.002  # arq's default (0.5 s) would dominate every round trip
 WAKE_TTL = 60  # seconds an unanswered wake stays in the list
+# One wake per queued job, up to this many waiting: each worker takes one job at a time, so jobs
+# queued together must wake as many idle workers (a wake too many costs one empty poll).
+MAX_WAKES = 16
 _pools: dict[int, ArqRedis] = {}
 
 
@@ -55,13 +58,13 @@ async def close_pools() -> None:
 
 async def enqueue(function: str, *args: Any, **kwargs: Any) -> Job | None:
     """arq's enqueue_job, then wake the worker so it starts the job now rather than at its next poll
-    (ml.worker.WakeableWorker). One wake is enough for any number of queued jobs, so the list holds one."""
+    (ml.worker.WakeableWorker); the list holds up to MAX_WAKES."""
     pool = await get_pool()
     job = await pool.enqueue_job(function, *args, **kwargs)
     if job is not None:
         key = wake_key(kwargs.get("_queue_name") or pool.default_queue_name)
         async with pool.pipeline(transaction=False) as pipe:
-            pipe.lpush(key, 1).ltrim(key, 0, 0).expire(key, WAKE_TTL)
+            pipe.lpush(key, 1).ltrim(key, 0, MAX_WAKES - 1).expire(key, WAKE_TTL)
             await pipe.execute()
     return job
 
@@ -85,10 +88,10 @@ redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 redis.call('PSETEX', KEYS[3], ARGV[4], ARGV[5])
 redis.call('ZADD', KEYS[4], ARGV[6], ARGV[2])
 redis.call('LPUSH', KEYS[5], 1)
-redis.call('LTRIM', KEYS[5], 0, 0)
+redis.call('LTRIM', KEYS[5], 0, %d)
 redis.call('EXPIRE', KEYS[5], ARGV[7])
 return {'queued', ARGV[2]}
-"""
+""" % (MAX_WAKES - 1)
 _cached_or_enqueue_script: AsyncScript | None = None
 
 
@@ -152,17 +155,30 @@ async def run_job(function: str, *args: Any, timeout: float = 2.0, **kwargs: Any
         raise Unavailable("The job queue (Redis) is not reachable.", code="queue_unavailable") from exc
 
 
-async def worker_status(timeout: float = 1.5) -> tuple[bool, dict | None]:
-    """(is the worker alive, the model status it published) — Unavailable when Redis is unreachable."""
-    settings = get_settings()
+_live_workers_script: AsyncScript | None = None
+
+
+async def live_workers(timeout: float = 1.5) -> list[dict]:
+    """The statuses the running workers publish (ml.status), in one round trip; expired ones are
+    dropped. Unavailable when Redis is unreachable."""
+    global _live_workers_script
+    queue_name = get_settings().ml_service_queue
     try:
         pool = await get_pool()
-        pipe = pool.pipeline(transaction=False).exists(health_check_key(settings.ml_service_queue)).get(
-            model_status_key(settings.ml_service_queue))
-        alive, raw = await asyncio.wait_for(pipe.execute(), timeout)
+        if _live_workers_script is None:
+            _live_workers_script = pool.register_script(LIVE_WORKERS_SCRIPT)
+        # client=pool: the script object outlives a pool made again for new settings
+        raw = await asyncio.wait_for(_live_workers_script(keys=[workers_key(queue_name)], client=pool,
+                                                          args=[timestamp_ms(), worker_key(queue_name, "")]), timeout)
     except (OSError, RedisError, asyncio.TimeoutError) as exc:
         raise Unavailable("Redis is not reachable.", code="queue_unavailable") from exc
-    return bool(alive), json.loads(raw) if raw else None
+    return [json.loads(item) for item in raw]
+
+
+async def worker_alive(worker_id: str) -> bool:
+    """Whether this worker's entry is still there (it stopped, or died more than its TTL ago, if not)."""
+    pool = await get_pool()
+    return bool(await pool.exists(worker_key(get_settings().ml_service_queue, worker_id)))
 
 
 async def ping_worker(timeout: float = 2.0) -> float:

@@ -31,7 +31,6 @@ from ml import cache
 from ml.engine import GenerationParams
 from ml.prompt import DEFAULT_MAX_HISTORY, Turn, render, speaker_for
 from ml.replies import INFLIGHT_PREFIX, MAX_SUGGESTIONS, stream_key
-from ml.status import health_check_key
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +58,18 @@ class ReplyRequest:
 
 # -- the worker's model ----------------------------------------------------------------------------
 async def worker_model() -> dict:
-    """The worker's published model status; Unavailable (503) when Redis, the worker or the model is down."""
+    """The model status a running worker published; Unavailable (503) when Redis, every worker or the
+    model is down. Any one live worker with its model loaded is enough."""
     try:
-        alive, status = await queue.worker_status()
+        workers = await queue.live_workers()
     except Unavailable as exc:
         raise Unavailable("Redis is not reachable; suggestions are unavailable.", code=exc.code) from exc
-    if not alive or status is None:
+    if not workers:
         raise Unavailable("The reply worker is not running.", code="worker_unavailable")
-    if not status.get("loaded"):
-        raise Unavailable(f"The model is not loaded: {status.get('error')}", code="model_unavailable")
-    return status
+    loaded = [w["model"] for w in workers if w["model"].get("loaded")]
+    if not loaded:
+        raise Unavailable(f"The model is not loaded: {workers[0]['model'].get('error')}", code="model_unavailable")
+    return loaded[0]
 
 
 # -- prompts ---------------------------------------------------------------------------------------
@@ -184,23 +185,30 @@ async def job_result(job_id: str, timeout: float | None = GENERATION_TIMEOUT) ->
         return {"error": "generation_failed", "message": f"Generation failed in the worker ({type(exc).__name__})."}
 
 
+def _field(fields: dict, name: str) -> str | None:
+    """A stream entry's field as text (Redis hands back bytes)."""
+    value = fields.get(name.encode(), fields.get(name))
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _entry_result(fields: dict) -> dict | None:
     """The result a stream entry carries (only the last one does)."""
-    result = fields.get(b"result", fields.get("result"))
+    result = _field(fields, "result")
     return None if result is None else json.loads(result)
 
 
 async def _until_done(pool, key: str) -> dict:
     """Block on the job's stream until its last entry, which carries the result."""
-    last_id = "0"
-    alive_key = health_check_key(get_settings().ml_service_queue)
+    last_id, worker = "0", None
     while True:
         entries = await pool.xread({key: last_id}, block=1000, count=500)
-        if not entries and not await pool.exists(alive_key):
+        # a quiet second: is the worker that took the job (or, before one did, any worker) still there?
+        if not entries and not (await queue.worker_alive(worker) if worker else await queue.live_workers()):
             raise Unavailable("The reply worker stopped.", code="worker_unavailable")
         for _, items in entries or []:
             for entry_id, fields in items:
                 last_id = entry_id
+                worker = _field(fields, "worker") or worker
                 result = _entry_result(fields)
                 if result is not None:
                     return result
@@ -494,4 +502,5 @@ async def stream_text(key: str, *, timeout: float = GENERATION_TIMEOUT):
                           for k, v in fields.items()}
                 if "done" in fields:
                     return
-                yield fields.get("text", "")
+                if "text" in fields:  # (the first entry names the worker)
+                    yield fields["text"]

@@ -14,6 +14,8 @@ def test_details_all_ok_with_worker_and_model(api, worker_process, provider):
     assert body["database"] == {"status": "ok", "backend": "postgresql+psycopg"}
     assert body["redis"]["status"] == "ok"
     assert body["worker"]["status"] == "ok" and body["worker"]["roundTripMs"] > 0
+    [worker] = body["workers"]
+    assert worker["pid"] == worker_process.pid and worker["loaded"] is True and worker["threads"] >= 1
     model = body["model"]
     assert model["status"] == "ok" and model["loaded"] is True
     assert model["id"] == "smollm2-135m-instruct"
@@ -46,22 +48,14 @@ def test_public_health_is_rate_limited_per_address(api, worker_process):
     assert codes[:60] == [200] * 60 and codes[-1] == 429
 
 
-def test_health_reports_worker_down_when_its_liveness_key_is_gone(api, worker_process, redis_server, provider):
-    client = redis.Redis.from_url(redis_server.url)
-    key = "convassist:test-queue:health-check"
-    saved, ttl = client.get(key), client.pttl(key)
-    client.delete(key)
-    try:
-        public = api.get("/api/health")
-        assert public.status_code == 503 and public.json() == {"status": "degraded"}
-        body = provider.get("/api/health/details").json()
-        assert body["status"] == "degraded"
-        assert body["worker"]["status"] == "down"
-        assert body["model"]["status"] == "unknown"
-    finally:
-        if saved is not None:
-            client.set(key, saved, px=max(ttl, 1000))
-        client.close()
+def test_health_reports_worker_down_when_no_worker_is_registered(api, worker_process, provider, settings_env):
+    settings_env(ML_SERVICE_QUEUE="convassist:queue-nobody-serves")
+    public = api.get("/api/health")
+    assert public.status_code == 503 and public.json() == {"status": "degraded"}
+    body = provider.get("/api/health/details").json()
+    assert body["status"] == "degraded"
+    assert body["worker"] == {"status": "down", "count": 0} and body["workers"] == []
+    assert body["model"]["status"] == "unknown"
 
 
 def test_health_reports_redis_down_quickly(api, settings_env):

@@ -127,29 +127,13 @@ def test_a_crash_inside_training_fails_the_job_and_the_worker_keeps_serving(prov
 def test_a_worker_killed_mid_job_leaves_no_job_stuck_in_training(provider, services_env, settings_env):
     import os
     import signal
-    import subprocess
-    import sys
 
-    import redis
-
-    from tests.conftest import ROOT
+    from tests.conftest import start_worker
 
     queue_name = "convassist:kill-test"
     env = {**services_env, "ML_SERVICE_QUEUE": queue_name}
-    client = redis.Redis.from_url(services_env["REDIS_URL"])
-
-    def start_worker():
-        client.delete(f"{queue_name}:model-status")
-        process = subprocess.Popen([sys.executable, "-m", "ml"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while not client.exists(f"{queue_name}:model-status"):
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
-        return process
-
     settings_env(ML_SERVICE_QUEUE=queue_name)
-    first = start_worker()
+    first = start_worker(env)
     try:
         add_samples(provider, 8)
         job_id = provider.post("/api/training/jobs", json={"baseModel": "smollm2-135m-instruct"}).json()["jobId"]
@@ -157,7 +141,7 @@ def test_a_worker_killed_mid_job_leaves_no_job_stuck_in_training(provider, servi
         first.send_signal(signal.SIGKILL)
         first.wait()
         assert provider.get(f"/api/training/jobs/{job_id}").json()["status"] == "training"
-        second = start_worker()
+        second = start_worker(env)
         try:
             job = provider.get(f"/api/training/jobs/{job_id}").json()
             assert job["status"] == "failed" and "worker stopped" in job["error"]
@@ -170,4 +154,3 @@ def test_a_worker_killed_mid_job_leaves_no_job_stuck_in_training(provider, servi
     finally:
         if first.poll() is None:
             os.kill(first.pid, signal.SIGKILL)
-        client.close()

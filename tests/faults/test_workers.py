@@ -1,0 +1,155 @@
+"""Two workers on one Redis: jobs go to a worker that can start them, stopping or killing one leaves
+the other serving, and health lists every live worker (a dead one drops out within its TTL)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+import redis
+
+from ml.status import TTL_HEARTBEATS
+from tests.conftest import start_worker
+
+HEARTBEAT = 1  # seconds: a killed worker's entry is gone after TTL_HEARTBEATS of them
+
+
+@pytest.fixture
+def queue(services_env, settings_env):
+    """A queue of this test's own, with fast heartbeats; start(n) starts n real workers on it."""
+    name = f"convassist:faults:{uuid.uuid4().hex[:8]}"
+    env = {**services_env, "ML_SERVICE_QUEUE": name, "ML_SERVICE_HEARTBEAT_SECONDS": str(HEARTBEAT),
+           "ML_SERVICE_THREADS": "1"}
+    settings_env(ML_SERVICE_QUEUE=name, ML_SERVICE_HEARTBEAT_SECONDS=str(HEARTBEAT))
+    client = redis.Redis.from_url(services_env["REDIS_URL"])
+    processes: list[subprocess.Popen] = []
+
+    def start(n: int = 1) -> list[subprocess.Popen]:
+        started = [start_worker(env) for _ in range(n)]
+        processes.extend(started)
+        return started
+
+    start.name = name
+    start.client = client
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=20)
+    client.close()
+
+
+def generate(provider, text: str) -> dict:
+    answer = provider.post("/api/ml/generate", json={"prompt": f"Them: {text}\nMe:", "max_tokens": 16})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def live_pids(provider) -> set[int]:
+    return {w["pid"] for w in provider.get("/api/health/details").json()["workers"]}
+
+
+def test_stopping_one_of_two_workers_leaves_the_other_serving(provider, queue):
+    first, second = queue(2)
+    assert live_pids(provider) == {first.pid, second.pid}
+
+    first.send_signal(signal.SIGTERM)  # a graceful stop (deploy, scale down)
+    first.wait(timeout=30)
+    health = provider.get("/api/health/details").json()
+    assert health["status"] == "ok" and live_pids(provider) == {second.pid}
+    assert provider.api.get("/api/health").json() == {"status": "ok"}
+    generate(provider, "Are you open on Sunday?")  # at once, no restart of anything
+
+
+def test_a_killed_worker_drops_out_within_its_ttl_and_a_new_one_serves(provider, queue):
+    [worker] = queue(1)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=30)
+    killed_at = time.monotonic()
+    while worker.pid in live_pids(provider):
+        assert time.monotonic() - killed_at < TTL_HEARTBEATS * HEARTBEAT + 2, "dead worker still listed"
+        time.sleep(0.2)
+    gone_after = time.monotonic() - killed_at
+    refused = provider.post("/api/ml/generate", json={"prompt": "Them: hi\nMe:"})
+    assert refused.status_code == 503 and refused.json()["error"] == "worker_unavailable"
+    print(f"killed worker dropped from health after {gone_after:.1f} s")
+
+    [replacement] = queue(1)
+    assert live_pids(provider) == {replacement.pid}
+    generate(provider, "Can I bring my dog?")
+
+
+def test_jobs_go_to_a_worker_that_can_start_them(provider, queue, settings_env):
+    """Eight requests at once, two workers with one model each: no worker starts a job before its
+    previous one ended (before, one worker took up to ten jobs at once and ran them one by one
+    while the other idled), and both serve."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ml.replies import stream_key
+
+    workers = queue(2)
+    settings_env(ML_SERVICE_MAX_IN_FLIGHT="8")  # one provider stands in for eight
+
+    def run(i: int) -> tuple[str, int, int]:
+        """(worker id, start ms, end ms) of one job, from its stream: the worker names itself when
+        it starts the job, and the last entry carries the result."""
+        job = provider.post("/api/ml/generate/async", json={"prompt": f"Them: question {i} {uuid.uuid4()}\nMe:",
+                                                            "max_tokens": 24})
+        assert job.status_code == 202, job.text
+        job_id = job.json()["job_id"]
+        deadline = time.monotonic() + 60
+        while (status := provider.get(f"/api/ml/jobs/{job_id}").json())["status"] != "complete":
+            assert time.monotonic() < deadline, status
+            time.sleep(0.05)
+        entries = queue.client.xrange(stream_key(job_id))
+        first, last = entries[0], entries[-1]
+        ms = lambda entry_id: int(entry_id.split(b"-")[0])  # noqa: E731
+        return first[1][b"worker"].decode(), ms(first[0]), ms(last[0])
+
+    with ThreadPoolExecutor(8) as pool:
+        jobs = list(pool.map(run, range(8)))
+    by_worker: dict[str, list[tuple[int, int]]] = {}
+    for worker_id, start, end in jobs:
+        by_worker.setdefault(worker_id, []).append((start, end))
+    for worker_id, spans in by_worker.items():
+        spans.sort()
+        overlapping = [(a, b) for a, b in zip(spans, spans[1:]) if b[0] < a[1]]
+        assert not overlapping, f"{worker_id} started a job while running another: {spans}"
+    assert {int(w.split("-")[-2]) for w in by_worker} == {w.pid for w in workers}, by_worker
+
+
+def started_a_job(client, pid: int) -> bool:
+    """Whether the worker with this pid has named itself on some job's stream (it does so first)."""
+    for key in client.scan_iter("conv-assistant:stream:*"):
+        first = client.xrange(key, count=1)
+        if first and f"-{pid}-".encode() in first[0][1].get(b"worker", b""):
+            return True
+    return False
+
+
+def test_a_worker_killed_mid_generation_answers_a_clear_error_and_the_next_worker_serves(provider, queue):
+    """A ~3,000-token prompt keeps the worker busy for seconds; it is killed as soon as it starts the
+    job. The waiting request answers 503 once the worker's entry expires — not at the 120 s timeout."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    [worker] = queue(1)
+    prompt = "Them: " + " ".join(f"question{i}" for i in range(700)) + "\nMe:"
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(provider.post, "/api/ml/generate", json={"prompt": prompt, "max_tokens": 8})
+        deadline = time.monotonic() + 30
+        while not started_a_job(queue.client, worker.pid):
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.01)
+        worker.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        answer = waiting.result(timeout=60)
+    answered_after = time.monotonic() - killed_at
+    print(f"request answered {answered_after:.1f} s after its worker was killed")
+    assert answer.status_code == 503 and answer.json()["error"] == "worker_unavailable", answer.text
+    assert answered_after < TTL_HEARTBEATS * HEARTBEAT + 3
+
+    queue(1)
+    generate(provider, "Do you have parking?")
