@@ -64,6 +64,10 @@ def _fast_text(blob: bytes) -> Optional[str]:
         return None
 
 
+class UnreadableBody(ValueError):
+    """An attributedBody that is not a typedstream we can read (corrupt, truncated)."""
+
+
 def decode_attributed_body(blob: Optional[bytes]) -> Optional[str]:
     """The plain text of an NSAttributedString typedstream.
 
@@ -80,8 +84,8 @@ def decode_attributed_body(blob: Optional[bytes]) -> Optional[str]:
         import typedstream
 
         archived = typedstream.unarchive_from_data(blob)
-    except Exception:  # a malformed blob: the message keeps no text rather than breaking the sync
-        return None
+    except Exception:  # a malformed or truncated blob: the message keeps no text rather than breaking the sync
+        raise UnreadableBody() from None
     for item in getattr(archived, "contents", []):
         value = getattr(getattr(item, "value", None), "value", None)
         if isinstance(value, str):
@@ -138,6 +142,7 @@ class ChatDB:
                 raise FullDiskAccessError(str(exc)) from None
             raise
         self.chat_columns = {row[1] for row in self.conn.execute("PRAGMA table_info(chat)")}
+        self.unreadable_bodies = 0  # attributedBody blobs that could not be decoded (corrupt, truncated)
 
     def close(self) -> None:
         self.conn.close()
@@ -210,7 +215,11 @@ class ChatDB:
     def _message(self, row, chat, participants: dict, edited: bool, retracted: bool) -> ChatMessage:
         text = row["text"]
         if not text:
-            text = decode_attributed_body(row["attributedBody"])
+            try:
+                text = decode_attributed_body(row["attributedBody"])
+            except UnreadableBody:  # sent without text (the server still gets the message), and counted
+                self.unreadable_bodies += 1
+                text = None
         message_type = "text"
         if row["cache_has_attachments"] and (not text or not text.replace(OBJECT_REPLACEMENT, "").strip()):
             message_type, text = "attachment", ATTACHMENT_TEXT

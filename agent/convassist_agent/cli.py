@@ -1,7 +1,8 @@
 """`convassist-agent pair|sync|run|status|unpair|install|uninstall`.
 
 Exit codes: 1 not paired or pairing failed, 2 no Full Disk Access, 3 server unavailable, 4 the server
-refused, 5 a file is missing, 6 pairing declined at this Mac, 7 an address the agent will not use.
+refused, 5 a file is missing, 6 pairing declined at this Mac, 7 an address the agent will not use,
+8 the Messages database stayed locked.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import os
 import platform
 import socket
+import sqlite3
 import sys
 import time
 import unicodedata
@@ -167,13 +169,20 @@ def sync_pass(state: store.AgentState, client: Client, chat_db: Path, contacts_r
         return 2
     try:
         refresh_token(state, client)
-        sync_contacts(addressbook.read_contacts(contacts_root), client, state)
+        try:  # contacts are optional: an address book that cannot be read never stops the messages
+            contacts = addressbook.read_contacts(contacts_root)
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("contacts skipped this pass: %s", type(exc).__name__)
+        else:
+            sync_contacts(contacts, client, state)
         progress = None if quiet else (lambda done, total: print(f"  {done}/{total} messages", flush=True))
         totals = sync_messages(db, client, state, progress)
     finally:
         db.close()
     if not quiet:
         print(f"Synced: {totals['inserted']} new, {totals['updated']} updated, {totals['duplicates']} already there.")
+        if totals["unreadable_bodies"]:
+            print(f"{totals['unreadable_bodies']} message(s) had a body that could not be read; sent without text.")
     return 0
 
 
@@ -198,6 +207,8 @@ def cmd_run(args) -> int:
                 return code
         except ServerUnavailable:
             log.warning("server unavailable; next try in %ds", args.interval)
+        except sqlite3.OperationalError as exc:  # chat.db locked by Messages past the busy timeout
+            log.warning("Messages database busy (%s); next try in %ds", type(exc).__name__, args.interval)
         except ApiError as exc:
             log.error("server refused the sync error=%s", exc.code)
             if exc.code in ("device_revoked", "invalid_token", "token_expired"):
@@ -288,6 +299,9 @@ def main(argv=None) -> int:
     except UnsafeServer as exc:
         print(f"Refused: {exc}", file=sys.stderr)
         return 7
+    except sqlite3.OperationalError as exc:  # e.g. "database is locked" while Messages writes
+        print(f"The Messages database is busy ({exc}); try again in a moment.", file=sys.stderr)
+        return 8
     except FileNotFoundError as exc:
         print(str(exc), file=sys.stderr)
         return 5

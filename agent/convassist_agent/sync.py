@@ -72,8 +72,10 @@ def sync_messages(db: ChatDB, client: Client, state: AgentState,
     if not pending:
         state.last_sync_at = datetime.now(timezone.utc).isoformat()
         state.save()
-    log.info("sync pass messages=%d batches=%d inserted=%d updated=%d duplicates=%d", len(pending),
-             totals["batches"], totals["inserted"], totals["updated"], totals["duplicates"])
+    totals["unreadable_bodies"] = db.unreadable_bodies  # sent without text; counted, never a crash
+    log.info("sync pass messages=%d batches=%d inserted=%d updated=%d duplicates=%d unreadable_bodies=%d",
+             len(pending), totals["batches"], totals["inserted"], totals["updated"], totals["duplicates"],
+             totals["unreadable_bodies"])
     return totals
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from convassist_agent import cli
 from convassist_agent.addressbook import read_contacts
-from convassist_agent.chatdb import ATTACHMENT_TEXT, ChatDB, apple_time, decode_attributed_body
+from convassist_agent.chatdb import ATTACHMENT_TEXT, ChatDB, UnreadableBody, apple_time, decode_attributed_body
 from tests.agent.chatdb_fixture import apple_date, build_addressbook, build_chat_db, insert_message
 from tests.agent.typedstream_blob import attributed_body
 
@@ -32,7 +32,8 @@ def test_attributed_body_decoding_keeps_every_character():
         library = typedstream.unarchive_from_data(blob).contents[0].value.value
         assert decode_attributed_body(blob) == library == text
         assert _fast_text(blob) == text  # the fast path agrees with pytypedstream
-    assert decode_attributed_body(b"not a typedstream") is None
+    with pytest.raises(UnreadableBody):
+        decode_attributed_body(b"not a typedstream")
 
 
 def test_unusual_blobs_go_through_pytypedstream(monkeypatch):
