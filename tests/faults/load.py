@@ -43,30 +43,37 @@ def build_history(path: Path, messages: int) -> None:
     writer.close()
 
 
-def paired_macs(database_url: str, providers: int, macs_per_provider: int) -> list[tuple[uuid.UUID, str]]:
-    """Providers with paired Macs, written through the models (pairing is not what is measured):
-    [(provider id, device token)], grouped by provider."""
+def accounts(database_url: str, providers: int, macs_per_provider: int = 0) -> list[dict]:
+    """Providers (with paired Macs), written through the models — sign-up and pairing are not what
+    is measured: [{"id", "token", "macs": [device token, ...]}]."""
     from sqlmodel import Session
 
     from convassist.db import engine_for
     from convassist.models import Device, Provider
-    from convassist.services.tokens import DEVICE_AUDIENCE, issue_token
+    from convassist.services.tokens import DEVICE_AUDIENCE, PROVIDER_AUDIENCE, issue_token
 
-    macs = []
+    made = []
     with Session(engine_for(database_url)) as session:
         for p in range(providers):
             provider = Provider(email=f"load-{p}-{uuid.uuid4().hex[:6]}@example.com", name=f"Load {p}",
                                 password_hash="x")
             session.add(provider)
             session.flush()
+            macs = []
             for m in range(macs_per_provider):
                 device = Device(name=f"Mac {m}", hardware_id=f"load-{uuid.uuid4().hex}", provider_id=provider.id,
                                 verified=True)
                 session.add(device)
                 session.flush()
-                macs.append((provider.id, issue_token(device.id, DEVICE_AUDIENCE)[0]))
+                macs.append(issue_token(device.id, DEVICE_AUDIENCE)[0])
+            made.append({"id": provider.id, "token": issue_token(provider.id, PROVIDER_AUDIENCE)[0], "macs": macs})
         session.commit()
-    return macs
+    return made
+
+
+def paired_macs(database_url: str, providers: int, macs_per_provider: int) -> list[tuple[uuid.UUID, str]]:
+    """[(provider id, device token)] for every Mac of `providers` new providers."""
+    return [(a["id"], mac) for a in accounts(database_url, providers, macs_per_provider) for mac in a["macs"]]
 
 
 def run_agents(server: str, macs: list[tuple[uuid.UUID, str]], history: Path) -> LoadResult:
