@@ -1,4 +1,5 @@
-"""Operator commands: `python -m convassist create-account --email E --name N`.
+"""Operator commands: `python -m convassist create-account --email E --name N`, `backup DIR`,
+`restore DIR` (see convassist/services/backup.py).
 
 Sign-up is closed in production (`ALLOW_SIGNUP` unset with `CONVASSIST_ENV=prod`): the operator
 creates the first account (and any later one) here, on the server, with the server's settings. The
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from pathlib import Path
 
 from convassist.db import session_scope
 from convassist.schemas import parse
@@ -40,6 +42,22 @@ def create_account(args: argparse.Namespace) -> int:
     return 0
 
 
+def backup_or_restore(args: argparse.Namespace) -> int:
+    from convassist.services import backup
+
+    try:
+        summary = getattr(backup, args.command)(Path(args.directory))
+    except backup.BackupError as exc:
+        print(f"{args.command.capitalize()} failed: {exc}", file=sys.stderr)
+        return 1
+    if args.command == "backup":
+        print(f"Backed up the database ({summary.database_bytes:,} bytes) and {summary.adapter_files} adapter "
+              f"file(s) into {summary.directory}.")
+    else:
+        print(f"Restored the database and {summary.adapter_files} adapter file(s) from {summary.directory}.")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m convassist", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,6 +67,11 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
     create.set_defaults(func=create_account)
+    for name, what in (("backup", "dump the database and the adapters into a new directory"),
+                       ("restore", "restore a backup (stop the app and workers first)")):
+        command = sub.add_parser(name, help=what)
+        command.add_argument("directory")
+        command.set_defaults(func=backup_or_restore)
     return p
 
 
