@@ -2,7 +2,7 @@
 # Install what ConvAssist needs, once; a second call with nothing changed returns in well under a second.
 #
 #   devstack/install.sh          app + worker: system services, Python venv, bun
-#   devstack/install.sh --test   also what the tests need (Debian's chromium for Playwright)
+#   devstack/install.sh --test   also what the tests need (Debian's chromium for Playwright, nginx)
 #
 # The venv and the built llama-cpp-python wheel live outside the checkout, in
 # ${CONVASSIST_CACHE_DIR:-~/.cache/convassist}, keyed by the pinned requirements and build flags;
@@ -42,6 +42,7 @@ missing=()
 [[ -n "$(pg_bindir)" ]] || missing+=(postgresql)
 if [[ $WANT_TEST == 1 ]]; then
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)  # the reverse proxy of the two-app scale-out test
 fi
 if (( ${#missing[@]} )); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then

@@ -175,21 +175,16 @@ def worker_process(services_env, redis_server, tmp_path_factory):
     log.close()
 
 
-@pytest.fixture(scope="session")
-def live_app(services_env, worker_process, tmp_path_factory):
-    """`reflex run --env prod --single-port` on a free port, on the test database, Redis and worker."""
+def start_reflex(env: dict, port: int, log) -> subprocess.Popen:
+    """`reflex run --env prod --single-port` on port, once it serves pages and its socket."""
     import httpx
 
     from devstack.run import reflex_env
 
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("reflex") / "reflex.log"
-    log = open(log_path, "w")
-    env = reflex_env({**services_env, "CONVASSIST_PUBLIC_URL": f"http://127.0.0.1:{port}"})
     process = subprocess.Popen(
         [sys.executable, "-m", "reflex", "run", "--env", "prod", "--single-port",
          "--frontend-port", str(port), "--backend-port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        cwd=ROOT, env=reflex_env(env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
@@ -199,18 +194,33 @@ def live_app(services_env, worker_process, tmp_path_factory):
         except httpx.HTTPError:
             return False
 
-    try:
-        _wait_for(ready, 300, "reflex app", process)
-    except Exception:
-        log.flush()
-        print(log_path.read_text()[-5000:], file=sys.stderr)
-        raise
-    yield base
-    os.killpg(process.pid, 15)
+    _wait_for(ready, 300, "reflex app", process)
+    return process
+
+
+def stop_process_group(process: subprocess.Popen, sig: int = 15) -> None:
+    os.killpg(process.pid, sig)
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, 9)
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def live_app(services_env, worker_process, tmp_path_factory):
+    """`reflex run --env prod --single-port` on a free port, on the test database, Redis and worker."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("reflex") / "reflex.log"
+    log = open(log_path, "w")
+    try:
+        process = start_reflex({**services_env, "CONVASSIST_PUBLIC_URL": f"http://127.0.0.1:{port}"}, port, log)
+    except Exception:
+        log.flush()
+        print(log_path.read_text()[-5000:], file=sys.stderr)
+        raise
+    yield f"http://127.0.0.1:{port}"
+    stop_process_group(process)
     log.close()
 
 

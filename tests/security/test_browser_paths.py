@@ -19,7 +19,7 @@ from convassist.models import TrainingJob
 
 from convassist.services import accounts, devices
 from tests.security.conftest import SECRETS
-from tests.ui.conftest import SHOTS
+from tests.ui.conftest import SHOTS, log_in
 
 
 def test_pairing_codes_cannot_be_guessed_through_the_devices_page(live_app, signed_in):
@@ -133,11 +133,7 @@ def test_reflex_handlers_given_another_providers_ids_reach_nothing(live_app, pag
 
     # the attacker, in the browser
     _, email, password = account("Mallory")
-    page.goto(live_app + "/login")
-    page.fill("#email", email)
-    page.fill("#password", password)
-    page.click("#login-submit")
-    expect(page.locator("#page-title")).to_have_text("Dashboard")
+    log_in(page, live_app, email, password)
 
     page.goto(live_app + "/devices")
     expect(page.locator("#page-title")).to_have_text("Devices")

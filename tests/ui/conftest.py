@@ -14,6 +14,15 @@ SHOTS = Path(os.environ.get("CONVASSIST_SCREENSHOTS", Path(tempfile.gettempdir()
 SHOTS.mkdir(parents=True, exist_ok=True)
 
 
+def log_in(page, base: str, email: str, password: str) -> None:
+    """Log in through the login page and land on the Dashboard."""
+    page.goto(base + "/login")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("#login-submit")
+    expect(page.locator("#page-title")).to_have_text("Dashboard")
+
+
 @pytest.fixture
 def signed_in(live_app, page, db):
     """A page logged in as a fresh provider; returns (page, email, password)."""

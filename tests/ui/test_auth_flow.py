@@ -5,7 +5,7 @@ import uuid
 
 from playwright.sync_api import expect
 
-from tests.ui.conftest import SHOTS
+from tests.ui.conftest import SHOTS, log_in
 
 
 def log_out(page, *, everywhere: bool = False) -> None:
@@ -67,11 +67,7 @@ def test_log_out_everywhere_ends_the_other_browsers_session(live_app, browser, s
     laptop = other.new_page()
     laptop.set_default_timeout(15000)
     try:
-        laptop.goto(live_app + "/login")
-        laptop.fill("#email", email)
-        laptop.fill("#password", password)
-        laptop.click("#login-submit")
-        expect(laptop.locator("#page-title")).to_have_text("Dashboard")
+        log_in(laptop, live_app, email, password)
 
         log_out(page, everywhere=True)
 
