@@ -185,6 +185,12 @@ async def job_result(job_id: str, timeout: float | None = GENERATION_TIMEOUT) ->
         return {"error": "generation_failed", "message": f"Generation failed in the worker ({type(exc).__name__})."}
 
 
+async def _still_served(worker: str | None) -> bool:
+    """After a quiet moment on a job's stream: is the worker that took the job (or, before one did,
+    any worker) still there?"""
+    return await queue.worker_alive(worker) if worker else bool(await queue.live_workers())
+
+
 def _field(fields: dict, name: str) -> str | None:
     """A stream entry's field as text (Redis hands back bytes)."""
     value = fields.get(name.encode(), fields.get(name))
@@ -202,8 +208,7 @@ async def _until_done(pool, key: str) -> dict:
     last_id, worker = "0", None
     while True:
         entries = await pool.xread({key: last_id}, block=1000, count=500)
-        # a quiet second: is the worker that took the job (or, before one did, any worker) still there?
-        if not entries and not (await queue.worker_alive(worker) if worker else await queue.live_workers()):
+        if not entries and not await _still_served(worker):
             raise Unavailable("The reply worker stopped.", code="worker_unavailable")
         for _, items in entries or []:
             for entry_id, fields in items:
@@ -491,10 +496,12 @@ async def ml_job(provider_id: uuid.UUID, job_id: str) -> dict[str, Any]:
 async def stream_text(key: str, *, timeout: float = GENERATION_TIMEOUT):
     """The reply so far, as the worker streams it to `key` (a response's streamKey); ends when the job does."""
     pool = await queue.get_pool()
-    last_id = "0"
+    last_id, worker = "0", None
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
         entries = await pool.xread({key: last_id}, block=500, count=100)
+        if not entries and not await _still_served(worker):
+            return  # the worker is gone: the response is stored as failed, and the page says so
         for _, items in entries or []:
             for entry_id, fields in items:
                 last_id = entry_id
@@ -502,5 +509,6 @@ async def stream_text(key: str, *, timeout: float = GENERATION_TIMEOUT):
                           for k, v in fields.items()}
                 if "done" in fields:
                     return
-                if "text" in fields:  # (the first entry names the worker)
+                worker = fields.get("worker") or worker  # the first entry names the worker
+                if "text" in fields:
                     yield fields["text"]

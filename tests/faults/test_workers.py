@@ -153,3 +153,42 @@ def test_a_worker_killed_mid_generation_answers_a_clear_error_and_the_next_worke
 
     queue(1)
     generate(provider, "Do you have parking?")
+
+
+def test_a_stream_into_the_page_ends_when_its_worker_is_gone(db, queue):
+    """The page reads a suggestion's stream while the worker writes it: if that worker dies, the
+    stream ends (the page then shows the stored failure) instead of spinning for two minutes."""
+    import asyncio
+
+    from convassist.services import queue as jobs
+    from convassist.services.responses import stream_text
+
+    [worker] = queue(1)
+    key = f"conv-assistant:stream:test-{uuid.uuid4().hex}"
+    live_id = next(iter(queue.client.zrange(f"{queue.name}:workers", 0, -1))).decode()
+
+    async def read_all(worker_id: str) -> tuple[list[str], float]:
+        jobs._pools.clear()  # a connection of this event loop's own (asyncio.run makes a new loop)
+        queue.client.delete(key)
+        queue.client.xadd(key, {"worker": worker_id})
+        queue.client.xadd(key, {"text": "Sure, "})
+        started = time.monotonic()
+        texts = [text async for text in stream_text(key, timeout=20)]
+        return texts, time.monotonic() - started
+
+    texts, waited = asyncio.run(read_all("gone-host-1-abcdef"))
+    assert texts == ["Sure, "] and waited < 2  # no such worker: the stream ends at the first quiet moment
+
+    async def finish_later() -> None:
+        await asyncio.sleep(1.5)
+        queue.client.xadd(key, {"done": "1", "result": "{}"})
+
+    async def read_while_served() -> tuple[list[str], float]:
+        writer = asyncio.create_task(finish_later())
+        result = await read_all(live_id)
+        await writer
+        return result
+
+    texts, waited = asyncio.run(read_while_served())
+    assert texts == ["Sure, "] and waited >= 1.4  # a live worker's stream is read until its end
+    assert worker.poll() is None

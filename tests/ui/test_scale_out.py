@@ -1,5 +1,8 @@
 """Two app instances behind a reverse proxy (Debian's nginx), one PostgreSQL, one Redis: a signed-in
-browser keeps working when the instance serving it is killed, because Reflex keeps UI state in Redis."""
+browser keeps working when the instance serving it is killed, because Reflex keeps UI state in Redis.
+
+(A fault test, kept with the browser tests: Playwright's sync API holds an event loop in the main
+thread once the session's browser starts, so browser tests run last.)"""
 
 from __future__ import annotations
 
