@@ -11,11 +11,12 @@ from convassist.pages.devices import devices_page
 from convassist.state.auth import AuthState
 from convassist.state.conversations import ConversationsState, ConversationState
 from convassist.state.dashboard import DashboardState
+from convassist.state.errors import backend_exception_handler
 from convassist.state.devices import DevicesState
 from convassist.state.training import TrainingState
 
 # the Radix theme is configured in rxconfig.py (RadixThemesPlugin)
-app = rx.App(api_transformer=create_api())
+app = rx.App(api_transformer=create_api(), backend_exception_handler=backend_exception_handler)
 
 app.add_page(login_page, route="/login", title="Log in · ConvAssist", on_load=AuthState.skip_if_logged_in)
 app.add_page(signup_page, route="/signup", title="Sign up · ConvAssist", on_load=AuthState.skip_if_logged_in)

@@ -175,8 +175,9 @@ def worker_process(services_env, redis_server, tmp_path_factory):
     log.close()
 
 
-def start_reflex(env: dict, port: int, log) -> subprocess.Popen:
-    """`reflex run --env prod --single-port` on port, once it serves pages and its socket."""
+def start_reflex(env: dict, port: int, log, cwd: Path = ROOT) -> subprocess.Popen:
+    """`reflex run --env prod --single-port` on port, once it serves pages and its socket. It builds
+    the frontend into cwd/.web at start: instances running at once need a cwd each."""
     import httpx
 
     from devstack.run import reflex_env
@@ -184,7 +185,7 @@ def start_reflex(env: dict, port: int, log) -> subprocess.Popen:
     process = subprocess.Popen(
         [sys.executable, "-m", "reflex", "run", "--env", "prod", "--single-port",
          "--frontend-port", str(port), "--backend-port", str(port)],
-        cwd=ROOT, env=reflex_env(env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        cwd=cwd, env=reflex_env(env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
