@@ -90,6 +90,8 @@ def suggestion_card(s: dict, index: int) -> rx.Component:
             ),
             rx.hstack(
                 rx.text(s["text"], size="2", class_name="suggestion-text", flex="1"),
+                rx.cond(ConversationState.chosen == index,
+                        rx.badge(rx.icon("check", size=12), "Copied", color_scheme="green", class_name="chosen-badge")),
                 rx.badge(s["confidence"], variant="soft", title="confidence"),
                 rx.cond(ConversationState.verdict == "",
                         rx.hstack(
@@ -101,7 +103,8 @@ def suggestion_card(s: dict, index: int) -> rx.Component:
                 align="center", spacing="3", width="100%", wrap="wrap",
             ),
         ),
-        width="100%", class_name="suggestion",
+        width="100%", class_name=rx.cond(ConversationState.chosen == index, "suggestion chosen", "suggestion"),
+        border=rx.cond(ConversationState.chosen == index, f"2px solid {rx.color('green', 8)}", "none"),
     )
 
 
@@ -130,8 +133,7 @@ def suggestions_panel() -> rx.Component:
                                                 color_scheme="red"), spacing="2"),
                             on_submit=ConversationState.reject, reset_on_submit=True)),
             rx.cond(ConversationState.verdict != "",
-                    rx.callout("Saved as " + ConversationState.verdict + ". Accepted and edited replies teach "
-                               "the model your voice.", icon="check", color_scheme="green", id="verdict")),
+                    rx.callout(ConversationState.verdict_message, icon="check", color_scheme="green", id="verdict")),
             spacing="3", width="100%",
         ),
         width="100%",

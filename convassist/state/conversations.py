@@ -71,8 +71,18 @@ class ConversationState(rx.State):
     cached: bool = False
     suggest_error: str = ""
     verdict: str = ""
+    chosen: int = -1  # the card that was used or edited
     editing: int = -1
     draft: str = ""
+
+    @rx.var
+    def verdict_message(self) -> str:
+        """What the person's action did, in their words."""
+        return {"accepted": "Copied to your clipboard: paste it into Messages. Replies you use teach "
+                            "ConvAssist your voice.",
+                "edited": "Your edit is saved and copied to your clipboard: paste it into Messages. Edited "
+                          "replies teach ConvAssist your voice.",
+                "rejected": "Got it: these suggestions won't be used for training."}.get(self.verdict, "")
 
     def _conversation_id(self) -> uuid.UUID:
         # the route is /conversations/[conversation_id]
@@ -87,6 +97,7 @@ class ConversationState(rx.State):
     async def load(self):
         """Open the conversation at its newest page."""
         self.error, self.suggestions, self.streamed, self.verdict, self.response_id = "", [], "", "", ""
+        self.chosen = -1
         self.suggest_error, self.editing = "", -1
         provider_id = await current_provider_id(self)
         if provider_id is None:
@@ -121,6 +132,7 @@ class ConversationState(rx.State):
             if self.streaming or not self.target_id:
                 return
             self.streaming, self.streamed, self.suggestions, self.suggest_error, self.verdict = True, "", [], "", ""
+            self.chosen = -1
             self.editing = -1
             target = self.target_id
             provider_id = await current_provider_id(self)
@@ -157,11 +169,14 @@ class ConversationState(rx.State):
 
     @rx.event
     async def accept(self, index: int):
-        """Use suggestion `index` as it is (another than the first counts as an edit to it)."""
+        """Use suggestion `index` as it is (another than the first counts as an edit to it): recorded,
+        marked, and copied to the clipboard to paste into Messages."""
         if not isinstance(index, int) or not 0 <= index < len(self.suggestions):
             return
         text = self.suggestions[index]["text"]
-        await self._act("accept" if index == 0 else "edit", edited=text if index else None)
+        if await self._act("accept" if index == 0 else "edit", edited=text if index else None):
+            self.chosen, self.verdict = index, "accepted"
+            return rx.set_clipboard(text)
 
     @rx.event
     def start_edit(self, index: int):
@@ -174,25 +189,33 @@ class ConversationState(rx.State):
 
     @rx.event
     async def save_edit(self):
-        """Keep the edited text: it becomes a training sample of the provider's voice."""
-        await self._act("edit", edited=self.draft)
+        """Keep the edited text: the card shows it, it is copied to the clipboard, and it becomes a
+        training sample of the provider's voice."""
+        index, text = self.editing, self.draft
+        if not 0 <= index < len(self.suggestions) or not await self._act("edit", edited=text):
+            return
+        self.suggestions = [{**s, "text": text} if i == index else s for i, s in enumerate(self.suggestions)]
+        self.chosen = index
+        return rx.set_clipboard(text)
 
     @rx.event
     async def reject(self, form: dict):
         """Reject the suggestions with an optional reason."""
         await self._act("reject", reason=form_fields(form).get("reason", ""))
 
-    async def _act(self, action: str, *, edited: str | None = None, reason: str | None = None):
+    async def _act(self, action: str, *, edited: str | None = None, reason: str | None = None) -> bool:
+        """Record the verdict; whether it was stored (else suggest_error says why)."""
         provider_id = await current_provider_id(self)
         if provider_id is None or not self.response_id:
-            return
+            return False
         try:
             verdict = parse(responses.Verdict, {"action": action, "edited_response": edited, "reason": reason})
             view = await responses.record_action(provider_id, uuid.UUID(self.response_id), verdict)
         except DomainError as exc:
             self.suggest_error = exc.message
-            return
+            return False
         self.verdict, self.editing = view["status"], -1
+        return True
 
 
 async def _wait_done(provider_id: uuid.UUID, response_id: uuid.UUID) -> dict:

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from convassist.models import TrainingSample
+from tests.ui.conftest import SHOTS
 
 
 def paired_device(api: httpx.Client, page) -> dict:
@@ -90,10 +91,16 @@ def test_suggest_stream_edit_accept(live_app, signed_in, db):
     first = suggestions.first.locator(".suggestion-text").text_content()
     assert first.startswith(streamed[-1].strip()) or streamed[-1].strip().startswith(first[:10])
 
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_app)
     suggestions.first.locator(".edit-suggestion").click()
     page.fill("#edit-draft", "Friday at 3pm works, see you then!")
     page.click("#save-edit")
-    expect(page.locator("#verdict")).to_contain_text("edited")
+    # what the person sees: their edit on the card, marked as the one copied, and what happened
+    expect(suggestions.first.locator(".suggestion-text")).to_have_text("Friday at 3pm works, see you then!")
+    expect(suggestions.first.locator(".chosen-badge")).to_have_text("Copied")
+    expect(page.locator("#verdict")).to_contain_text("Your edit is saved and copied to your clipboard")
+    assert page.evaluate("navigator.clipboard.readText()") == "Friday at 3pm works, see you then!"
+    page.screenshot(path=str(SHOTS / "suggestion-edited.png"))
     with db.connect() as conn:
         sample = conn.execute(sa.select(TrainingSample)).one()
     assert sample.source == "edited" and sample.expected_output == "Friday at 3pm works, see you then!"
@@ -103,8 +110,12 @@ def test_suggest_stream_edit_accept(live_app, signed_in, db):
     page.reload()
     page.click("#suggest")
     expect(page.locator("#cached-badge")).to_be_visible(timeout=20000)
+    used = suggestions.first.locator(".suggestion-text").text_content()
     suggestions.first.locator(".accept-suggestion").click()
-    expect(page.locator("#verdict")).to_contain_text("accepted")
+    expect(page.locator("#verdict")).to_contain_text("Copied to your clipboard: paste it into Messages")
+    expect(suggestions.first.locator(".chosen-badge")).to_be_visible()
+    expect(page.locator(".chosen-badge")).to_have_count(1)  # only the card that was used
+    assert page.evaluate("navigator.clipboard.readText()") == used
 
 
 def test_five_thousand_messages_open_fast_and_page_back(live_app, signed_in):
