@@ -92,7 +92,7 @@ def suggestion_card(s: dict, index: int) -> rx.Component:
                 rx.text(s["text"], size="2", class_name="suggestion-text", flex="1"),
                 rx.cond(ConversationState.chosen == index,
                         rx.badge(rx.icon("check", size=12), "Copied", color_scheme="green", class_name="chosen-badge")),
-                rx.badge(s["confidence"], variant="soft", title="confidence"),
+                rx.badge(s["confidence"], variant="soft", title=s["percent"], class_name="confidence"),
                 rx.cond(ConversationState.verdict == "",
                         rx.hstack(
                             rx.button("Use", size="1", class_name="accept-suggestion",
@@ -113,7 +113,8 @@ def suggestions_panel() -> rx.Component:
         rx.vstack(
             rx.hstack(
                 rx.heading("Suggested replies", size="3"),
-                rx.cond(ConversationState.cached, rx.badge("cached", color_scheme="gray", id="cached-badge")),
+                rx.cond(ConversationState.cached, rx.badge("Instant", color_scheme="gray", id="cached-badge",
+                                                          title="Ready from before: no waiting")),
                 rx.spacer(),
                 rx.button(rx.icon("sparkles", size=16), "Suggest replies", id="suggest",
                           loading=ConversationState.streaming, on_click=ConversationState.suggest,

@@ -162,8 +162,7 @@ class ConversationState(rx.State):
             self.cached = bool(view["cached"])
             if view["status"] == "completed":
                 self.streamed = view["response"] or ""
-                self.suggestions = [{"text": s["text"], "confidence": f"{round(s['confidence'] * 100)}%"}
-                                    for s in view["suggestions"]]
+                self.suggestions = _cards(view["suggestions"])
             else:
                 self.suggest_error = view["error"] or "No suggestion this time; try again."
 
@@ -173,8 +172,9 @@ class ConversationState(rx.State):
         marked, and copied to the clipboard to paste into Messages."""
         if not isinstance(index, int) or not 0 <= index < len(self.suggestions):
             return
-        text = self.suggestions[index]["text"]
-        if await self._act("accept" if index == 0 else "edit", edited=text if index else None):
+        card = self.suggestions[index]
+        text, primary = card["text"], card["primary"]
+        if await self._act("accept" if primary else "edit", edited=None if primary else text):
             self.chosen, self.verdict = index, "accepted"
             return rx.set_clipboard(text)
 
@@ -216,6 +216,19 @@ class ConversationState(rx.State):
             return False
         self.verdict, self.editing = view["status"], -1
         return True
+
+
+def confidence_word(confidence: float) -> str:
+    """The model's confidence in words (the number shows on hover)."""
+    return "likely" if confidence >= 0.4 else "maybe" if confidence >= 0.15 else "long shot"
+
+
+def _cards(suggestions: list[dict]) -> list[dict]:
+    """Suggestions as cards, most confident first; `primary` marks the response's own reply (using
+    another one records an edit of it)."""
+    ranked = sorted(enumerate(suggestions), key=lambda pair: -pair[1]["confidence"])
+    return [{"text": s["text"], "confidence": confidence_word(s["confidence"]),
+             "percent": f"Confidence {round(s['confidence'] * 100)}%", "primary": i == 0} for i, s in ranked]
 
 
 async def _wait_done(provider_id: uuid.UUID, response_id: uuid.UUID) -> dict:
