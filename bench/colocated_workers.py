@@ -17,27 +17,17 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from _stack import ROOT, bench_stack, paired_device
+from _stack import bench_stack, paired_device
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONCURRENT = 8
 
 
 def start_workers(env: dict, n: int, extra: dict) -> list[subprocess.Popen]:
-    import redis
+    """n workers with env + extra, each once it has registered (the tests' helper)."""
+    from tests.conftest import start_worker
 
-    from ml.status import registered_pids
-
-    processes = [subprocess.Popen([sys.executable, "-m", "ml"], cwd=ROOT, env={**env, **extra},
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(n)]
-    client = redis.Redis.from_url(env["REDIS_URL"])
-    deadline = time.monotonic() + 120
-    while not {p.pid for p in processes} <= registered_pids(client, env["ML_SERVICE_QUEUE"]):
-        if time.monotonic() > deadline:
-            raise SystemExit("workers did not start")
-        time.sleep(0.1)
-    client.close()
-    return processes
+    return [start_worker({**env, **extra}) for _ in range(n)]
 
 
 def burst(base: str, token: str) -> float:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import time
 
-HEARTBEAT_SECONDS = 10  # how often a worker refreshes its entry
-TTL_HEARTBEATS = 3  # an entry not refreshed for this many heartbeats is gone
+TTL_HEARTBEATS = 3  # an entry not refreshed for this many heartbeats (ML_SERVICE_HEARTBEAT_SECONDS) is gone
 
 
 def workers_key(queue_name: str) -> str:
@@ -45,6 +44,6 @@ return found
 def registered_pids(client, queue_name: str) -> set[int]:
     """The process ids of the workers registered on queue_name (a sync redis-py client: for the dev
     supervisor, tests and benches waiting for a worker they started)."""
-    ids = client.zrangebyscore(workers_key(queue_name), int(time.time() * 1000), "+inf")
-    raw = client.mget([worker_key(queue_name, i.decode() if isinstance(i, bytes) else i) for i in ids]) if ids else []
-    return {json.loads(item)["pid"] for item in raw if item}
+    raw = client.eval(LIVE_WORKERS_SCRIPT, 1, workers_key(queue_name), int(time.time() * 1000),
+                      worker_key(queue_name, ""))
+    return {json.loads(item)["pid"] for item in raw}

@@ -42,9 +42,6 @@ async def check_health() -> dict:
         except Unavailable as exc:
             worker = {"status": "down", "count": len(workers), "error": exc.code}
     components["worker"] = worker
-    # every running worker and its model: one that stops leaves; one that dies leaves within its TTL
-    components["workers"] = [{"id": w["id"], "host": w["host"], "pid": w["pid"], "threads": w["threads"],
-                              "model": w["model"]["model_id"], "loaded": w["model"]["loaded"]} for w in workers]
 
     loaded = [w["model"] for w in workers if w["model"]["loaded"]]
     model = loaded[0] if loaded else (workers[0]["model"] if workers else None)
@@ -60,7 +57,10 @@ async def check_health() -> dict:
             "error": model["error"],
             "searched": model["searched"],
         }
-    overall = "ok" if all(c["status"] == "ok" for c in components.values() if isinstance(c, dict)) else "degraded"
+    overall = "ok" if all(c["status"] == "ok" for c in components.values()) else "degraded"
+    # every running worker and its model: one that stops leaves; one that dies leaves within its TTL
+    components["workers"] = [{"id": w["id"], "host": w["host"], "pid": w["pid"], "threads": w["threads"],
+                              "model": w["model"]["model_id"], "loaded": w["model"]["loaded"]} for w in workers]
     # the reply cache is optional: reported, but "disabled" does not degrade the system
     components["cache"] = ({"status": "disabled"} if not settings.ml_service_redis_enabled else
                            {"status": components["redis"]["status"], "ttlSeconds": settings.ml_service_redis_cache_ttl})

@@ -505,10 +505,9 @@ async def stream_text(key: str, *, timeout: float = GENERATION_TIMEOUT):
         for _, items in entries or []:
             for entry_id, fields in items:
                 last_id = entry_id
-                fields = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-                          for k, v in fields.items()}
-                if "done" in fields:
+                if _field(fields, "done"):
                     return
-                worker = fields.get("worker") or worker  # the first entry names the worker
-                if "text" in fields:
-                    yield fields["text"]
+                worker = _field(fields, "worker") or worker  # the first entry names the worker
+                text = _field(fields, "text")
+                if text is not None:
+                    yield text
