@@ -90,12 +90,17 @@ async def publish_status(ctx: dict) -> None:
 
 
 async def _heartbeat(ctx: dict) -> None:
+    interval = ctx["settings"].ml_service_heartbeat_seconds
     while True:
-        await asyncio.sleep(ctx["settings"].ml_service_heartbeat_seconds)
+        await asyncio.sleep(interval)
         try:
             await publish_status(ctx)
-        except (OSError, RedisError) as exc:  # Redis away: the next beat tries again
+            interval = ctx["settings"].ml_service_heartbeat_seconds
+        except (OSError, RedisError) as exc:
+            # Redis away (restarted, its data maybe lost): try every second, so that this worker is
+            # registered again within a second of Redis being back, not a whole heartbeat later
             log.warning("heartbeat failed: %s", type(exc).__name__)
+            interval = 1
 
 
 async def shutdown(ctx: dict) -> None:

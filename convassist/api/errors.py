@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from convassist.schemas import describe
@@ -49,6 +50,13 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("database unavailable path=%s type=%s", request.url.path, type(exc.orig).__name__
                     if getattr(exc, "orig", None) is not None else type(exc).__name__)
         return error_response(503, "database_unavailable", "The database is not reachable; try again shortly.",
+                              {"Retry-After": "5"})
+
+    @app.exception_handler(RedisError)
+    async def _redis_unavailable(request: Request, exc: RedisError):
+        """Redis restarting or unreachable: a retryable 503 (connections are made again on the next call)."""
+        log.warning("redis unavailable path=%s type=%s", request.url.path, type(exc).__name__)
+        return error_response(503, "queue_unavailable", "Redis is not reachable; try again shortly.",
                               {"Retry-After": "5"})
 
     @app.exception_handler(Exception)

@@ -163,6 +163,13 @@ async def job_result(job_id: str, timeout: float | None = GENERATION_TIMEOUT) ->
     Waiting blocks on the job's stream until its last entry, which carries the result, instead of
     polling: polling Redis every few milliseconds for a whole generation takes CPU from the model.
     """
+    try:
+        return await _job_result(job_id, timeout)
+    except (OSError, RedisError) as exc:
+        raise Unavailable("Redis is not reachable; try again shortly.", code="queue_unavailable") from exc
+
+
+async def _job_result(job_id: str, timeout: float | None) -> dict | None:
     pool = await queue.get_pool()
     if timeout is not None:
         try:
@@ -183,6 +190,29 @@ async def job_result(job_id: str, timeout: float | None = GENERATION_TIMEOUT) ->
         raise Unavailable("The worker did not answer in time.", code="worker_timeout") from None
     except Exception as exc:  # the job itself crashed in the worker
         return {"error": "generation_failed", "message": f"Generation failed in the worker ({type(exc).__name__})."}
+
+
+# KEYS: the request's in-flight claim, the owner's in-flight jobs. ARGV: the job id.
+_RELEASE_CLAIM = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('ZREM', KEYS[2], ARGV[1])
+"""
+
+
+async def _job_outcome(job_id: str, cache_key: str, provider_id: uuid.UUID) -> dict:
+    """The worker's result, or {"error", "message"} saying why there is none. A job whose worker died
+    gives up its claims, so that asking again queues a new job instead of joining the dead one."""
+    try:
+        return await job_result(job_id)
+    except Unavailable as exc:
+        if exc.code == "worker_unavailable":
+            try:
+                pool = await queue.get_pool()
+                await pool.eval(_RELEASE_CLAIM, 2, INFLIGHT_PREFIX + cache_key,
+                                IN_FLIGHT_JOBS_PREFIX + str(provider_id), job_id)
+            except (OSError, RedisError):
+                pass  # Redis is gone too: the claims expire with it (claim_seconds)
+        return {"error": exc.code, "message": exc.message}
 
 
 async def _still_served(worker: str | None) -> bool:
@@ -209,7 +239,8 @@ async def _until_done(pool, key: str) -> dict:
     while True:
         entries = await pool.xread({key: last_id}, block=1000, count=500)
         if not entries and not await _still_served(worker):
-            raise Unavailable("The reply worker stopped.", code="worker_unavailable")
+            raise Unavailable("The reply worker stopped while writing this; try again.",
+                              code="worker_unavailable")
         for _, items in entries or []:
             for entry_id, fields in items:
                 last_id = entry_id
@@ -330,11 +361,7 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
         return response_view(row)
 
     async def finish() -> dict:
-        """The worker's result, or why there is none."""
-        try:
-            return await job_result(job_id)
-        except Unavailable as exc:
-            return {"error": exc.code, "message": exc.message}
+        return await _job_outcome(job_id, key, provider_id)
 
     if background:
         async def finish_and_store() -> None:
@@ -447,7 +474,7 @@ async def generate_from_prompt(provider_id: uuid.UUID, prompt: str, *, max_token
     adapter, model = await _read_beside_worker_model(lambda s: training.active_adapter(s, provider_id), session)
     request = ReplyRequest(provider_id, prompt, None,
                            GenerationParams(max_tokens=max_tokens, temperature=temperature), adapter=adapter)
-    job_id, hit, _ = await start_generation(request, model)
+    job_id, hit, key = await start_generation(request, model)
     cached = None if hit is None else {"response": hit["response"], "confidence": hit["confidence"],
                                        "model_version": hit["modelVersion"], "cached": True}
     if background:
@@ -464,7 +491,7 @@ async def generate_from_prompt(provider_id: uuid.UUID, prompt: str, *, max_token
         return {"job_id": job_id}
     if cached is not None:
         return cached
-    result = await job_result(job_id)
+    result = await _job_outcome(job_id, key, provider_id)
     if "error" in result:
         raise DomainError(result["message"], code=result["error"], status=422 if result["error"] in (
             "prompt_too_long", "bad_request", "empty_reply") else 503)

@@ -2,12 +2,15 @@
 
 import os
 import re
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+
+from tests.conftest import ROOT
 
 # what the person saw, for a human to look at after a run (CONVASSIST_SCREENSHOTS to keep them elsewhere)
 SHOTS = Path(os.environ.get("CONVASSIST_SCREENSHOTS", Path(tempfile.gettempdir()) / "convassist-screenshots"))
@@ -35,3 +38,15 @@ def signed_in(live_app, page, db):
     expect(page).to_have_url(re.compile(r"/$"))
     expect(page.locator("#page-title")).to_have_text("Dashboard")
     return page, email, password
+
+
+def app_copy(where: Path) -> Path:
+    """A directory to run the app from with its own .web (Reflex rebuilds .web at start: building
+    into the checkout's would pull the files from under the session's running app)."""
+    where.mkdir()
+    shutil.copytree(ROOT / ".web", where / ".web", symlinks=True)
+    shutil.copytree(ROOT / "reflex.lock", where / "reflex.lock")
+    shutil.copy(ROOT / "rxconfig.py", where / "rxconfig.py")
+    for package in ("convassist", "ml"):  # the code itself is only read
+        (where / package).symlink_to(ROOT / package)
+    return where

@@ -7,20 +7,18 @@ thread once the session's browser starts, so browser tests run last.)"""
 from __future__ import annotations
 
 import re
-import shutil
 import signal
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
 from devstack.ports import free_port
-from tests.conftest import ROOT, start_reflex, stop_process_group
-from tests.ui.conftest import SHOTS, log_in
+from tests.conftest import start_reflex, stop_process_group
+from tests.ui.conftest import SHOTS, app_copy, log_in
 
 NGINX = """
 worker_processes 1;
@@ -52,18 +50,6 @@ http {{
   }}
 }}
 """
-
-
-def app_copy(where: Path) -> Path:
-    """A directory to run the app from with its own .web (Reflex rebuilds .web at start: building
-    into the checkout's would pull the files from under the session's running app)."""
-    where.mkdir()
-    shutil.copytree(ROOT / ".web", where / ".web", symlinks=True)
-    shutil.copytree(ROOT / "reflex.lock", where / "reflex.lock")
-    shutil.copy(ROOT / "rxconfig.py", where / "rxconfig.py")
-    for package in ("convassist", "ml"):  # the code itself is only read
-        (where / package).symlink_to(ROOT / package)
-    return where
 
 
 @pytest.fixture
