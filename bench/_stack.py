@@ -93,13 +93,13 @@ def bench_stack(databases: tuple[str, ...] = ("bench",), *, redis: bool = True, 
 
             get_settings.cache_clear()
             if worker:
-                processes.append(subprocess.Popen([sys.executable, "-m", "ml"], cwd=ROOT, env=env,
+                processes.append(subprocess.Popen([sys.executable, "-m", "convassist.worker"], cwd=ROOT, env=env,
                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 import redis as redis_py
 
                 client = redis_py.Redis.from_url(env["REDIS_URL"])
                 deadline = time.monotonic() + 120
-                from ml.status import registered_pids
+                from convassist.worker.status import registered_pids
 
                 while processes[-1].pid not in registered_pids(client, env["ML_SERVICE_QUEUE"]):
                     if time.monotonic() > deadline or processes[-1].poll() is not None:

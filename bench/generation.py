@@ -7,7 +7,7 @@
 2. cache-hit p50 through the API (goal <= 15 ms);
 3. decode tokens/s in the worker / raw (goal >= 0.95).
 
-Real parts: PostgreSQL, Redis, the worker (`python -m ml`, SmolLM2) and the API in granian. The
+Real parts: PostgreSQL, Redis, the worker (`python -m convassist.worker`, SmolLM2) and the API in granian. The
 timed API calls go through one keep-alive `http.client` connection (the standard library's HTTP, the
 least client-side work there is), so the latency is the API's, not a client library's: httpx's own
 work cost ≈0.5-0.7 ms a call here. Every
@@ -125,9 +125,9 @@ def main() -> int:
                 return [await responses.job_result(job_id, timeout=5) for job_id in job_ids]
 
             results = asyncio.run(job_results())
-            worker_rates = [r["decoded"] / (r["decodeMs"] / 1000) for r in results]
-            job_ms = [r["generationMs"] for r in results]
-            queued_ms = [r["queuedMs"] for r in results]
+            worker_rates = [r.decoded / (r.decode_ms / 1000) for r in results]
+            job_ms = [r.generation_ms for r in results]
+            queued_ms = [r.queued_ms for r in results]
             hits = []
             for i in range(HITS):
                 started = time.perf_counter()

@@ -1,7 +1,7 @@
 """App → Redis → worker → app round trip of a trivial job (goal: p50 <= 25 ms).
 
 Times `convassist.services.queue.ping_worker` — the call `/api/health` makes — against the real worker
-process (`python -m ml`, model loaded). The baseline of the same run is a bare Redis round trip
+process (`python -m convassist.worker`, model loaded). The baseline of the same run is a bare Redis round trip
 (SET+GET) on the same connection: the ratio is what the queue adds over Redis itself.
 """
 

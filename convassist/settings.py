@@ -28,6 +28,7 @@
 | ML_SERVICE_MAX_IN_FLIGHT        | 4                        | generations one provider may have queued or running at once (429) |
 | ML_SERVICE_TRAINING_QUEUE       | QUEUE + `:training`      | arq queue of training jobs (one at a time per worker; never blocks replies) |
 | ML_SERVICE_HEARTBEAT_SECONDS    | 10                       | how often a worker refreshes its health entry (gone after 3 missed) |
+| ML_SERVICE_ENGINE               | llama                    | `llama` (the model) or `fake` (a fixed reply: fast tests of all around it) |
 
 Unknown variables with one of our prefixes, and invalid values, fail at start naming the variable.
 """
@@ -111,6 +112,7 @@ class Settings(BaseSettings):
     ml_service_max_in_flight: int = Field(4, ge=1)
     ml_service_training_queue: str | None = None
     ml_service_heartbeat_seconds: int = Field(10, ge=1, le=300)
+    ml_service_engine: Literal["llama", "fake"] = "llama"
 
     @field_validator("jwt_expires_in", mode="before")
     @classmethod

@@ -162,7 +162,7 @@ def main() -> int:
         say("migrations: reflex db migrate")
         subprocess.run([python, "-m", "reflex", "db", "migrate"], cwd=ROOT, env=rx_env, check=True)
 
-        stack.spawn("worker", [python, "-m", "ml"], env, restart=True)
+        stack.spawn("worker", [python, "-m", "convassist.worker"], env, restart=True)
         stack.spawn("reflex", [python, "-m", "reflex", "run", "--env", "prod", "--single-port",
                                "--frontend-port", str(args.port), "--backend-port", str(args.port)], rx_env)
         say(f"starting on http://localhost:{args.port} (health: /api/health, API docs: /api/docs); Ctrl-C stops")

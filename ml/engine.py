@@ -19,8 +19,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
-
+from ml.params import GenerationParams
 from ml.registry import ResolvedModel
 
 # llama.cpp's OpenMP threads spin while they wait for work (libgomp: 300,000 spins), so two workers
@@ -49,18 +48,6 @@ class ModelStatus:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-class GenerationParams(BaseModel):
-    """Sampling options. Strict (unknown keys refused) so the cache key over them is stable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_tokens: int = Field(64, ge=1, le=512)
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    top_k: int = Field(40, ge=0, le=1000)
-    top_p: float = Field(0.95, gt=0.0, le=1.0)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """LoRA fine-tuning on the provider's replies (peft + transformers, CPU), exported for llama.cpp.
 
-`train_lora` is the whole recipe; `python -m ml.train JOB_ID` runs it for a TrainingJob row in its own
-process (the worker starts it), so generation keeps being served while it trains.
+`train_lora` is the whole recipe; `python -m convassist.worker.training JOB_ID` runs it for a
+TrainingJob row in its own process (the worker starts it), so generation keeps being served while it
+trains.
 
-Recipe (defaults from ../shared/PLATFORM.md, which learned a provider's voice on ≈40 samples): the same
+Recipe (defaults that learned a provider's voice on ≈40 samples): the same
 GGUF the worker serves, loaded by transformers; LoRA on every linear layer of the attention and MLP;
 loss only on the reply tokens, each sample weighted by its quality; a held-out eval split with the eval
 loss before training and after every epoch; early stopping on it (the best epoch's weights are kept);
@@ -203,37 +204,3 @@ def train_lora(gguf_path: Path, samples: list[TrainSample], config: TrainConfig,
     if keep_model:
         result.model, result.tokenizer = model, tokenizer
     return result
-
-
-def main(job_id: str) -> int:
-    """Train the TrainingJob `job_id` (run by the worker as a child process)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    os.nice(10)  # generation in the worker comes first
-    from convassist.services import training
-
-    parent = os.getppid()
-    spec = training.begin_training(job_id)
-    if spec is None:
-        return 0  # not queued any more (cancelled, or already handled)
-
-    def on_progress(step: int, total: int, result: TrainResult) -> None:
-        if os.getppid() != parent:  # the worker died: stop, the next worker marks the job failed
-            raise SystemExit(3)
-        training.report_progress(job_id, step, total, result)
-
-    try:
-        result = train_lora(spec.gguf_path, spec.samples, spec.config, spec.adapter_path, on_progress)
-    except SystemExit:
-        raise
-    except Exception as exc:  # the reason goes to the job, the traceback to the worker's log
-        log.error("training failed job=%s type=%s", job_id, type(exc).__name__)  # no message: it may quote data
-        training.fail_job(job_id, f"{type(exc).__name__}: {exc}")
-        return 1
-    training.complete_job(job_id, result)
-    return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main(sys.argv[1]))

@@ -31,6 +31,12 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+def pytest_collection_modifyitems(items):
+    """Browser tests last, wherever they live: once the session's browser starts, Playwright's sync
+    API holds an event loop in the main thread, and tests that call asyncio.run cannot run after it."""
+    items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))
+
+
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory):
     cluster = PostgresCluster(tmp_path_factory.mktemp("pg") / "data", fast=True)
@@ -117,7 +123,7 @@ def db(services_env, redis_server):
     import redis
 
     client = redis.Redis.from_url(redis_server.url)
-    # keep the workers' entries (ml.status): the worker process outlives single tests
+    # keep the workers' entries (convassist.worker.status): the worker process outlives single tests
     for key in client.scan_iter("*"):
         if not (key.endswith((b":health-check", b":workers")) or b":worker:" in key):
             client.delete(key)
@@ -149,12 +155,12 @@ def _wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | 
 
 
 def start_worker(env: dict, log=subprocess.DEVNULL) -> subprocess.Popen:
-    """A real worker (`python -m ml`) with env, once it has registered itself (model loaded)."""
+    """A real worker (`python -m convassist.worker`) with env, once it has registered itself (model loaded)."""
     import redis
 
-    from ml.status import registered_pids
+    from convassist.worker.status import registered_pids
 
-    process = subprocess.Popen([sys.executable, "-m", "ml"], cwd=ROOT, env=env, stdout=log,
+    process = subprocess.Popen([sys.executable, "-m", "convassist.worker"], cwd=ROOT, env=env, stdout=log,
                                stderr=subprocess.STDOUT)
     client = redis.Redis.from_url(env["REDIS_URL"])
     try:
@@ -166,7 +172,7 @@ def start_worker(env: dict, log=subprocess.DEVNULL) -> subprocess.Popen:
 
 @pytest.fixture(scope="session")
 def worker_process(services_env, redis_server, tmp_path_factory):
-    """The real arq worker (`python -m ml`) with the real SmolLM2 model."""
+    """The real arq worker (`python -m convassist.worker`) with the real SmolLM2 model."""
     log = open(tmp_path_factory.mktemp("worker") / "worker.log", "w")
     process = start_worker(services_env, log)
     yield process

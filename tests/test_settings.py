@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pydantic
 import pytest
 
 from convassist.settings import Settings, SettingsError, load_settings, parse_duration
@@ -82,5 +83,5 @@ def test_durations():
 
 
 def test_settings_class_forbids_unknown_fields():
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError, match="not_a_setting"):
         Settings(not_a_setting=1)

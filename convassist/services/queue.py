@@ -19,8 +19,9 @@ from redis.exceptions import RedisError
 
 from convassist.services.errors import Unavailable
 from convassist.settings import get_settings
-from ml import codec
-from ml.status import LIVE_WORKERS_SCRIPT, wake_key, worker_key, workers_key
+from convassist.keys import wake_key, worker_key, workers_key
+from convassist.worker import codec
+from convassist.worker.status import LIVE_WORKERS_SCRIPT
 
 RESULT_POLL_DELAY = 0.002  # arq's default (0.5 s) would dominate every round trip
 WAKE_TTL = 60  # seconds an unanswered wake stays in the list
@@ -58,7 +59,7 @@ async def close_pools() -> None:
 
 async def enqueue(function: str, *args: Any, **kwargs: Any) -> Job | None:
     """arq's enqueue_job, then wake the worker so it starts the job now rather than at its next poll
-    (ml.worker.WakeableWorker); the list holds up to MAX_WAKES."""
+    (convassist.worker.main.WakeableWorker); the list holds up to MAX_WAKES."""
     pool = await get_pool()
     job = await pool.enqueue_job(function, *args, **kwargs)
     if job is not None:
@@ -159,7 +160,7 @@ _live_workers_script: AsyncScript | None = None
 
 
 async def live_workers(timeout: float = 1.5) -> list[dict]:
-    """The statuses the running workers publish (ml.status), in one round trip; expired ones are
+    """The statuses the running workers publish (convassist.worker.status), in one round trip; expired ones are
     dropped. Unavailable when Redis is unreachable."""
     global _live_workers_script
     queue_name = get_settings().ml_service_queue

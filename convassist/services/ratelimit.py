@@ -19,10 +19,11 @@ from typing import TypeVar
 import redis
 from redis.exceptions import RedisError
 
+from convassist import keys
 from convassist.services.errors import DomainError, Unavailable
 from convassist.settings import get_settings
 
-KEY_PREFIX = "convassist:limit:"
+KEY_PREFIX = keys.RATE_LIMIT_PREFIX
 T = TypeVar("T")
 
 

@@ -1,7 +1,7 @@
 """Reply suggestions: build the prompt from the conversation, answer from the cache or the worker,
 record the response, and turn the provider's verdict into a training sample.
 
-The app owns every GeneratedResponse write; the worker (ml/replies.py) only generates and caches.
+The app owns every GeneratedResponse write; the worker (convassist/worker/replies.py) only generates and caches.
 """
 
 from __future__ import annotations
@@ -20,17 +20,19 @@ from pydantic import Field
 from redis.exceptions import RedisError
 from sqlmodel import Session
 
+from convassist import keys
 from convassist.db import run_in_transaction, session_scope, transaction
 from convassist.models import Conversation, GeneratedResponse, Message, TrainingSample, as_utc, utcnow
 from convassist.schemas import CamelModel, CleanStr
-from convassist.services import accounts, contacts, queue, ratelimit, training
+from convassist.services import accounts, cache, contacts, queue, ratelimit, training
 from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
 from convassist.services.tokens import TokenClaims
 from convassist.settings import get_settings
-from ml import cache
-from ml.engine import GenerationParams
+from convassist.worker.contracts import (AdapterRef, GenerateFailure, GenerateRequest, GenerateResult, Outcome,
+                                         parse_outcome)
+from ml.params import GenerationParams
 from ml.prompt import DEFAULT_MAX_HISTORY, Turn, render, speaker_for
-from ml.replies import INFLIGHT_PREFIX, MAX_SUGGESTIONS, stream_key
+from ml.suggestions import MAX_SUGGESTIONS
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +40,6 @@ GENERATION_TIMEOUT = 120.0  # seconds a caller waits for the worker before givin
 MAX_HISTORY_LIMIT = 50
 STORE_AFTER_ANSWER = 0.05  # seconds between a synchronous answer and storing its row
 _background: set[asyncio.Task] = set()  # keeps fire-and-forget tasks alive
-IN_FLIGHT_JOBS_PREFIX = "convassist:generating:"  # a provider's queued/running generation jobs (a sorted set)
-_UNAVAILABLE = {"model_unavailable", "worker_unavailable", "worker_timeout", "queue_unavailable",
-                "adapter_unavailable"}
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,7 @@ def _cache_key(request: ReplyRequest, model: dict) -> str:
 
 
 async def start_generation(request: ReplyRequest, model: dict, *,
-                           stream: bool = False) -> tuple[str | None, dict | None, str]:
+                           stream: bool = False) -> tuple[str | None, GenerateResult | None, str]:
     """Answer from the cache, or join the identical generation in flight, or enqueue one on the worker
     whose model status (worker_model) is `model`.
 
@@ -130,18 +129,18 @@ async def start_generation(request: ReplyRequest, model: dict, *,
     owner = str(request.provider_id)
     limits = queue.OwnerLimits(rate_key=ratelimit.KEY_PREFIX + "generate:" + owner,
                                rate=settings.ml_service_generations_per_minute, window=60,
-                               in_flight_key=IN_FLIGHT_JOBS_PREFIX + owner,
+                               in_flight_key=keys.in_flight_jobs_key(owner),
                                in_flight=settings.ml_service_max_in_flight)
     try:
+        payload = GenerateRequest(
+            turns=request.turns, prompt=request.prompt if request.turns is None else None, params=request.params,
+            count=request.count, cache_key=key, stream=stream, in_flight_key=limits.in_flight_key,
+            adapter=AdapterRef(**request.adapter.__dict__) if request.adapter else None)
         outcome, value = await queue.cached_or_enqueue(
-            "generate_reply", {
-                "turns": request.turns, "prompt": request.prompt if request.turns is None else None,
-                "params": request.params.model_dump(), "count": request.count, "cache_key": key,
-                "stream": stream, "adapter": request.adapter.__dict__ if request.adapter else None,
-                "in_flight_key": limits.in_flight_key,
-            }, job_id=f"gen:{uuid.uuid4().hex}", cache_key=key if settings.ml_service_redis_enabled else None,
+            "generate_reply", payload.model_dump(mode="json", by_alias=True), job_id=f"gen:{uuid.uuid4().hex}",
+            cache_key=key if settings.ml_service_redis_enabled else None,
             # the same request in flight is generated once: later callers wait on the first one's job
-            claim_key=INFLIGHT_PREFIX + key, claim_seconds=int(GENERATION_TIMEOUT), limits=limits)
+            claim_key=keys.claim_key(key), claim_seconds=int(GENERATION_TIMEOUT), limits=limits)
     except (OSError, RedisError) as exc:
         raise Unavailable("Redis is not reachable; suggestions are unavailable.", code="queue_unavailable") from exc
     if outcome == "rate_limited":
@@ -152,13 +151,13 @@ async def start_generation(request: ReplyRequest, model: dict, *,
         raise DomainError(f"You already have {limits.in_flight} suggestions being written; wait for one to "
                           "finish.", code="too_many_in_flight", status=429, retry_after=2)
     if outcome == "cached":
-        return None, cache.decode(value), key
+        return None, GenerateResult.model_validate(cache.decode(value)), key
     job_id = value.decode()
     return job_id, None, key
 
 
-async def job_result(job_id: str, timeout: float | None = GENERATION_TIMEOUT) -> dict | None:
-    """The worker's result dict for job_id; None while it is still running (timeout=None: don't wait).
+async def job_result(job_id: str, timeout: float | None = GENERATION_TIMEOUT) -> Outcome | None:
+    """The worker's outcome for job_id; None while it is still running (timeout=None: don't wait).
 
     Waiting blocks on the job's stream until its last entry, which carries the result, instead of
     polling: polling Redis every few milliseconds for a whole generation takes CPU from the model.
@@ -169,15 +168,15 @@ async def job_result(job_id: str, timeout: float | None = GENERATION_TIMEOUT) ->
         raise Unavailable("Redis is not reachable; try again shortly.", code="queue_unavailable") from exc
 
 
-async def _job_result(job_id: str, timeout: float | None) -> dict | None:
+async def _job_result(job_id: str, timeout: float | None) -> Outcome | None:
     pool = await queue.get_pool()
     if timeout is not None:
         try:
-            return await asyncio.wait_for(_until_done(pool, stream_key(job_id)), timeout)
+            return await asyncio.wait_for(_until_done(pool, keys.stream_key(job_id)), timeout)
         except asyncio.TimeoutError:
             raise Unavailable("The worker did not answer in time.", code="worker_timeout") from None
     # not waiting: the stream's last entry (kept STREAM_TTL), else arq's stored result (kept an hour)
-    last = await pool.xrevrange(stream_key(job_id), count=1)
+    last = await pool.xrevrange(keys.stream_key(job_id), count=1)
     result = _entry_result(last[0][1]) if last else None
     if result is not None:
         return result
@@ -185,11 +184,12 @@ async def _job_result(job_id: str, timeout: float | None) -> dict | None:
     if await job.status() != JobStatus.complete:
         return None
     try:
-        return await job.result(timeout=5.0, poll_delay=queue.RESULT_POLL_DELAY)
+        return parse_outcome(await job.result(timeout=5.0, poll_delay=queue.RESULT_POLL_DELAY))
     except asyncio.TimeoutError:
         raise Unavailable("The worker did not answer in time.", code="worker_timeout") from None
     except Exception as exc:  # the job itself crashed in the worker
-        return {"error": "generation_failed", "message": f"Generation failed in the worker ({type(exc).__name__})."}
+        return GenerateFailure(error="generation_failed",
+                               message=f"Generation failed in the worker ({type(exc).__name__}).")
 
 
 # KEYS: the request's in-flight claim, the owner's in-flight jobs. ARGV: the job id.
@@ -199,8 +199,8 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 """
 
 
-async def _job_outcome(job_id: str, cache_key: str, provider_id: uuid.UUID) -> dict:
-    """The worker's result, or {"error", "message"} saying why there is none. A job whose worker died
+async def _job_outcome(job_id: str, cache_key: str, provider_id: uuid.UUID) -> Outcome:
+    """The worker's result, or a GenerateFailure saying why there is none. A job whose worker died
     gives up its claims, so that asking again queues a new job instead of joining the dead one."""
     try:
         return await job_result(job_id)
@@ -208,11 +208,11 @@ async def _job_outcome(job_id: str, cache_key: str, provider_id: uuid.UUID) -> d
         if exc.code == "worker_unavailable":
             try:
                 pool = await queue.get_pool()
-                await pool.eval(_RELEASE_CLAIM, 2, INFLIGHT_PREFIX + cache_key,
-                                IN_FLIGHT_JOBS_PREFIX + str(provider_id), job_id)
+                await pool.eval(_RELEASE_CLAIM, 2, keys.claim_key(cache_key),
+                                keys.in_flight_jobs_key(str(provider_id)), job_id)
             except (OSError, RedisError):
                 pass  # Redis is gone too: the claims expire with it (claim_seconds)
-        return {"error": exc.code, "message": exc.message}
+        return GenerateFailure(error=exc.code, message=exc.message)
 
 
 async def _still_served(worker: str | None) -> bool:
@@ -227,13 +227,13 @@ def _field(fields: dict, name: str) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _entry_result(fields: dict) -> dict | None:
-    """The result a stream entry carries (only the last one does)."""
+def _entry_result(fields: dict) -> Outcome | None:
+    """The outcome a stream entry carries (only the last one does)."""
     result = _field(fields, "result")
-    return None if result is None else json.loads(result)
+    return None if result is None else parse_outcome(json.loads(result))
 
 
-async def _until_done(pool, key: str) -> dict:
+async def _until_done(pool, key: str) -> Outcome:
     """Block on the job's stream until its last entry, which carries the result."""
     last_id, worker = "0", None
     while True:
@@ -262,17 +262,17 @@ def response_view(row: GeneratedResponse) -> dict[str, Any]:
     return {"responseId": str(row.id), "status": row.status, "response": row.response,
             "confidence": row.confidence, "modelVersion": row.model_version, "cached": row.cached,
             "suggestions": row.suggestions, "error": row.error, "messageId": str(row.message_id),
-            "streamKey": stream_key(row.job_id) if row.job_id else None,
+            "streamKey": keys.stream_key(row.job_id) if row.job_id else None,
             "createdAt": as_utc(row.created_at), "completedAt": as_utc(row.completed_at)}
 
 
-def _result_fields(result: dict, *, cached: bool) -> dict[str, Any]:
-    """The columns a worker result (or its error) fills in."""
-    if "error" in result:
-        return {"status": "failed", "error": result["message"], "completed_at": utcnow()}
-    return {"status": "completed", "response": result["response"], "confidence": result["confidence"],
-            "suggestions": result["suggestions"], "model_version": result["modelVersion"],
-            "prompt": result["prompt"], "generation_ms": int(result["generationMs"]), "cached": cached,
+def _result_fields(outcome: Outcome, *, cached: bool) -> dict[str, Any]:
+    """The columns a worker's outcome fills in."""
+    if isinstance(outcome, GenerateFailure):
+        return {"status": "failed", "error": outcome.message, "completed_at": utcnow()}
+    return {"status": "completed", "response": outcome.response, "confidence": outcome.confidence,
+            "suggestions": [s.model_dump() for s in outcome.suggestions], "model_version": outcome.model_version,
+            "prompt": outcome.prompt, "generation_ms": int(outcome.generation_ms), "cached": cached,
             "completed_at": utcnow()}
 
 
@@ -360,7 +360,7 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
     if hit is not None:
         return response_view(row)
 
-    async def finish() -> dict:
+    async def finish() -> Outcome:
         return await _job_outcome(job_id, key, provider_id)
 
     if background:
@@ -376,10 +376,9 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
     _in_background(_store_after_answer(row.id, fields))
     for column, value in fields.items():
         setattr(row, column, value)
-    if "error" in result:  # stored as failed; the caller gets a clear error, never an empty reply
-        log.info("generation failed response=%s code=%s", row.id, result["error"])
-        status = 503 if result["error"] in _UNAVAILABLE else 502
-        raise DomainError(result["message"], code=result["error"], status=status)
+    if isinstance(result, GenerateFailure):  # stored as failed; the caller gets a clear error, never an empty reply
+        log.info("generation failed response=%s code=%s", row.id, result.error)
+        raise DomainError(result.message, code=result.error, status=result.http_status)
     return response_view(row)
 
 
@@ -461,8 +460,6 @@ async def record_action(provider_id: uuid.UUID, response_id: uuid.UUID, verdict:
 
 
 # -- the seed's direct ML endpoints ----------------------------------------------------------------
-ML_JOB_OWNER = "conv-assistant:mljob:"
-ML_CACHED_RESULT = "conv-assistant:mljob-cached:"
 
 
 async def generate_from_prompt(provider_id: uuid.UUID, prompt: str, *, max_tokens: int, temperature: float,
@@ -475,48 +472,47 @@ async def generate_from_prompt(provider_id: uuid.UUID, prompt: str, *, max_token
     request = ReplyRequest(provider_id, prompt, None,
                            GenerationParams(max_tokens=max_tokens, temperature=temperature), adapter=adapter)
     job_id, hit, key = await start_generation(request, model)
-    cached = None if hit is None else {"response": hit["response"], "confidence": hit["confidence"],
-                                       "model_version": hit["modelVersion"], "cached": True}
+    cached = None if hit is None else {"response": hit.response, "confidence": hit.confidence,
+                                       "model_version": hit.model_version, "cached": True}
     if background:
         pool = await queue.get_pool()
         if cached is not None:  # nothing to run: a finished pseudo-job that holds the cached answer
             job_id = f"cached:{uuid.uuid4().hex}"
-            await pool.set(ML_CACHED_RESULT + job_id, json.dumps(cached), ex=3600)
+            await pool.set(keys.ML_CACHED_RESULT_PREFIX + job_id, json.dumps(cached), ex=3600)
         # a job has one owner for good: set once, never overwritten (job ids are fresh per provider,
         # and a joined in-flight job is the same provider's since the claim key includes the owner)
-        if not await pool.set(ML_JOB_OWNER + job_id, str(provider_id), ex=3600, nx=True):
-            owner = await pool.get(ML_JOB_OWNER + job_id)
+        if not await pool.set(keys.ML_JOB_OWNER_PREFIX + job_id, str(provider_id), ex=3600, nx=True):
+            owner = await pool.get(keys.ML_JOB_OWNER_PREFIX + job_id)
             if (owner.decode() if isinstance(owner, bytes) else owner) != str(provider_id):
                 raise Conflict("This job belongs to someone else.", code="job_conflict")
         return {"job_id": job_id}
     if cached is not None:
         return cached
     result = await _job_outcome(job_id, key, provider_id)
-    if "error" in result:
-        raise DomainError(result["message"], code=result["error"], status=422 if result["error"] in (
-            "prompt_too_long", "bad_request", "empty_reply") else 503)
-    return {"response": result["response"], "confidence": result["confidence"],
-            "model_version": result["modelVersion"], "cached": False}
+    if isinstance(result, GenerateFailure):
+        raise DomainError(result.message, code=result.error, status=result.http_status)
+    return {"response": result.response, "confidence": result.confidence, "model_version": result.model_version,
+            "cached": False}
 
 
 async def ml_job(provider_id: uuid.UUID, job_id: str) -> dict[str, Any]:
     """Status (and result when complete) of a job started by generate_from_prompt(background=True)."""
     pool = await queue.get_pool()
-    owner = await pool.get(ML_JOB_OWNER + job_id)
+    owner = await pool.get(keys.ML_JOB_OWNER_PREFIX + job_id)
     if owner is None or (owner.decode() if isinstance(owner, bytes) else owner) != str(provider_id):
         raise NotFound("No such job.")
-    stored = await pool.get(ML_CACHED_RESULT + job_id)
+    stored = await pool.get(keys.ML_CACHED_RESULT_PREFIX + job_id)
     if stored is not None:
         return {"job_id": job_id, "status": "complete", "result": json.loads(stored)}
     status = await queue.job_handle(job_id, pool).status()
     body: dict[str, Any] = {"job_id": job_id, "status": status.value}
     if status == JobStatus.complete:
-        result = await job_result(job_id, timeout=None) or {}
-        if "error" in result:
-            body.update(status="failed", error=result["message"])
-        else:
-            body["result"] = {"response": result["response"], "confidence": result["confidence"],
-                              "model_version": result["modelVersion"], "cached": False}
+        result = await job_result(job_id, timeout=None)
+        if isinstance(result, GenerateFailure):
+            body.update(status="failed", error=result.message)
+        elif result is not None:
+            body["result"] = {"response": result.response, "confidence": result.confidence,
+                              "model_version": result.model_version, "cached": False}
     return body
 
 

@@ -13,12 +13,13 @@ from tests.api.conftest import batch, message
 pytestmark = pytest.mark.usefixtures("worker_process")
 
 
-def seed_chat(provider, *, group=False, n=4):
+def seed_chat(provider, *, group=False, n=4, texts=None):
+    """A conversation of n messages (or of texts), the client's first; ids by guid m0, m1, …"""
     device = provider.pair_device()
     msgs = []
-    for i in range(n):
+    for i in range(len(texts) if texts else n):
         incoming = i % 2 == 0
-        msgs.append(message(f"m{i}", f"{'question' if incoming else 'answer'} {i}",
+        msgs.append(message(f"m{i}", texts[i] if texts else f"{'question' if incoming else 'answer'} {i}",
                             direction="incoming" if incoming else "outgoing",
                             sender="+15551234567" if not group or i % 4 == 0 else "dee@example.com",
                             sent=f"2026-11-01T10:0{i}:00Z"))
@@ -75,11 +76,15 @@ def test_group_chat_prompt_uses_sender_names(provider, db):
 
 
 def test_count_gives_up_to_three_distinct_suggestions(provider):
-    _, ids = seed_chat(provider)
+    _, ids = seed_chat(provider, texts=["Hi! Do you have time for a haircut this week?", "I do! Thursday or Friday?",
+                                        "Friday afternoon would be perfect. How much is a trim?"])
+    one = generate(provider, ids["m2"], count=1, temperature=0.0).json()
+    assert len(one["suggestions"]) == 1
     body = generate(provider, ids["m2"], count=3, temperature=0.0).json()
     texts = [s["text"] for s in body["suggestions"]]
-    assert 1 <= len(texts) <= 3 and all(texts)
-    from ml.replies import near_duplicate
+    assert 2 <= len(texts) <= 3 and all(texts)  # more than one: count is honoured
+    assert texts[0] == one["response"]  # the first is the same greedy reply
+    from ml.suggestions import near_duplicate
 
     for i, text in enumerate(texts):
         assert not near_duplicate(text, texts[:i])
@@ -100,11 +105,13 @@ def test_async_generation_then_poll(provider):
 
 
 def test_the_same_request_in_flight_is_generated_once(provider):
+    """Two identical requests at once (background: both return while the job runs) share one job."""
     _, ids = seed_chat(provider)
     with ThreadPoolExecutor(2) as pool:
-        a, b = pool.map(lambda _: generate(provider, ids["m2"], temperature=0.5).json(), range(2))
-    assert a["response"] == b["response"]
-    assert a["cached"] or b["cached"] or a["streamKey"] == b["streamKey"]
+        a, b = pool.map(lambda _: generate(provider, ids["m2"], temperature=0.55, **{"async": True}).json(),
+                        range(2))
+    assert a["status"] == b["status"] == "generating"  # neither was a cache hit
+    assert a["streamKey"] == b["streamKey"] and a["responseId"] != b["responseId"]  # one job, two responses
 
 
 def test_actions_make_the_right_training_samples(provider, db):

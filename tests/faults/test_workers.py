@@ -11,7 +11,8 @@ import uuid
 import pytest
 import redis
 
-from ml.status import TTL_HEARTBEATS
+from convassist.keys import stream_key
+from convassist.worker.status import TTL_HEARTBEATS
 from tests.conftest import start_worker
 
 HEARTBEAT = 1  # seconds: a killed worker's entry is gone after TTL_HEARTBEATS of them
@@ -88,7 +89,6 @@ def test_jobs_go_to_a_worker_that_can_start_them(provider, queue, settings_env):
     while the other idled), and both serve."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from ml.replies import stream_key
 
     workers = queue(2)
     settings_env(ML_SERVICE_MAX_IN_FLIGHT="8")  # one provider stands in for eight
@@ -123,7 +123,7 @@ def test_jobs_go_to_a_worker_that_can_start_them(provider, queue, settings_env):
 
 def started_a_job(client, pid: int) -> bool:
     """Whether the worker with this pid has named itself on some job's stream (it does so first)."""
-    for key in client.scan_iter("conv-assistant:stream:*"):
+    for key in client.scan_iter(stream_key("*")):
         first = client.xrange(key, count=1)
         if first and f"-{pid}-".encode() in first[0][1].get(b"worker", b""):
             return True
@@ -167,7 +167,7 @@ def test_a_stream_into_the_page_ends_when_its_worker_is_gone(db, queue):
     from convassist.services.responses import stream_text
 
     [worker] = queue(1)
-    key = f"conv-assistant:stream:test-{uuid.uuid4().hex}"
+    key = stream_key(f"test-{uuid.uuid4().hex}")
     live_id = next(iter(queue.client.zrange(f"{queue.name}:workers", 0, -1))).decode()
 
     async def read_all(worker_id: str) -> tuple[list[str], float]:

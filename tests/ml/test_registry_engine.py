@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from ml.engine import FakeEngine, GenerationParams, LlamaEngine, UnavailableEngine
+from ml.engine import FakeEngine, LlamaEngine, UnavailableEngine
+from ml.params import GenerationParams
 from ml.registry import REGISTRY, resolve_model
 
 

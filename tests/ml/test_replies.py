@@ -1,7 +1,8 @@
 """Suggestion picking with the fake engine (fast), and near-duplicate detection."""
 
-from ml.engine import FakeEngine, Generation, GenerationParams
-from ml.replies import generate_suggestions, near_duplicate
+from ml.engine import FakeEngine, Generation
+from ml.params import GenerationParams
+from ml.suggestions import generate_suggestions, near_duplicate
 
 
 class ScriptedEngine(FakeEngine):

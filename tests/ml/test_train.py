@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from ml.engine import GenerationParams, LlamaEngine
+from ml.engine import LlamaEngine
+from ml.params import GenerationParams
 from ml.prompt import BASE_STOPS
 from ml.registry import resolve_model
 from ml.train import REPLY_END, TrainConfig, TrainSample, encode, split_samples, train_lora

@@ -25,7 +25,7 @@ from tests.conftest import start_reflex, start_worker, stop_process_group
 from tests.faults.test_workers import started_a_job
 from tests.ui.conftest import SHOTS, app_copy, log_in
 
-HEARTBEAT = 1  # seconds; a killed worker is known gone after ml.status.TTL_HEARTBEATS of them
+HEARTBEAT = 1  # seconds; a killed worker is known gone after convassist.worker.status.TTL_HEARTBEATS of them
 REDIS_DOWN = 10  # seconds, as ops would restart it
 
 

@@ -1,4 +1,4 @@
-"""The arq worker: `WorkerSettings` is its whole configuration. Start it with `python -m ml`."""
+"""The arq worker: `WorkerSettings` is its whole configuration. Start it with `python -m convassist.worker`."""
 
 from __future__ import annotations
 
@@ -16,21 +16,25 @@ from arq.connections import RedisSettings
 from arq.worker import Worker, get_kwargs
 from redis.exceptions import RedisError
 
+from convassist.keys import wake_key, worker_key, workers_key
 from convassist.settings import get_settings
-from ml import codec
-from ml.engine import LlamaEngine, ReplyEngine, on_model_thread
+from convassist.worker import codec
+from convassist.worker.replies import generate_reply
+from convassist.worker.status import TTL_HEARTBEATS
+from ml.engine import FakeEngine, LlamaEngine, ReplyEngine, on_model_thread
 from ml.registry import resolve_model
-from ml.replies import generate_reply
-from ml.status import TTL_HEARTBEATS, wake_key, worker_key, workers_key
 
-log = logging.getLogger("ml.worker")
+log = logging.getLogger("convassist.worker")
 
-HEALTH_CHECK_INTERVAL = 10  # arq's own health-check key (`arq --check`); the app reads ml.status's entries
+HEALTH_CHECK_INTERVAL = 10  # arq's own health-check key (`arq --check`); the app reads convassist.worker.status's entries
 
 
 def load_engine() -> ReplyEngine:
-    """Resolve and load the configured model (blocking: call it off the event loop)."""
+    """Resolve and load the configured model (blocking: call it off the event loop). With
+    ML_SERVICE_ENGINE=fake, a fixed-reply stand-in (fast tests of everything around the model)."""
     settings = get_settings()
+    if settings.ml_service_engine == "fake":
+        return FakeEngine()
     resolved = resolve_model(settings.ml_service_model_id, settings.ml_service_model_path,
                              settings.convassist_data_dir / "models")
     return LlamaEngine.load(resolved, context_size=settings.ml_service_context_size,
@@ -42,7 +46,7 @@ async def train_adapter(ctx: dict, job_id: str) -> dict:
     Runs on the training queue's worker (one job at a time), never in a slot replies need."""
     from convassist.services import training
 
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "ml.train", job_id,
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "convassist.worker.training", job_id,
                                                    stdin=asyncio.subprocess.DEVNULL)
     try:
         code = await process.wait()
@@ -163,7 +167,7 @@ def create_training_worker(**overrides) -> Worker:
 
 
 def run() -> None:
-    """`python -m ml`: the replies worker and the training worker on one event loop. A signal stops
+    """`python -m convassist.worker`: the replies worker and the training worker on one event loop. A signal stops
     the replies worker (arq's handler), which stops the training worker (its trainer is killed and
     the job marked failed)."""
     replies = create_worker()
@@ -180,7 +184,7 @@ def run() -> None:
 
 
 class WorkerSettings:
-    """The replies worker; run by WakeableWorker (`python -m ml`), which is woken per job."""
+    """The replies worker; run by WakeableWorker (`python -m convassist.worker`), which is woken per job."""
 
     functions = [ping, func(generate_reply, keep_result=3600, max_tries=1)]
     on_startup = startup

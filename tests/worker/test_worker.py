@@ -9,7 +9,7 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
-from ml import worker as ml_worker
+from convassist.worker import main as worker_main
 from ml.engine import FakeEngine
 
 
@@ -27,7 +27,7 @@ def test_arq_burst_worker_runs_jobs_on_installed_redis_py(db, redis_server):
         async def startup(ctx):
             ctx["engine"] = FakeEngine()
 
-        worker = Worker(functions=[ml_worker.ping], redis_settings=settings, queue_name="burst-test",
+        worker = Worker(functions=[worker_main.ping], redis_settings=settings, queue_name="burst-test",
                         burst=True, poll_delay=0, on_startup=startup, handle_signals=False)
         await worker.main()
         results = [await job.result(timeout=5, poll_delay=0.01) for job in jobs]
@@ -53,7 +53,7 @@ def test_a_queued_job_wakes_the_worker_and_one_queued_without_a_wake_is_still_fo
         async def startup(ctx):
             ctx["engine"] = FakeEngine()
 
-        worker = ml_worker.create_worker(functions=[ml_worker.ping], redis_settings=settings, queue_name="wake-test",
+        worker = worker_main.create_worker(functions=[worker_main.ping], redis_settings=settings, queue_name="wake-test",
                                          poll_delay=3.0, on_startup=startup, handle_signals=False,
                                          health_check_interval=3600)
         running = asyncio.create_task(worker.main())
@@ -131,7 +131,7 @@ def test_cached_or_enqueue_answers_joins_or_queues_a_real_arq_job(db, settings_e
         raw_job = await pool.get("arq:job:j1")
         info = await queue.job_handle("j1", pool).info()
         status = await queue.job_handle("j1", pool, pool.default_queue_name).status()
-        wake = await pool.lrange(ml_worker.wake_key(pool.default_queue_name), 0, -1)
+        wake = await pool.lrange(worker_main.wake_key(pool.default_queue_name), 0, -1)
         claim_ttl = await pool.ttl("k:claim")
         await pool.set("k:cache", b'{"response": "hi"}')
         await pool.script_flush()
@@ -178,3 +178,35 @@ def test_cached_or_enqueue_enforces_the_owner_rate_and_in_flight_limits(db, sett
     assert outcomes == ["queued", "queued", "busy", "queued", "cached"]
     assert rate[0] == "rate_limited" and 0 < int(rate[1]) <= 60
     assert queued == [b"j0", b"j1", b"j3"]
+
+
+def test_the_engine_is_a_setting_and_the_fake_one_serves_through_the_real_worker(services_env, settings_env, db):
+    """ML_SERVICE_ENGINE=fake: the real worker process and queue around a fixed-reply engine, for fast
+    tests of everything but the model (the real model's tests stay as they are)."""
+    import subprocess
+    import uuid
+
+    from convassist.services import queue, responses
+    from tests.conftest import start_worker
+
+    name = f"convassist:fake-engine:{uuid.uuid4().hex[:8]}"
+    settings_env(ML_SERVICE_QUEUE=name)
+    worker = start_worker({**services_env, "ML_SERVICE_QUEUE": name, "ML_SERVICE_ENGINE": "fake"})
+
+    async def scenario():
+        model = await responses.worker_model()
+        answer = await responses.generate_from_prompt(uuid.uuid4(), "Them: Is Friday free?\nMe:", max_tokens=3,
+                                                      temperature=0.0)
+        await queue.close_pools()
+        return model, answer
+
+    try:
+        model, answer = asyncio.run(scenario())
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    assert model["model_id"] == "fake"
+    assert answer["response"] == "Sounds good, see" and answer["model_version"] == "fake"

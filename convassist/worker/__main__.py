@@ -1,4 +1,4 @@
-"""`python -m ml`: run the worker (settings are validated first, with a clear message)."""
+"""`python -m convassist.worker`: run the worker (settings are validated first, with a clear message)."""
 
 import logging
 import sys
@@ -15,7 +15,7 @@ def main() -> int:
     except SettingsError as exc:
         print(f"convassist worker: {exc}", file=sys.stderr)
         return 2
-    from ml.worker import run
+    from convassist.worker.main import run
 
     run()
     return 0

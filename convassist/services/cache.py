@@ -1,11 +1,11 @@
-"""The reply cache in Redis: `conv-assistant:cache:{hash}` over everything that decides the reply."""
+"""The reply cache in Redis: a key over everything that decides the reply (convassist.keys.cache_key)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 
-CACHE_PREFIX = "conv-assistant:cache:"
+from convassist import keys
 
 
 def model_version(model_id: str, adapter_version: str | None) -> str:
@@ -19,7 +19,7 @@ def cache_key(*, owner: str, model_id: str, file_identity: str | None, adapter_v
     adapter, the prompt or a sampling option does."""
     material = json.dumps({"owner": owner, "model": model_id, "file": file_identity, "adapter": adapter_version,
                            "prompt": prompt, "params": params, "count": count}, sort_keys=True)
-    return CACHE_PREFIX + hashlib.sha256(material.encode("utf-8")).hexdigest()
+    return keys.cache_key(hashlib.sha256(material.encode("utf-8")).hexdigest())
 
 
 def decode(raw: bytes) -> dict:

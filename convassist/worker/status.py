@@ -1,4 +1,5 @@
-"""Redis keys the worker publishes and the app reads (health). No message content, ever.
+"""The workers' registry in Redis: each worker publishes its status, the app reads it (health, and
+whether anyone can serve a suggestion). No message content, ever.
 
 Every worker publishes its own status under its own key, with a TTL it refreshes: a worker that
 stops removes only its own entry, and one that dies drops out within the TTL. The app serves while
@@ -10,22 +11,9 @@ from __future__ import annotations
 import json
 import time
 
+from convassist.keys import worker_key, workers_key
+
 TTL_HEARTBEATS = 3  # an entry not refreshed for this many heartbeats (ML_SERVICE_HEARTBEAT_SECONDS) is gone
-
-
-def workers_key(queue_name: str) -> str:
-    """A sorted set: worker id → when its entry expires (Unix ms)."""
-    return f"{queue_name}:workers"
-
-
-def worker_key(queue_name: str, worker_id: str) -> str:
-    """JSON of one worker's status (id, host, pid, threads, model), with a TTL."""
-    return f"{queue_name}:worker:{worker_id}"
-
-
-def wake_key(queue_name: str) -> str:
-    """A list the app pushes to after queueing a job; the worker blocks on it between polls."""
-    return f"{queue_name}:wake"
 
 
 # KEYS: the workers set. ARGV: now (ms), the prefix of the worker keys. Drops expired members and

@@ -1,0 +1,103 @@
+"""The reply job: a GenerateRequest in, suggestions from the worker's engine (ml.suggestions) out;
+the result ends the job's stream, so a waiting caller wakes with it at once, and fills the cache."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+from pydantic import ValidationError
+
+from convassist import keys
+from convassist.services import cache
+from convassist.worker.contracts import GenerateFailure, GenerateRequest, GenerateResult, Outcome, Suggestion, dump
+from ml.engine import ReplyEngine, on_model_thread
+from ml.prompt import BASE_STOPS, Turn
+from ml.suggestions import PromptTooLong, run_generation
+
+log = logging.getLogger("convassist.worker.replies")
+
+STREAM_TTL = 300  # seconds a job's stream is kept after its last entry
+
+
+def _queued_ms(ctx: dict) -> float | None:
+    """How long the job waited for the worker to pick it up."""
+    enqueued = ctx.get("enqueue_time")
+    if enqueued is None:
+        return None
+    return round((ctx["job_start"] - enqueued.timestamp()) * 1000, 1)
+
+
+async def generate_reply(ctx: dict, payload: dict) -> dict:
+    """arq job: a GenerateRequest (as JSON) in, the GenerateResult or GenerateFailure (as JSON) out.
+    Never message text in the log."""
+    redis = ctx["redis"]
+    job_id = ctx.get("job_id", "")
+    stream = keys.stream_key(job_id)
+    ctx["job_start"] = time.time()
+    # who runs it: a waiting caller answers at once if this worker stops, instead of at its timeout
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.xadd(stream, {"worker": ctx.get("worker_id", "")}, maxlen=512)
+        pipe.expire(stream, STREAM_TTL)
+        await pipe.execute()
+    try:
+        request = GenerateRequest.model_validate(payload)
+    except ValidationError as exc:
+        request, outcome = None, GenerateFailure(error="bad_request", message=f"{exc.error_count()} invalid field(s).")
+    else:
+        outcome = await _generate(ctx, request)
+    result = dump(outcome)
+    pipe = redis.pipeline(transaction=False)  # one round trip for the bookkeeping
+    if request is not None and request.cache_key:
+        if isinstance(outcome, GenerateResult) and ctx["settings"].ml_service_redis_enabled:
+            cache.store(pipe, request.cache_key, result, ctx["settings"].ml_service_redis_cache_ttl)
+        pipe.delete(keys.claim_key(request.cache_key))
+    pipe.xadd(stream, {"done": "1", "result": json.dumps(result)}, maxlen=512)
+    pipe.expire(stream, STREAM_TTL)
+    if request is not None and request.in_flight_key:  # the owner's count of generations under way
+        pipe.zrem(request.in_flight_key, job_id)
+    await pipe.execute()
+    return result
+
+
+async def _generate(ctx: dict, request: GenerateRequest) -> Outcome:
+    engine: ReplyEngine = ctx["engine"]
+    redis = ctx["redis"]
+    job_id = ctx.get("job_id", "")
+    started = time.perf_counter()
+    if not engine.status.loaded:
+        return GenerateFailure(error="model_unavailable", message=engine.status.error or "The model is not loaded.")
+    turns = [Turn(*t) for t in request.turns] if request.turns is not None else None
+    if turns is None and request.prompt is None:
+        return GenerateFailure(error="bad_request", message="Either turns or a prompt is required.")
+
+    loop = asyncio.get_running_loop()
+    stream = keys.stream_key(job_id)
+
+    def on_text(text: str) -> None:  # from the model thread: hand the write to the event loop
+        asyncio.run_coroutine_threadsafe(redis.xadd(stream, {"text": text}, maxlen=512), loop)
+
+    adapter = request.adapter
+    try:
+        # tokens go to the stream only when someone watches it (the UI); streaming costs the model CPU
+        prompt, found = await on_model_thread(
+            run_generation, engine, turns, request.prompt, list(BASE_STOPS), adapter.path if adapter else None,
+            request.params, request.count, on_text if request.stream else None)
+    except PromptTooLong as exc:
+        return GenerateFailure(error="prompt_too_long", message=str(exc))
+    except RuntimeError as exc:
+        return GenerateFailure(error="adapter_unavailable", message=f"The active adapter cannot be used: {exc}")
+    if not found:
+        return GenerateFailure(error="empty_reply", message="The model produced an empty reply; try again.")
+    result = GenerateResult(
+        response=found[0].text, confidence=found[0].confidence,
+        suggestions=[Suggestion(text=g.text, confidence=g.confidence) for g in found],
+        model_version=cache.model_version(engine.status.model_id, adapter.label if adapter else None),
+        prompt=prompt, tokens=found[0].tokens, generation_ms=round((time.perf_counter() - started) * 1000, 1),
+        decoded=sum(g.decoded for g in found), decode_ms=round(sum(g.seconds for g in found) * 1000, 1),
+        queued_ms=_queued_ms(ctx))
+    log.info("reply job=%s tokens=%d suggestions=%d ms=%.0f", job_id, result.tokens, len(found),
+             result.generation_ms)
+    return result
