@@ -23,12 +23,15 @@ from ml.params import GenerationParams
 from ml.registry import ResolvedModel
 
 # llama.cpp's OpenMP threads spin while they wait for work (libgomp: 300,000 spins), so two workers
-# on one machine burn the cores each other needs: 8 concurrent suggestions took 4x longer with two
-# workers than with one (29x with arq taking ten jobs at once). Measured on 2 cores, 8 suggestions
-# (bench/colocated_workers.py): spinning 300 times before sleeping keeps one worker as fast as before
-# (4.1 s) and lets two share (2.3 s, against 4.3-15.8 s spinning); not spinning at all (passive) cost
-# one worker 15-40%. Set before llama_cpp is imported (lazily, below); an explicit setting wins.
-os.environ.setdefault("GOMP_SPINCOUNT", "300")
+# on one machine burn the cores each other needs. How long to spin before sleeping, measured on 2 cores
+# (bench/generation.py, bench/colocated_workers.py, bench/training.py):
+#   spins     one reply   2 workers vs 1 (8 at once)   reply while training
+#   300,000   255 ms      2.83x (unsafe)               444 ms
+#   3,000     257 ms      0.80x                        482 ms
+#   300       414 ms      0.53x                        598 ms   (threads sleep between decode steps)
+# 3,000 keeps a lone worker as fast as spinning and makes co-located workers safe. Set before
+# llama_cpp is imported (lazily, below); an explicit setting wins.
+os.environ.setdefault("GOMP_SPINCOUNT", "3000")
 
 log = logging.getLogger(__name__)
 

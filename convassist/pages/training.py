@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from convassist.components.layout import empty_state, page_shell
+from convassist.components.layout import page_shell
 from convassist.state.training import TrainingState
 
 

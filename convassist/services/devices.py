@@ -17,6 +17,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
+from typing import Optional
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -214,7 +215,22 @@ def device_from_token(session: Session, token: str) -> Device:
     return device
 
 
-def list_devices(session: Session, provider_id: uuid.UUID) -> list[dict]:
+class DevicePublic(CamelModel):
+    """A device as its provider sees it (API and UI)."""
+
+    id: uuid.UUID
+    name: str
+    platform: str
+    os_version: Optional[str]
+    verified: bool
+    active: bool
+    last_sync_at: Optional[datetime]
+    created_at: datetime
+    conversation_count: int
+    message_count: int
+
+
+def list_devices(session: Session, provider_id: uuid.UUID) -> list[DevicePublic]:
     """The provider's devices with their conversation and message counts."""
     conversations = (sa.select(Conversation.device_id, sa.func.count().label("n"),
                                sa.func.coalesce(sa.func.sum(Conversation.message_count), 0).label("m"))
@@ -226,9 +242,9 @@ def list_devices(session: Session, provider_id: uuid.UUID) -> list[dict]:
         .where(Device.provider_id == provider_id)
         .order_by(Device.active.desc(), Device.created_at.desc())
     ).all()
-    return [{"id": device.id, "name": device.name, "platform": device.platform, "os_version": device.os_version,
-             "verified": device.verified, "active": device.active, "last_sync_at": as_utc(device.last_sync_at),
-             "created_at": as_utc(device.created_at), "conversation_count": int(n), "message_count": int(m)}
+    return [DevicePublic(id=device.id, name=device.name, platform=device.platform, os_version=device.os_version,
+                         verified=device.verified, active=device.active, last_sync_at=as_utc(device.last_sync_at),
+                         created_at=as_utc(device.created_at), conversation_count=int(n), message_count=int(m))
             for device, n, m in rows]
 
 

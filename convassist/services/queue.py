@@ -11,8 +11,7 @@ from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.constants import job_key_prefix
-from arq.jobs import Job, serialize_job
+from arq.jobs import Job
 from arq.utils import timestamp_ms
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
@@ -21,6 +20,7 @@ from convassist.services.errors import Unavailable
 from convassist.settings import get_settings
 from convassist.keys import wake_key, worker_key, workers_key
 from convassist.worker import codec
+from convassist.worker.arq_seams import job_write
 from convassist.worker.status import LIVE_WORKERS_SCRIPT
 
 RESULT_POLL_DELAY = 0.002  # arq's default (0.5 s) would dominate every round trip
@@ -127,13 +127,12 @@ async def cached_or_enqueue(function: str, payload: Any, *, job_id: str, cache_k
     pool = await get_pool()
     if _cached_or_enqueue_script is None:  # sent by its SHA1 (EVALSHA), loaded again if Redis lost it
         _cached_or_enqueue_script = pool.register_script(_CACHED_OR_ENQUEUE)
-    enqueued_ms = timestamp_ms()
-    job = serialize_job(function, (payload,), {}, None, enqueued_ms, serializer=pool.job_serializer)
+    job = job_write(pool, function, payload, job_id)
     outcome, value = await _cached_or_enqueue_script(
-        keys=[cache_key or "", claim_key, job_key_prefix + job_id, pool.default_queue_name,
+        keys=[cache_key or "", claim_key, job.key, pool.default_queue_name,
               wake_key(pool.default_queue_name), limits.rate_key, limits.in_flight_key],
-        args=["1" if cache_key else "0", job_id, claim_seconds, pool.expires_extra_ms, job, enqueued_ms, WAKE_TTL,
-              limits.rate, limits.window, limits.in_flight, enqueued_ms],
+        args=["1" if cache_key else "0", job_id, claim_seconds, job.expires_ms, job.body, job.enqueued_ms, WAKE_TTL,
+              limits.rate, limits.window, limits.in_flight, job.enqueued_ms],
         client=pool)
     return outcome.decode(), value
 

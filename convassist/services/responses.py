@@ -11,12 +11,13 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal, Optional
 
 import sqlalchemy as sa
 from arq.jobs import JobStatus
-from pydantic import Field
+from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 from sqlmodel import Session
 
@@ -29,7 +30,7 @@ from convassist.services.errors import Conflict, DomainError, NotFound, Unavaila
 from convassist.services.tokens import TokenClaims
 from convassist.settings import get_settings
 from convassist.worker.contracts import (AdapterRef, GenerateFailure, GenerateRequest, GenerateResult, Outcome,
-                                         parse_outcome)
+                                         Suggestion, parse_outcome)
 from ml.params import GenerationParams
 from ml.prompt import DEFAULT_MAX_HISTORY, Turn, render, speaker_for
 from ml.suggestions import MAX_SUGGESTIONS
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 
 GENERATION_TIMEOUT = 120.0  # seconds a caller waits for the worker before giving up
 MAX_HISTORY_LIMIT = 50
-STORE_AFTER_ANSWER = 0.05  # seconds between a synchronous answer and storing its row
 _background: set[asyncio.Task] = set()  # keeps fire-and-forget tasks alive
 
 
@@ -258,12 +258,30 @@ def _in_background(work) -> None:
 
 
 # -- responses for messages ------------------------------------------------------------------------
-def response_view(row: GeneratedResponse) -> dict[str, Any]:
-    return {"responseId": str(row.id), "status": row.status, "response": row.response,
-            "confidence": row.confidence, "modelVersion": row.model_version, "cached": row.cached,
-            "suggestions": row.suggestions, "error": row.error, "messageId": str(row.message_id),
-            "streamKey": keys.stream_key(row.job_id) if row.job_id else None,
-            "createdAt": as_utc(row.created_at), "completedAt": as_utc(row.completed_at)}
+class ResponsePublic(CamelModel):
+    """A response as its provider sees it (API and UI)."""
+
+    response_id: uuid.UUID
+    message_id: uuid.UUID
+    status: Literal["generating", "completed", "failed", "accepted", "edited", "rejected"]
+    response: Optional[str]
+    confidence: Optional[float]
+    model_version: Optional[str]
+    cached: bool
+    suggestions: list[Suggestion]
+    error: Optional[str]
+    stream_key: Optional[str]  # the job's stream, to read the reply as it is written (stream_text)
+    created_at: datetime
+    completed_at: Optional[datetime]
+
+
+def response_view(row: GeneratedResponse) -> ResponsePublic:
+    return ResponsePublic(
+        response_id=row.id, message_id=row.message_id, status=row.status, response=row.response,
+        confidence=row.confidence, model_version=row.model_version, cached=bool(row.cached),
+        suggestions=row.suggestions or [], error=row.error,
+        stream_key=keys.stream_key(row.job_id) if row.job_id else None,
+        created_at=as_utc(row.created_at), completed_at=as_utc(row.completed_at))
 
 
 def _result_fields(outcome: Outcome, *, cached: bool) -> dict[str, Any]:
@@ -286,13 +304,14 @@ def _store_result(response_id: uuid.UUID, fields: dict[str, Any]) -> GeneratedRe
         return row or session.get(GeneratedResponse, response_id)
 
 
-async def _store_after_answer(response_id: uuid.UUID, fields: dict[str, Any]) -> None:
-    """Complete a synchronous answer's row once the answer has had time to reach the caller. Storing
-    at once made the answer's way out ≈0.7 ms slower on a 2-core machine (the store's thread, GIL
-    and database work competing with sending it); readers that come first complete the row
-    themselves from the same worker result (get_response, record_action)."""
-    await asyncio.sleep(STORE_AFTER_ANSWER)
-    await asyncio.to_thread(_store_result, response_id, fields)
+async def _finish(response_id: uuid.UUID, job_id: str, cache_key: str,
+                  provider_id: uuid.UUID) -> tuple[GeneratedResponse, Outcome]:
+    """Wait for the job's outcome and store it on the response: how every generated response is
+    completed, whether its caller waits (200) or not (202, the UI). A response whose waiter went away
+    with its app process is completed by the next reader (get_response)."""
+    outcome = await _job_outcome(job_id, cache_key, provider_id)
+    row = await asyncio.to_thread(_store_result, response_id, _result_fields(outcome, cached=False))
+    return row, outcome
 
 
 async def _read_beside_worker_model(work, session: Session | None) -> tuple[Any, dict]:
@@ -319,7 +338,7 @@ def _read(work, session: Session | None):
 async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
                                max_history: int = DEFAULT_MAX_HISTORY, count: int = 1, temperature: float = 0.0,
                                background: bool = False, session: Session | None = None,
-                               account: TokenClaims | None = None) -> dict[str, Any]:
+                               account: TokenClaims | None = None) -> ResponsePublic:
     """Suggest replies to a message. background=True returns at once with status `generating`.
 
     session: where to read the conversation (the API passes the request's); None opens one.
@@ -360,30 +379,19 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
     if hit is not None:
         return response_view(row)
 
-    async def finish() -> Outcome:
-        return await _job_outcome(job_id, key, provider_id)
-
     if background:
-        async def finish_and_store() -> None:
-            await asyncio.to_thread(_store_result, row.id, _result_fields(await finish(), cached=False))
-
-        _in_background(finish_and_store())
+        _in_background(_finish(row.id, job_id, key, provider_id))
         return response_view(row)
-    result = await finish()
-    # answer at once and complete the row right after: a reader that comes first (get_response,
-    # record_action) completes it from the same worker result, so nobody sees it half done
-    fields = _result_fields(result, cached=False)
-    _in_background(_store_after_answer(row.id, fields))
-    for column, value in fields.items():
-        setattr(row, column, value)
-    if isinstance(result, GenerateFailure):  # stored as failed; the caller gets a clear error, never an empty reply
-        log.info("generation failed response=%s code=%s", row.id, result.error)
-        raise DomainError(result.message, code=result.error, status=result.http_status)
+    row, outcome = await _finish(row.id, job_id, key, provider_id)
+    if isinstance(outcome, GenerateFailure):  # stored as failed; the caller gets a clear error, never an empty reply
+        log.info("generation failed response=%s code=%s", row.id, outcome.error)
+        raise DomainError(outcome.message, code=outcome.error, status=outcome.http_status)
     return response_view(row)
 
 
-async def get_response(provider_id: uuid.UUID, response_id: uuid.UUID) -> dict[str, Any]:
-    """A response with its current status (finishing it from the worker's result if it is ready)."""
+async def get_response(provider_id: uuid.UUID, response_id: uuid.UUID) -> ResponsePublic:
+    """A response with its current status. One still `generating` whose waiter is gone (its app process
+    died) is completed here from the job's outcome, or marked failed once no outcome can come."""
     def load():
         with session_scope() as session:
             row = session.get(GeneratedResponse, response_id)
@@ -397,6 +405,8 @@ async def get_response(provider_id: uuid.UUID, response_id: uuid.UUID) -> dict[s
             result = await job_result(row.job_id, timeout=None)
         except Unavailable:
             result = None
+        if result is None and utcnow() - as_utc(row.created_at) > timedelta(seconds=GENERATION_TIMEOUT + 30):
+            result = GenerateFailure(error="worker_timeout", message="No reply came; try again.")
         if result is not None:
             row = await asyncio.to_thread(_store_result, row.id, _result_fields(result, cached=False))
     return response_view(row)
@@ -444,58 +454,69 @@ def act(session: Session, provider_id: uuid.UUID, response_id: uuid.UUID, verdic
     return row
 
 
-async def record_action(provider_id: uuid.UUID, response_id: uuid.UUID, verdict: Verdict) -> dict[str, Any]:
-    """act() in its own transaction. A response answered but not yet stored (generate_for_message
-    answers first) is completed from the worker's result before the verdict."""
-    def run(session: Session) -> dict[str, Any]:
-        return response_view(act(session, provider_id, response_id, verdict))
-
-    try:
-        return await asyncio.to_thread(run_in_transaction, run)
-    except Conflict as exc:
-        if exc.code != "not_completed":
-            raise
-    await get_response(provider_id, response_id)
-    return await asyncio.to_thread(run_in_transaction, run)
+async def record_action(provider_id: uuid.UUID, response_id: uuid.UUID, verdict: Verdict) -> ResponsePublic:
+    """act() in its own transaction."""
+    return await asyncio.to_thread(run_in_transaction,
+                                   lambda session: response_view(act(session, provider_id, response_id, verdict)))
 
 
-# -- the seed's direct ML endpoints ----------------------------------------------------------------
+# -- the seed's direct ML endpoints (snake_case fields, as the seed had them) -----------------------
+class MLAnswer(BaseModel):
+    response: str
+    confidence: float
+    model_version: str
+    cached: bool
+
+    @classmethod
+    def of(cls, result: GenerateResult, *, cached: bool) -> MLAnswer:
+        return cls(response=result.response, confidence=result.confidence, model_version=result.model_version,
+                   cached=cached)
+
+
+class MLJobCreated(BaseModel):
+    job_id: str
+
+
+class MLJobStatus(BaseModel):
+    job_id: str
+    status: str  # arq's job status, or "failed"
+    result: Optional[MLAnswer] = None
+    error: Optional[str] = None
 
 
 async def generate_from_prompt(provider_id: uuid.UUID, prompt: str, *, max_tokens: int, temperature: float,
-                               background: bool = False, session: Session | None = None) -> dict[str, Any]:
-    """A completion of a raw prompt (no conversation, nothing stored in the database); session as for
-    generate_for_message."""
+                               background: bool = False,
+                               session: Session | None = None) -> MLAnswer | MLJobCreated:
+    """A completion of a raw prompt (no conversation, nothing stored in the database), or with
+    background=True the job to poll (ml_job); session as for generate_for_message."""
     if not prompt.strip():
         raise DomainError("prompt must not be empty.", code="empty_prompt", status=422)
     adapter, model = await _read_beside_worker_model(lambda s: training.active_adapter(s, provider_id), session)
     request = ReplyRequest(provider_id, prompt, None,
                            GenerationParams(max_tokens=max_tokens, temperature=temperature), adapter=adapter)
     job_id, hit, key = await start_generation(request, model)
-    cached = None if hit is None else {"response": hit.response, "confidence": hit.confidence,
-                                       "model_version": hit.model_version, "cached": True}
+    cached = None if hit is None else MLAnswer.of(hit, cached=True)
     if background:
         pool = await queue.get_pool()
         if cached is not None:  # nothing to run: a finished pseudo-job that holds the cached answer
             job_id = f"cached:{uuid.uuid4().hex}"
-            await pool.set(keys.ML_CACHED_RESULT_PREFIX + job_id, json.dumps(cached), ex=3600)
+            await pool.set(keys.ML_CACHED_RESULT_PREFIX + job_id, cached.model_dump_json(), ex=3600)
         # a job has one owner for good: set once, never overwritten (job ids are fresh per provider,
         # and a joined in-flight job is the same provider's since the claim key includes the owner)
         if not await pool.set(keys.ML_JOB_OWNER_PREFIX + job_id, str(provider_id), ex=3600, nx=True):
             owner = await pool.get(keys.ML_JOB_OWNER_PREFIX + job_id)
             if (owner.decode() if isinstance(owner, bytes) else owner) != str(provider_id):
                 raise Conflict("This job belongs to someone else.", code="job_conflict")
-        return {"job_id": job_id}
+        return MLJobCreated(job_id=job_id)
     if cached is not None:
         return cached
     result = await _job_outcome(job_id, key, provider_id)
     if isinstance(result, GenerateFailure):
         raise DomainError(result.message, code=result.error, status=result.http_status)
-    return {"response": result.response, "confidence": result.confidence, "model_version": result.model_version,
-            "cached": False}
+    return MLAnswer.of(result, cached=False)
 
 
-async def ml_job(provider_id: uuid.UUID, job_id: str) -> dict[str, Any]:
+async def ml_job(provider_id: uuid.UUID, job_id: str) -> MLJobStatus:
     """Status (and result when complete) of a job started by generate_from_prompt(background=True)."""
     pool = await queue.get_pool()
     owner = await pool.get(keys.ML_JOB_OWNER_PREFIX + job_id)
@@ -503,17 +524,15 @@ async def ml_job(provider_id: uuid.UUID, job_id: str) -> dict[str, Any]:
         raise NotFound("No such job.")
     stored = await pool.get(keys.ML_CACHED_RESULT_PREFIX + job_id)
     if stored is not None:
-        return {"job_id": job_id, "status": "complete", "result": json.loads(stored)}
+        return MLJobStatus(job_id=job_id, status="complete", result=MLAnswer.model_validate_json(stored))
     status = await queue.job_handle(job_id, pool).status()
-    body: dict[str, Any] = {"job_id": job_id, "status": status.value}
     if status == JobStatus.complete:
         result = await job_result(job_id, timeout=None)
         if isinstance(result, GenerateFailure):
-            body.update(status="failed", error=result.message)
-        elif result is not None:
-            body["result"] = {"response": result.response, "confidence": result.confidence,
-                              "model_version": result.model_version, "cached": False}
-    return body
+            return MLJobStatus(job_id=job_id, status="failed", error=result.message)
+        if result is not None:
+            return MLJobStatus(job_id=job_id, status=status.value, result=MLAnswer.of(result, cached=False))
+    return MLJobStatus(job_id=job_id, status=status.value)
 
 
 async def stream_text(key: str, *, timeout: float = GENERATION_TIMEOUT):

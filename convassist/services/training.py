@@ -7,14 +7,16 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any, Optional
 
 import sqlalchemy as sa
+from pydantic import Field
 from redis.exceptions import RedisError
 from sqlmodel import Session
 
 from convassist.db import session_scope
-from pydantic import Field
 
 from convassist.models import TrainingJob, TrainingSample, as_utc, utcnow
 from convassist.schemas import CamelModel, CleanStr, check_page
@@ -112,19 +114,19 @@ def create_job(session: Session, provider_id: uuid.UUID, params: TrainingParams)
     return job
 
 
-async def start_job(provider_id: uuid.UUID, params: TrainingParams) -> dict:
+async def start_job(provider_id: uuid.UUID, params: TrainingParams) -> JobPublic:
     """Create a job (see create_job) and queue it on the worker's training queue, where jobs wait
     their turn without holding a slot that replies need; returns its view."""
-    def create() -> dict:
+    def create() -> JobPublic:
         with session_scope() as session:
             return job_view(create_job(session, provider_id, params))
 
     view = await asyncio.to_thread(create)
     try:
-        await queue.enqueue("train_adapter", str(view["job_id"]), _job_id=f"train:{view['job_id']}",
+        await queue.enqueue("train_adapter", str(view.job_id), _job_id=f"train:{view.job_id}",
                             _queue_name=get_settings().training_queue)
     except (OSError, RedisError) as exc:  # nothing would run it: say so on the job rather than leave it queued
-        await asyncio.to_thread(fail_job, str(view["job_id"]), "The job queue is not reachable.")
+        await asyncio.to_thread(fail_job, str(view.job_id), "The job queue is not reachable.")
         raise Unavailable("The job queue (Redis) is not reachable.", code="queue_unavailable") from exc
     return view
 
@@ -141,15 +143,51 @@ def list_jobs(session: Session, provider_id: uuid.UUID) -> list[TrainingJob]:
                                 .order_by(TrainingJob.created_at.desc())).scalars().all())
 
 
-def job_view(job: TrainingJob) -> dict:
-    return {"job_id": job.id, "status": job.status, "progress": round(job.progress, 1), "base_model": job.base_model,
-            "epochs": job.epochs, "learning_rate": job.learning_rate, "lora_rank": job.lora_rank,
-            "eval_fraction": job.eval_fraction, "sample_count": job.sample_count, "output_path": job.output_path,
-            "adapter_version": adapter_label(job), "active": job.is_active, "error": job.error,
-            "created_at": as_utc(job.created_at), "started_at": as_utc(job.started_at),
-            "completed_at": as_utc(job.completed_at),
-            "metrics": {"trainLoss": job.metrics.get("trainLoss", []), "evalLoss": job.metrics.get("evalLoss", []),
-                        **{k: v for k, v in job.metrics.items() if k not in ("trainLoss", "evalLoss")}}}
+class JobMetrics(CamelModel):
+    """The losses per epoch, and whatever else the trainer reported (steps per epoch, agreement…)."""
+
+    model_config = CamelModel.model_config | {"extra": "allow"}
+
+    train_loss: list[float]
+    eval_loss: list[float]
+
+    def extra(self, name: str, default: Any = None) -> Any:
+        return (self.model_extra or {}).get(name, default)
+
+
+class JobPublic(CamelModel):
+    """A training job as its provider sees it (API and UI)."""
+
+    job_id: uuid.UUID
+    status: str
+    progress: float
+    base_model: str
+    epochs: int
+    learning_rate: float
+    lora_rank: int
+    eval_fraction: float
+    sample_count: int
+    output_path: Optional[str]
+    adapter_version: Optional[str]
+    active: bool
+    error: Optional[str]
+    created_at: datetime
+    started_at: Optional[datetime]
+    completed_at: Optional[datetime]
+    metrics: JobMetrics
+
+
+def job_view(job: TrainingJob) -> JobPublic:
+    return JobPublic(
+        job_id=job.id, status=job.status, progress=round(job.progress, 1), base_model=job.base_model,
+        epochs=job.epochs, learning_rate=job.learning_rate, lora_rank=job.lora_rank,
+        eval_fraction=job.eval_fraction, sample_count=job.sample_count, output_path=job.output_path,
+        adapter_version=adapter_label(job), active=job.is_active, error=job.error,
+        created_at=as_utc(job.created_at), started_at=as_utc(job.started_at), completed_at=as_utc(job.completed_at),
+        metrics=JobMetrics.model_validate({"trainLoss": job.metrics.get("trainLoss", []),
+                                           "evalLoss": job.metrics.get("evalLoss", []),
+                                           **{k: v for k, v in job.metrics.items()
+                                              if k not in ("trainLoss", "evalLoss")}}))
 
 
 # -- the trainer's side (ml/train.py runs these in its own process) ---------------------------------

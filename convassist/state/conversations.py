@@ -13,6 +13,7 @@ from convassist.schemas import form_fields, parse
 from convassist.services import conversations, responses
 from convassist.services.errors import DomainError
 from convassist.state.auth import current_provider_id
+from convassist.worker.contracts import Suggestion
 
 PAGE = 50
 log = logging.getLogger(__name__)
@@ -142,11 +143,11 @@ class ConversationState(rx.State):
             return
         try:
             view = await responses.generate_for_message(provider_id, uuid.UUID(target), count=3, background=True)
-            if view["status"] == "generating":
-                async for text in responses.stream_text(view["streamKey"]):
+            if view.status == "generating":
+                async for text in responses.stream_text(view.stream_key):
                     async with self:
                         self.streamed = text
-                view = await _wait_done(provider_id, uuid.UUID(view["responseId"]))
+                view = await _wait_done(provider_id, view.response_id)
         except DomainError as exc:
             async with self:
                 self.streaming, self.suggest_error = False, exc.message
@@ -158,13 +159,13 @@ class ConversationState(rx.State):
             return
         async with self:
             self.streaming = False
-            self.response_id = view["responseId"]
-            self.cached = bool(view["cached"])
-            if view["status"] == "completed":
-                self.streamed = view["response"] or ""
-                self.suggestions = _cards(view["suggestions"])
+            self.response_id = str(view.response_id)
+            self.cached = view.cached
+            if view.status == "completed":
+                self.streamed = view.response or ""
+                self.suggestions = _cards(view.suggestions)
             else:
-                self.suggest_error = view["error"] or "No suggestion this time; try again."
+                self.suggest_error = view.error or "No suggestion this time; try again."
 
     @rx.event
     async def accept(self, index: int):
@@ -214,7 +215,7 @@ class ConversationState(rx.State):
         except DomainError as exc:
             self.suggest_error = exc.message
             return False
-        self.verdict, self.editing = view["status"], -1
+        self.verdict, self.editing = view.status, -1
         return True
 
 
@@ -223,19 +224,19 @@ def confidence_word(confidence: float) -> str:
     return "likely" if confidence >= 0.4 else "maybe" if confidence >= 0.15 else "long shot"
 
 
-def _cards(suggestions: list[dict]) -> list[dict]:
+def _cards(suggestions: list[Suggestion]) -> list[dict]:
     """Suggestions as cards, most confident first; `primary` marks the response's own reply (using
     another one records an edit of it)."""
-    ranked = sorted(enumerate(suggestions), key=lambda pair: -pair[1]["confidence"])
-    return [{"text": s["text"], "confidence": confidence_word(s["confidence"]),
-             "percent": f"Confidence {round(s['confidence'] * 100)}%", "primary": i == 0} for i, s in ranked]
+    ranked = sorted(enumerate(suggestions), key=lambda pair: -pair[1].confidence)
+    return [{"text": s.text, "confidence": confidence_word(s.confidence),
+             "percent": f"Confidence {round(s.confidence * 100)}%", "primary": i == 0} for i, s in ranked]
 
 
-async def _wait_done(provider_id: uuid.UUID, response_id: uuid.UUID) -> dict:
+async def _wait_done(provider_id: uuid.UUID, response_id: uuid.UUID) -> responses.ResponsePublic:
     """The response once the worker's result is stored (the stream ends a moment before)."""
     for _ in range(int(responses.GENERATION_TIMEOUT / 0.05)):
         view = await responses.get_response(provider_id, response_id)
-        if view["status"] != "generating":
+        if view.status != "generating":
             return view
         await asyncio.sleep(0.05)
     return view

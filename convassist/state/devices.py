@@ -37,10 +37,10 @@ class DevicesState(rx.State):
         with session_scope() as session:
             rows = devices.list_devices(session, provider_id)
         self.devices = [{
-            "id": str(d["id"]), "name": d["name"], "platform": d["platform"], "os_version": d["os_version"] or "",
-            "verified": d["verified"], "active": d["active"],
-            "last_sync_at": d["last_sync_at"].isoformat() if d["last_sync_at"] else "",
-            "conversations": d["conversation_count"], "messages": d["message_count"],
+            "id": str(d.id), "name": d.name, "platform": d.platform, "os_version": d.os_version or "",
+            "verified": d.verified, "active": d.active,
+            "last_sync_at": d.last_sync_at.isoformat() if d.last_sync_at else "",
+            "conversations": d.conversation_count, "messages": d.message_count,
         } for d in rows]
 
     @rx.event

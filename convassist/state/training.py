@@ -67,12 +67,12 @@ class TrainingState(rx.State):
             jobs = [training.job_view(j) for j in training.list_jobs(session, provider_id)]
         self.samples = [{"id": str(s.id), "input": s.input_context[-160:], "output": s.expected_output,
                          "source": s.source, "quality": f"{s.quality:.2f}"} for s in rows]
-        self.jobs = [{"id": str(j["job_id"]), "status": j["status"], "progress": j["progress"],
-                      "adapter": j["adapter_version"] or "", "active": j["active"], "error": j["error"] or "",
-                      "epochs": j["epochs"], "samples": j["sample_count"],
-                      "steps_per_epoch": j["metrics"].get("stepsPerEpoch", 0),
-                      "train_loss": j["metrics"]["trainLoss"], "eval_loss": j["metrics"]["evalLoss"],
-                      "agreement": str(j["metrics"].get("agreement", ""))} for j in jobs]
+        self.jobs = [{"id": str(j.job_id), "status": j.status, "progress": j.progress,
+                      "adapter": j.adapter_version or "", "active": j.active, "error": j.error or "",
+                      "epochs": j.epochs, "samples": j.sample_count,
+                      "steps_per_epoch": j.metrics.extra("stepsPerEpoch", 0),
+                      "train_loss": j.metrics.train_loss, "eval_loss": j.metrics.eval_loss,
+                      "agreement": str(j.metrics.extra("agreement", ""))} for j in jobs]
 
     @rx.event
     async def tick(self):

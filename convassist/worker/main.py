@@ -16,9 +16,10 @@ from arq.connections import RedisSettings
 from arq.worker import Worker, get_kwargs
 from redis.exceptions import RedisError
 
-from convassist.keys import wake_key, worker_key, workers_key
+from convassist.keys import worker_key, workers_key
 from convassist.settings import get_settings
 from convassist.worker import codec
+from convassist.worker.arq_seams import ReconnectingWorker, WakeableWorker
 from convassist.worker.replies import generate_reply
 from convassist.worker.status import TTL_HEARTBEATS
 from ml.engine import FakeEngine, LlamaEngine, ReplyEngine, on_model_thread
@@ -121,41 +122,6 @@ async def shutdown(ctx: dict) -> None:
 async def ping(ctx: dict) -> dict:
     """A trivial job: proves the app→Redis→worker→app round trip."""
     return {"pong": True, "workerTime": time.time(), "modelLoaded": ctx["engine"].status.loaded}
-
-
-class ReconnectingWorker(Worker):
-    """arq's worker that outlives a Redis restart: arq lets a lost connection end the worker; this
-    one logs it, waits a second and polls again (redis-py reconnects on the next command)."""
-
-    async def _poll_iteration(self) -> None:
-        try:
-            await self._poll_once()
-        except (OSError, RedisError) as exc:
-            log.warning("redis unavailable (%s); polling again in 1 s", type(exc).__name__)
-            await asyncio.sleep(1.0)
-
-    async def _poll_once(self) -> None:
-        await super()._poll_iteration()
-
-
-class WakeableWorker(ReconnectingWorker):
-    """arq's worker, woken the moment the app queues a job instead of polling Redis every few ms.
-
-    Polling often enough for snappy replies (every 10 ms) delays each job by half the interval and
-    takes CPU from the model for the whole generation. Between polls this worker blocks on the wake
-    list (BLPOP) the app pushes to after each enqueue (services.queue.enqueue); `poll_delay` becomes
-    the longest idle wait, which still finds jobs queued without a wake.
-    """
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.idle_poll_s, self.poll_delay_s = self.poll_delay_s, 0.0  # arq's own loop then never sleeps
-        self.ctx["queue_name"] = self.queue_name  # workers register per queue
-
-    async def _poll_once(self) -> None:
-        await super()._poll_once()
-        if self.idle_poll_s > 0:  # a wake pushed while we polled is still in the list: no job is missed
-            await self.pool.blpop([wake_key(self.queue_name)], timeout=self.idle_poll_s)
 
 
 def create_worker(**overrides) -> WakeableWorker:

@@ -9,6 +9,7 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
+from convassist import keys
 from convassist.worker import main as worker_main
 from ml.engine import FakeEngine
 
@@ -131,7 +132,7 @@ def test_cached_or_enqueue_answers_joins_or_queues_a_real_arq_job(db, settings_e
         raw_job = await pool.get("arq:job:j1")
         info = await queue.job_handle("j1", pool).info()
         status = await queue.job_handle("j1", pool, pool.default_queue_name).status()
-        wake = await pool.lrange(worker_main.wake_key(pool.default_queue_name), 0, -1)
+        wake = await pool.lrange(keys.wake_key(pool.default_queue_name), 0, -1)
         claim_ttl = await pool.ttl("k:claim")
         await pool.set("k:cache", b'{"response": "hi"}')
         await pool.script_flush()
@@ -209,4 +210,4 @@ def test_the_engine_is_a_setting_and_the_fake_one_serves_through_the_real_worker
         except subprocess.TimeoutExpired:
             worker.kill()
     assert model["model_id"] == "fake"
-    assert answer["response"] == "Sounds good, see" and answer["model_version"] == "fake"
+    assert answer.response == "Sounds good, see" and answer.model_version == "fake"

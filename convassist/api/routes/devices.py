@@ -2,7 +2,6 @@
 
 import uuid
 from datetime import datetime
-from typing import Optional
 
 from fastapi import APIRouter, Response
 from pydantic import Field
@@ -35,19 +34,6 @@ class PairedResponse(DeviceTokenResponse):
                                                   "person at the Mac to confirm it before using the token")
 
 
-class DeviceOut(CamelModel):
-    id: uuid.UUID
-    name: str
-    platform: str
-    os_version: Optional[str]
-    verified: bool
-    active: bool
-    last_sync_at: Optional[datetime]
-    created_at: datetime
-    conversation_count: int
-    message_count: int
-
-
 @router.post("/register", status_code=201, response_model=RegisterResponse)
 def register(body: devices.RegisterInput, session: DbSession, client: ClientAddress):
     """Start pairing a Mac: returns the 6-digit code to show its user."""
@@ -55,12 +41,12 @@ def register(body: devices.RegisterInput, session: DbSession, client: ClientAddr
     return RegisterResponse(device_id=reg.device_id, code=reg.code, expires_at=reg.expires_at)
 
 
-@router.post("/approve", response_model=DeviceOut)
+@router.post("/approve", response_model=devices.DevicePublic)
 def approve(body: devices.ApproveInput, session: DbSession, provider: CurrentProvider, client: ClientAddress):
     """The provider claims the Mac showing this code (429 `too_many_attempts` with Retry-After once
     too many wrong codes were entered by this account, this address or everyone)."""
     device = devices.approve(session, provider_id=provider.id, data=body, client=client)
-    return next(d for d in devices.list_devices(session, provider.id) if d["id"] == device.id)
+    return next(d for d in devices.list_devices(session, provider.id) if d.id == device.id)
 
 
 @router.post("/verify", response_model=PairedResponse)
@@ -85,7 +71,7 @@ def decline(device: CurrentDevice, session: DbSession):
     return Response(status_code=204)
 
 
-@router.get("", response_model=list[DeviceOut])
+@router.get("", response_model=list[devices.DevicePublic])
 def list_devices(session: DbSession, provider: CurrentProvider):
     """The provider's devices."""
     return devices.list_devices(session, provider.id)

@@ -1,7 +1,5 @@
 """The seed's ML service endpoints, kept for direct use (snake_case fields, as the seed had them)."""
 
-from typing import Optional
-
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,39 +17,21 @@ class MLGenerateRequest(BaseModel):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
 
 
-class MLGenerateResponse(BaseModel):
-    response: str
-    confidence: float
-    model_version: str
-    cached: bool
-
-
-class MLJobCreated(BaseModel):
-    job_id: str
-
-
-class MLJob(BaseModel):
-    job_id: str
-    status: str
-    result: Optional[MLGenerateResponse] = None
-    error: Optional[str] = None
-
-
-@router.post("/generate", response_model=MLGenerateResponse)
+@router.post("/generate", response_model=responses.MLAnswer)
 async def generate(body: MLGenerateRequest, provider: CurrentProvider, session: DbSession):
     """Complete a raw prompt and wait for the result."""
     return await responses.generate_from_prompt(provider.id, body.prompt, max_tokens=body.max_tokens,
                                                 temperature=body.temperature, session=session)
 
 
-@router.post("/generate/async", response_model=MLJobCreated, status_code=202)
+@router.post("/generate/async", response_model=responses.MLJobCreated, status_code=202)
 async def generate_async(body: MLGenerateRequest, provider: CurrentProvider, session: DbSession):
     """Queue a completion; poll GET /api/ml/jobs/{job_id}."""
     return await responses.generate_from_prompt(provider.id, body.prompt, max_tokens=body.max_tokens,
                                                 temperature=body.temperature, background=True, session=session)
 
 
-@router.get("/jobs/{job_id}", response_model=MLJob)
+@router.get("/jobs/{job_id}", response_model=responses.MLJobStatus)
 async def job(job_id: str, provider: CurrentProvider):
     """A queued completion's status and, once complete, its result."""
     return await responses.ml_job(provider.id, job_id)

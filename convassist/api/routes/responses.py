@@ -1,8 +1,6 @@
 """Reply suggestions for a message, and the provider's verdict on them (provider token)."""
 
 import uuid
-from datetime import datetime
-from typing import Optional
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -28,27 +26,8 @@ class GenerateRequest(CamelModel):
     async_: bool = Field(False, alias="async")
 
 
-class Suggestion(CamelModel):
-    text: str
-    confidence: float
-
-
-class ResponseOut(CamelModel):
-    response_id: uuid.UUID
-    message_id: uuid.UUID
-    status: str
-    response: Optional[str]
-    confidence: Optional[float]
-    model_version: Optional[str]
-    cached: bool
-    suggestions: list[Suggestion]
-    error: Optional[str]
-    stream_key: Optional[str]
-    created_at: datetime
-    completed_at: Optional[datetime]
-
-
-@router.post("/generate", response_model=ResponseOut, responses={202: {"model": ResponseOut}})
+@router.post("/generate", response_model=responses.ResponsePublic,
+             responses={202: {"model": responses.ResponsePublic}})
 async def generate(body: GenerateRequest, claims: UncheckedClaims, session: DbSession):
     """Suggest replies to a message: 200 with the result, or 202 at once with `async: true`.
     The caller's account is checked by the service, in the same read as the conversation."""
@@ -56,17 +35,17 @@ async def generate(body: GenerateRequest, claims: UncheckedClaims, session: DbSe
                                                 max_history=body.context.max_history, count=body.count,
                                                 temperature=body.temperature, background=body.async_,
                                                 session=session, account=claims)
-    out = ResponseOut.model_validate(view).model_dump(mode="json", by_alias=True)
-    return JSONResponse(out, status_code=202 if view["status"] == "generating" else 200)
+    return JSONResponse(view.model_dump(mode="json", by_alias=True),
+                        status_code=202 if view.status == "generating" else 200)
 
 
-@router.get("/{response_id}", response_model=ResponseOut)
+@router.get("/{response_id}", response_model=responses.ResponsePublic)
 async def get_response(response_id: uuid.UUID, provider: CurrentProvider):
     """A response with its current status."""
-    return ResponseOut.model_validate(await responses.get_response(provider.id, response_id))
+    return await responses.get_response(provider.id, response_id)
 
 
-@router.post("/{response_id}/action", response_model=ResponseOut)
+@router.post("/{response_id}/action", response_model=responses.ResponsePublic)
 async def act(response_id: uuid.UUID, body: responses.Verdict, provider: CurrentProvider):
     """accept, edit (with editedResponse) or reject (with an optional reason)."""
-    return ResponseOut.model_validate(await responses.record_action(provider.id, response_id, body))
+    return await responses.record_action(provider.id, response_id, body)

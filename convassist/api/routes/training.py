@@ -33,33 +33,6 @@ class SampleList(CamelModel):
     offset: int
 
 
-class JobMetrics(CamelModel):
-    model_config = CamelModel.model_config | {"extra": "allow"}
-
-    train_loss: list[float]
-    eval_loss: list[float]
-
-
-class JobOut(CamelModel):
-    job_id: uuid.UUID
-    status: str
-    progress: float
-    base_model: str
-    epochs: int
-    learning_rate: float
-    lora_rank: int
-    eval_fraction: float
-    sample_count: int
-    output_path: Optional[str]
-    adapter_version: Optional[str]
-    active: bool
-    error: Optional[str]
-    created_at: datetime
-    started_at: Optional[datetime]
-    completed_at: Optional[datetime]
-    metrics: JobMetrics
-
-
 class ActivateIn(CamelModel):
     job_id: Optional[uuid.UUID] = Field(None, description="null rolls back to the base model")
 
@@ -104,23 +77,23 @@ def export_samples(provider: CurrentProvider):
                              headers={"Content-Disposition": 'attachment; filename="training-samples.jsonl"'})
 
 
-@router.post("/jobs", status_code=202, response_model=JobOut)
+@router.post("/jobs", status_code=202, response_model=training.JobPublic)
 async def create_job(body: training.TrainingParams, provider: CurrentProvider):
     """Queue a LoRA training job on the worker."""
     return await training.start_job(provider.id, body)
 
 
-@router.get("/jobs", response_model=list[JobOut])
+@router.get("/jobs", response_model=list[training.JobPublic])
 def list_jobs(session: DbSession, provider: CurrentProvider):
     return [training.job_view(j) for j in training.list_jobs(session, provider.id)]
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut)
+@router.get("/jobs/{job_id}", response_model=training.JobPublic)
 def get_job(job_id: uuid.UUID, session: DbSession, provider: CurrentProvider):
     return training.job_view(training.get_job(session, provider.id, job_id))
 
 
-@router.post("/adapters/active", response_model=Optional[JobOut])
+@router.post("/adapters/active", response_model=Optional[training.JobPublic])
 def activate(body: ActivateIn, session: DbSession, provider: CurrentProvider):
     """Serve a completed job's adapter from the next suggestion on, or roll back with jobId null."""
     job = training.activate(session, provider.id, body.job_id)
