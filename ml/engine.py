@@ -67,7 +67,7 @@ TextCallback = Callable[[str], None]
 
 # Every llama.cpp call runs on this one thread. ggml's OpenMP keeps a spinning thread team per calling
 # thread: calls from asyncio.to_thread's changing pool threads left several teams competing for the
-# two cores and made generation ~50% slower (measured: 292 ms vs 189 ms per reply).
+# two cores and made generation ~50% slower.
 _MODEL_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
 
 

@@ -1,4 +1,4 @@
-"""Request/response bodies. JSON field names are camelCase, as the agent and the seed expect."""
+"""Request/response bodies. JSON field names are camelCase, as the agent expects."""
 
 from __future__ import annotations
 

@@ -460,7 +460,7 @@ async def record_action(provider_id: uuid.UUID, response_id: uuid.UUID, verdict:
                                    lambda session: response_view(act(session, provider_id, response_id, verdict)))
 
 
-# -- the seed's direct ML endpoints (snake_case fields, as the seed had them) -----------------------
+# -- raw-prompt completions (/api/ml; snake_case fields, as their first clients expect) ------------
 class MLAnswer(BaseModel):
     response: str
     confidence: float

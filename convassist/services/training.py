@@ -81,7 +81,7 @@ def delete_sample(session: Session, provider_id: uuid.UUID, sample_id: uuid.UUID
 
 
 def export_jsonl(session: Session, provider_id: uuid.UUID) -> Iterator[str]:
-    """The samples in the seed's format: one {"input", "output", "quality"} object per line."""
+    """The samples as JSON lines: one {"input", "output", "quality"} object per line."""
     rows = session.execute(sa.select(TrainingSample.input_context, TrainingSample.expected_output,
                                      TrainingSample.quality)
                            .where(TrainingSample.provider_id == provider_id)

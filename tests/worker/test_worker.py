@@ -111,7 +111,8 @@ def test_no_worker_gives_unavailable_within_the_timeout(db, settings_env):
     assert error.code == "worker_unavailable" and elapsed < 2
 
 
-def test_cached_or_enqueue_answers_joins_or_queues_a_real_arq_job(db, settings_env):
+@pytest.mark.asyncio
+async def test_cached_or_enqueue_answers_joins_or_queues_a_real_arq_job(db, settings_env):
     """The suggestion path's one round trip: a cached value wins, a claimed request is joined, and
     otherwise an arq job is queued that arq itself reads back (and the worker is woken). Works again
     after Redis forgets its scripts."""
@@ -120,37 +121,30 @@ def test_cached_or_enqueue_answers_joins_or_queues_a_real_arq_job(db, settings_e
     from convassist.services import queue
 
     settings_env(ML_SERVICE_QUEUE="queue-nobody-reads")  # the real worker would take the job
-
     limits = queue.OwnerLimits(rate_key="k:rate", rate=100, window=60, in_flight_key="k:flying", in_flight=10)
 
-    async def scenario():
-        pool = await queue.get_pool()
-        first = await queue.cached_or_enqueue("ping", {"a": 1}, job_id="j1", cache_key="k:cache",
-                                              claim_key="k:claim", claim_seconds=30, limits=limits)
-        joined = await queue.cached_or_enqueue("ping", {"a": 1}, job_id="j2", cache_key="k:cache",
-                                               claim_key="k:claim", claim_seconds=30, limits=limits)
-        raw_job = await pool.get("arq:job:j1")
-        info = await queue.job_handle("j1", pool).info()
-        status = await queue.job_handle("j1", pool, pool.default_queue_name).status()
-        wake = await pool.lrange(keys.wake_key(pool.default_queue_name), 0, -1)
-        claim_ttl = await pool.ttl("k:claim")
-        await pool.set("k:cache", b'{"response": "hi"}')
-        await pool.script_flush()
-        cached = await queue.cached_or_enqueue("ping", {"a": 1}, job_id="j3", cache_key="k:cache",
-                                               claim_key="k:other", claim_seconds=30, limits=limits)
-        uncached = await queue.cached_or_enqueue("ping", {"a": 1}, job_id="j4", cache_key=None,
-                                                 claim_key="k:other2", claim_seconds=30, limits=limits)
-        queued = await pool.zrange(pool.default_queue_name, 0, -1)
-        await queue.close_pools()
-        return first, joined, raw_job, info, status, wake, claim_ttl, cached, uncached, queued
+    def call(job_id, cache_key="k:cache", claim_key="k:claim"):
+        return queue.cached_or_enqueue("ping", {"a": 1}, job_id=job_id, cache_key=cache_key, claim_key=claim_key,
+                                       claim_seconds=30, limits=limits)
 
-    first, joined, raw_job, info, status, wake, claim_ttl, cached, uncached, queued = asyncio.run(scenario())
-    assert first == ("queued", b"j1") and joined == ("running", b"j1")
-    assert json.loads(raw_job)["a"] == [{"a": 1}]  # JSON in Redis, never a pickle that would run code
-    assert info.function == "ping" and list(info.args) == [{"a": 1}] and status == JobStatus.queued
-    assert wake == [b"1"] and 0 < claim_ttl <= 30
-    assert cached == ("cached", b'{"response": "hi"}')
-    assert uncached == ("queued", b"j4") and queued == [b"j1", b"j4"]
+    pool = await queue.get_pool()
+    try:
+        assert await call("j1") == ("queued", b"j1")
+        assert await call("j2") == ("running", b"j1")  # the same request in flight: joined
+        assert json.loads(await pool.get("arq:job:j1"))["a"] == [{"a": 1}]  # JSON, never a pickle that runs code
+        info = await queue.job_handle("j1", pool).info()
+        assert info.function == "ping" and list(info.args) == [{"a": 1}]
+        assert await queue.job_handle("j1", pool, pool.default_queue_name).status() == JobStatus.queued
+        assert await pool.lrange(keys.wake_key(pool.default_queue_name), 0, -1) == [b"1"]
+        assert 0 < await pool.ttl("k:claim") <= 30
+
+        await pool.set("k:cache", b'{"response": "hi"}')
+        await pool.script_flush()  # Redis restarted without its scripts: loaded again
+        assert await call("j3", claim_key="k:other") == ("cached", b'{"response": "hi"}')
+        assert await call("j4", cache_key=None, claim_key="k:other2") == ("queued", b"j4")
+        assert await pool.zrange(pool.default_queue_name, 0, -1) == [b"j1", b"j4"]
+    finally:
+        await queue.close_pools()
 
 
 def test_cached_or_enqueue_enforces_the_owner_rate_and_in_flight_limits(db, settings_env):

@@ -1,4 +1,4 @@
-"""The seed's ML service endpoints, kept for direct use (snake_case fields, as the seed had them)."""
+"""Raw-prompt completions for direct use (snake_case fields, as their first clients expect)."""
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field

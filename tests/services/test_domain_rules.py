@@ -1,0 +1,104 @@
+"""The domain rules at the service level, without HTTP (the API tests cover the routes): what a
+verdict on a suggestion stores, when it is refused, and the typed views the API and the UI share."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from convassist.db import run_in_transaction, session_scope
+from convassist.models import Device, GeneratedResponse, Message, TrainingSample
+from convassist.services import accounts, devices, responses, sync
+from convassist.services.errors import Conflict, DomainError, NotFound
+
+
+def make_provider(session, name: str):
+    """A provider with one paired Mac that synced one incoming message; returns (provider id, message id)."""
+    provider = accounts.create_account(session, accounts.SignupInput(
+        email=f"{name}-{uuid.uuid4().hex[:6]}@example.com", password="correct horse battery", name=name))
+    reg = devices.register(session, devices.RegisterInput(name="Mac", hardware_id=f"HW-{uuid.uuid4()}"),
+                           client="127.0.0.1")
+    devices.approve(session, provider_id=provider.id, data=devices.ApproveInput(code=reg.code), client="127.0.0.1")
+    devices.verify(session, devices.VerifyInput(device_id=reg.device_id, code=reg.code))
+    sync.ingest_messages(session, session.get(Device, reg.device_id), sync.MessageBatch(
+        conversation_id="iMessage;-;+15550009999", participants=["+15550009999"], messages=[sync.SyncMessage(
+            imessage_guid=f"g-{uuid.uuid4().hex}", sender_id="+15550009999", direction="incoming",
+            text="Is Friday at 3 free?", sent_at=datetime(2026, 11, 20, 9, tzinfo=timezone.utc))]))
+    message = session.execute(sa.select(Message.id).where(Message.provider_id == provider.id)).scalar_one()
+    return provider.id, message
+
+
+def completed_response(session, provider_id, message_id, status="completed") -> uuid.UUID:
+    row = GeneratedResponse(provider_id=provider_id, message_id=message_id, prompt="Them: Is Friday at 3 free?\nMe:",
+                            params={}, status=status, response="Yes, see you Friday!", confidence=0.42,
+                            suggestions=[{"text": "Yes, see you Friday!", "confidence": 0.42}])
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+@pytest.fixture
+def world(db):
+    with session_scope() as session:
+        ana = make_provider(session, "Ana")
+        bo = make_provider(session, "Bo")
+    return ana, bo
+
+
+def verdict(provider_id, response_id, **fields):
+    return run_in_transaction(lambda session: responses.act(session, provider_id, response_id,
+                                                            responses.Verdict(**fields)))
+
+
+def samples(provider_id) -> list[TrainingSample]:
+    with session_scope() as session:
+        return list(session.execute(sa.select(TrainingSample).where(TrainingSample.provider_id == provider_id))
+                    .scalars())
+
+
+def test_accept_and_edit_make_samples_reject_makes_none(world):
+    (ana, message), _ = world
+    with session_scope() as session:
+        accepted, edited, rejected = (completed_response(session, ana, message) for _ in range(3))
+    assert verdict(ana, accepted, action="accept").status == "accepted"
+    assert verdict(ana, edited, action="edit", edited_response="  Friday at 3 works!  ").status == "edited"
+    assert verdict(ana, rejected, action="reject", reason="too short").status == "rejected"
+    by_source = {s.source: s for s in samples(ana)}
+    assert set(by_source) == {"accepted", "edited"}
+    assert by_source["accepted"].quality == pytest.approx(0.42)  # the model's confidence
+    assert by_source["edited"].expected_output == "Friday at 3 works!" and by_source["edited"].quality == 1.0
+
+
+def test_verdicts_that_are_refused_store_nothing(world):
+    (ana, message), (bo, _) = world
+    with session_scope() as session:
+        done = completed_response(session, ana, message)
+        generating = completed_response(session, ana, message, status="generating")
+    with pytest.raises(DomainError) as blank:
+        verdict(ana, done, action="edit", edited_response="   ")
+    assert blank.value.code == "missing_edited_response"
+    with pytest.raises(Conflict) as early:
+        verdict(ana, generating, action="accept")
+    assert early.value.code == "not_completed"
+    with pytest.raises(NotFound):  # another provider's response does not exist for Bo
+        verdict(bo, done, action="accept")
+    assert samples(ana) == [] and samples(bo) == []
+    verdict(ana, done, action="accept")
+    with pytest.raises(Conflict) as twice:
+        verdict(ana, done, action="reject")
+    assert twice.value.code == "already_actioned" and len(samples(ana)) == 1
+
+
+def test_the_views_are_typed_and_per_provider(world):
+    (ana, message), (bo, _) = world
+    with session_scope() as session:
+        response_id = completed_response(session, ana, message)
+        view = responses.response_view(session.get(GeneratedResponse, response_id))
+        ana_devices, bo_devices = devices.list_devices(session, ana), devices.list_devices(session, bo)
+    assert isinstance(view, responses.ResponsePublic) and view.suggestions[0].text == "Yes, see you Friday!"
+    assert view.model_dump(by_alias=True)["responseId"] == response_id  # camelCase on the wire
+    assert [(d.conversation_count, d.message_count) for d in ana_devices] == [(1, 1)]
+    assert len(bo_devices) == 1 and bo_devices[0].id != ana_devices[0].id
