@@ -3,11 +3,75 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from convassist.db import database_ok
 from convassist.services import queue
 from convassist.services.errors import Unavailable
 from convassist.settings import get_settings
+
+Status = Literal["ok", "down", "unknown", "disabled"]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class DatabaseHealth(_Part):
+    status: Status
+    backend: str
+
+
+class RedisHealth(_Part):
+    status: Status
+
+
+class WorkerHealth(_Part):
+    status: Status
+    count: int
+    round_trip_ms: Optional[float] = Field(None, alias="roundTripMs")
+    error: Optional[str] = None
+
+
+class ModelHealth(_Part):
+    status: Status
+    id: str
+    loaded: Optional[bool] = None
+    path: Optional[str] = None
+    gpu_available: Optional[bool] = Field(None, alias="gpuAvailable")
+    error: Optional[str] = None
+    searched: Optional[list[str]] = None
+
+
+class WorkerEntry(_Part):
+    id: str
+    host: str
+    pid: int
+    threads: int
+    model: str
+    loaded: bool
+
+
+class CacheHealth(_Part):
+    status: Status
+    ttl_seconds: Optional[int] = Field(None, alias="ttlSeconds")
+
+
+class HealthReport(_Part):
+    """`status` is ok only when the database, Redis, a worker and its model are; the cache is optional."""
+
+    status: Literal["ok", "degraded"]
+    database: DatabaseHealth
+    redis: RedisHealth
+    worker: WorkerHealth
+    model: ModelHealth
+    workers: list[WorkerEntry]  # every running worker: one that stops leaves, one that dies within its TTL
+    cache: CacheHealth
+
+    def public(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 async def overall_status() -> str:
@@ -18,50 +82,40 @@ async def overall_status() -> str:
         workers = await queue.live_workers(timeout=1.0)
     except Unavailable:
         return "degraded"
-    return "ok" if db_ok and any(w["model"].get("loaded") for w in workers) else "degraded"
+    return "ok" if db_ok and any(w.model.loaded for w in workers) else "degraded"
 
 
-async def check_health() -> dict:
-    """Every component's status; `status` is ok only when all of them are."""
+async def check_health() -> HealthReport:
+    """Every component's status, with a real round trip through a worker."""
     settings = get_settings()
     db_ok = await asyncio.to_thread(database_ok)
-    components: dict[str, dict] = {"database": {"status": "ok" if db_ok else "down",
-                                                "backend": settings.resolved_database_url.split(":", 1)[0]}}
+    database = DatabaseHealth(status="ok" if db_ok else "down", backend=settings.resolved_database_url.split(":", 1)[0])
     try:
         workers = await queue.live_workers(timeout=1.0)
-        components["redis"] = {"status": "ok"}
+        redis = RedisHealth(status="ok")
     except Unavailable:
-        components["redis"] = {"status": "down"}
-        workers = []
+        redis, workers = RedisHealth(status="down"), []
 
-    worker: dict = {"status": "down", "count": len(workers)}
+    worker = WorkerHealth(status="down", count=len(workers))
     if workers:
         try:
             round_trip = await queue.ping_worker(timeout=2.0)
-            worker = {"status": "ok", "count": len(workers), "roundTripMs": round(round_trip, 2)}
+            worker = WorkerHealth(status="ok", count=len(workers), round_trip_ms=round(round_trip, 2))
         except Unavailable as exc:
-            worker = {"status": "down", "count": len(workers), "error": exc.code}
-    components["worker"] = worker
+            worker = WorkerHealth(status="down", count=len(workers), error=exc.code)
 
-    loaded = [w["model"] for w in workers if w["model"]["loaded"]]
-    model = loaded[0] if loaded else (workers[0]["model"] if workers else None)
-    if model is None:
-        components["model"] = {"status": "unknown", "id": settings.ml_service_model_id}
+    loaded = [w.model for w in workers if w.model.loaded]
+    served = loaded[0] if loaded else (workers[0].model if workers else None)
+    if served is None:
+        model = ModelHealth(status="unknown", id=settings.ml_service_model_id)
     else:
-        components["model"] = {
-            "status": "ok" if model["loaded"] else "down",
-            "loaded": model["loaded"],
-            "id": model["model_id"],
-            "path": model["path"],
-            "gpuAvailable": model["gpu_available"],
-            "error": model["error"],
-            "searched": model["searched"],
-        }
-    overall = "ok" if all(c["status"] == "ok" for c in components.values()) else "degraded"
-    # every running worker and its model: one that stops leaves; one that dies leaves within its TTL
-    components["workers"] = [{"id": w["id"], "host": w["host"], "pid": w["pid"], "threads": w["threads"],
-                              "model": w["model"]["model_id"], "loaded": w["model"]["loaded"]} for w in workers]
-    # the reply cache is optional: reported, but "disabled" does not degrade the system
-    components["cache"] = ({"status": "disabled"} if not settings.ml_service_redis_enabled else
-                           {"status": components["redis"]["status"], "ttlSeconds": settings.ml_service_redis_cache_ttl})
-    return {"status": overall, **components}
+        model = ModelHealth(status="ok" if served.loaded else "down", id=served.model_id, loaded=served.loaded,
+                            path=served.path, gpu_available=served.gpu_available, error=served.error,
+                            searched=served.searched)
+    ok = all(part.status == "ok" for part in (database, redis, worker, model))
+    return HealthReport(
+        status="ok" if ok else "degraded", database=database, redis=redis, worker=worker, model=model,
+        workers=[WorkerEntry(id=w.id, host=w.host, pid=w.pid, threads=w.threads, model=w.model.model_id,
+                             loaded=w.model.loaded) for w in workers],
+        cache=CacheHealth(status="disabled") if not settings.ml_service_redis_enabled else
+        CacheHealth(status=redis.status, ttl_seconds=settings.ml_service_redis_cache_ttl))

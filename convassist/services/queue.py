@@ -4,7 +4,6 @@ enqueue-and-wait with tight polling, and the suggestion path's cache-or-enqueue 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,7 @@ from convassist.settings import get_settings
 from convassist.keys import wake_key, worker_key, workers_key
 from convassist.worker import codec
 from convassist.worker.arq_seams import job_write
-from convassist.worker.status import LIVE_WORKERS_SCRIPT
+from convassist.worker.status import LIVE_WORKERS_SCRIPT, WorkerStatus
 
 RESULT_POLL_DELAY = 0.002  # arq's default (0.5 s) would dominate every round trip
 WAKE_TTL = 60  # seconds an unanswered wake stays in the list
@@ -158,7 +157,7 @@ async def run_job(function: str, *args: Any, timeout: float = 2.0, **kwargs: Any
 _live_workers_script: AsyncScript | None = None
 
 
-async def live_workers(timeout: float = 1.5) -> list[dict]:
+async def live_workers(timeout: float = 1.5) -> list[WorkerStatus]:
     """The statuses the running workers publish (convassist.worker.status), in one round trip; expired ones are
     dropped. Unavailable when Redis is unreachable."""
     global _live_workers_script
@@ -172,7 +171,7 @@ async def live_workers(timeout: float = 1.5) -> list[dict]:
                                                           args=[timestamp_ms(), worker_key(queue_name, "")]), timeout)
     except (OSError, RedisError, asyncio.TimeoutError) as exc:
         raise Unavailable("Redis is not reachable.", code="queue_unavailable") from exc
-    return [json.loads(item) for item in raw]
+    return [WorkerStatus.model_validate_json(item) for item in raw]
 
 
 async def worker_alive(worker_id: str) -> bool:

@@ -31,6 +31,7 @@ from convassist.services.tokens import TokenClaims
 from convassist.settings import get_settings
 from convassist.worker.contracts import (AdapterRef, GenerateFailure, GenerateRequest, GenerateResult, Outcome,
                                          Suggestion, parse_outcome)
+from convassist.worker.status import WorkerModel
 from ml.params import GenerationParams
 from ml.prompt import DEFAULT_MAX_HISTORY, Turn, render, speaker_for
 from ml.suggestions import MAX_SUGGESTIONS
@@ -56,7 +57,7 @@ class ReplyRequest:
 
 
 # -- the worker's model ----------------------------------------------------------------------------
-async def worker_model() -> dict:
+async def worker_model() -> WorkerModel:
     """The model status a running worker published; Unavailable (503) when Redis, every worker or the
     model is down. Any one live worker with its model loaded is enough."""
     try:
@@ -65,9 +66,9 @@ async def worker_model() -> dict:
         raise Unavailable("Redis is not reachable; suggestions are unavailable.", code=exc.code) from exc
     if not workers:
         raise Unavailable("The reply worker is not running.", code="worker_unavailable")
-    loaded = [w["model"] for w in workers if w["model"].get("loaded")]
+    loaded = [w.model for w in workers if w.model.loaded]
     if not loaded:
-        raise Unavailable(f"The model is not loaded: {workers[0]['model'].get('error')}", code="model_unavailable")
+        raise Unavailable(f"The model is not loaded: {workers[0].model.error}", code="model_unavailable")
     return loaded[0]
 
 
@@ -108,16 +109,16 @@ def conversation_turns(session: Session, provider_id: uuid.UUID, message_id: uui
 
 
 # -- generation ------------------------------------------------------------------------------------
-def _cache_key(request: ReplyRequest, model: dict) -> str:
+def _cache_key(request: ReplyRequest, model: WorkerModel) -> str:
     # per provider: one provider's replies are never another's cache hit, even for the same text;
     # the adapter's id, not its label: every provider has a "lora-v1"
-    return cache.cache_key(owner=str(request.provider_id), model_id=model["model_id"],
-                           file_identity=model.get("file_identity"),
+    return cache.cache_key(owner=str(request.provider_id), model_id=model.model_id,
+                           file_identity=model.file_identity,
                            adapter_version=request.adapter.id if request.adapter else None, prompt=request.prompt,
                            params=request.params.model_dump(), count=request.count)
 
 
-async def start_generation(request: ReplyRequest, model: dict, *,
+async def start_generation(request: ReplyRequest, model: WorkerModel, *,
                            stream: bool = False) -> tuple[str | None, GenerateResult | None, str]:
     """Answer from the cache, or join the identical generation in flight, or enqueue one on the worker
     whose model status (worker_model) is `model`.
@@ -314,7 +315,7 @@ async def _finish(response_id: uuid.UUID, job_id: str, cache_key: str,
     return row, outcome
 
 
-async def _read_beside_worker_model(work, session: Session | None) -> tuple[Any, dict]:
+async def _read_beside_worker_model(work, session: Session | None) -> tuple[Any, WorkerModel]:
     """work's result (see _read) and the worker's model status, fetched side by side: neither needs
     the other, and both are on every suggestion's path. The read's error comes first."""
     read, model = await asyncio.gather(asyncio.to_thread(_read, work, session), worker_model(),

@@ -23,5 +23,5 @@ class DashboardState(rx.State):
             return
         with session_scope() as session:
             counts = dashboard.overview(session, provider_id)
-        self.devices, self.conversations = counts["devices"], counts["conversations"]
-        self.messages, self.samples = counts["messages"], counts["samples"]
+        self.devices, self.conversations = counts.devices, counts.conversations
+        self.messages, self.samples = counts.messages, counts.samples

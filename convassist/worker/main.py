@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -21,7 +20,7 @@ from convassist.settings import get_settings
 from convassist.worker import codec
 from convassist.worker.arq_seams import ReconnectingWorker, WakeableWorker
 from convassist.worker.replies import generate_reply
-from convassist.worker.status import TTL_HEARTBEATS
+from convassist.worker.status import TTL_HEARTBEATS, WorkerModel, WorkerStatus
 from ml.engine import FakeEngine, LlamaEngine, ReplyEngine, on_model_thread
 from ml.registry import resolve_model
 
@@ -72,9 +71,9 @@ async def startup(ctx: dict) -> None:
     settings = get_settings()
     ctx["engine"], ctx["settings"] = engine, settings
     ctx["worker_id"] = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    ctx["worker_status"] = {"id": ctx["worker_id"], "host": socket.gethostname(), "pid": os.getpid(),
-                            "threads": settings.ml_service_threads, "startedAt": time.time(),
-                            "model": engine.status.as_dict()}
+    ctx["worker_status"] = WorkerStatus(id=ctx["worker_id"], host=socket.gethostname(), pid=os.getpid(),
+                                        threads=settings.ml_service_threads, started_at=time.time(),
+                                        model=WorkerModel(**engine.status.as_dict()))
     await publish_status(ctx)
     ctx["heartbeat"] = asyncio.create_task(_heartbeat(ctx))
     if engine.status.loaded:
@@ -89,7 +88,7 @@ async def publish_status(ctx: dict) -> None:
     ttl = ctx["settings"].ml_service_heartbeat_seconds * TTL_HEARTBEATS
     queue_name = ctx["queue_name"]
     async with ctx["redis"].pipeline(transaction=True) as pipe:
-        pipe.set(worker_key(queue_name, ctx["worker_id"]), json.dumps(ctx["worker_status"]), ex=ttl)
+        pipe.set(worker_key(queue_name, ctx["worker_id"]), ctx["worker_status"].dump_json(), ex=ttl)
         pipe.zadd(workers_key(queue_name), {ctx["worker_id"]: int((time.time() + ttl) * 1000)})
         await pipe.execute()
 

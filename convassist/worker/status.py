@@ -8,12 +8,43 @@ any worker with a loaded model is registered.
 
 from __future__ import annotations
 
-import json
 import time
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from convassist.keys import worker_key, workers_key
 
 TTL_HEARTBEATS = 3  # an entry not refreshed for this many heartbeats (ML_SERVICE_HEARTBEAT_SECONDS) is gone
+
+
+class WorkerModel(BaseModel):
+    """The model a worker serves (ml.engine.ModelStatus, as published). No message content."""
+
+    loaded: bool
+    model_id: str
+    path: Optional[str] = None
+    searched: list[str] = []
+    error: Optional[str] = None
+    gpu_available: bool = False
+    load_seconds: Optional[float] = None
+    file_identity: Optional[str] = None
+
+
+class WorkerStatus(BaseModel):
+    """One worker's registry entry."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    host: str
+    pid: int
+    threads: int
+    started_at: float = Field(alias="startedAt")
+    model: WorkerModel
+
+    def dump_json(self) -> str:
+        return self.model_dump_json(by_alias=True)
 
 
 # KEYS: the workers set. ARGV: now (ms), the prefix of the worker keys. Drops expired members and
@@ -34,4 +65,4 @@ def registered_pids(client, queue_name: str) -> set[int]:
     supervisor, tests and benches waiting for a worker they started)."""
     raw = client.eval(LIVE_WORKERS_SCRIPT, 1, workers_key(queue_name), int(time.time() * 1000),
                       worker_key(queue_name, ""))
-    return {json.loads(item)["pid"] for item in raw}
+    return {WorkerStatus.model_validate_json(item).pid for item in raw}

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ml.engine import FakeEngine, LlamaEngine, UnavailableEngine
+from ml.engine import LlamaEngine, UnavailableEngine
 from ml.params import GenerationParams
 from ml.registry import REGISTRY, resolve_model
 
@@ -134,9 +134,3 @@ def test_confidence_excludes_stop_tokens(smollm2):
     capped = smollm2.generate(PROMPT, GenerationParams(max_tokens=full.tokens), [])
     assert capped.text.startswith(full.text)
     assert abs(capped.confidence - full.confidence) < 1e-3
-
-
-def test_fake_engine_has_the_same_interface():
-    engine = FakeEngine("see you at noon")
-    assert engine.generate("Them: hi\nMe:", GenerationParams(max_tokens=2)).text == "see you"
-    assert engine.status.loaded and engine.count_tokens("a b c") == 3

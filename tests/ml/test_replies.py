@@ -41,9 +41,3 @@ def test_empty_reply_is_retried_then_reported():
     assert [g.text for g in generate_suggestions(ScriptedEngine(["", "Sure!"]), "p", [], GenerationParams(), 1)] \
         == ["Sure!"]
     assert generate_suggestions(ScriptedEngine(["", "", ""]), "p", [], GenerationParams(), 1) == []
-
-
-def test_fake_engine_streams_word_by_word():
-    seen = []
-    FakeEngine("one two three").generate("p", GenerationParams(), on_text=seen.append)
-    assert seen == ["one", "one two", "one two three"]

@@ -203,5 +203,5 @@ def test_the_engine_is_a_setting_and_the_fake_one_serves_through_the_real_worker
             worker.wait(timeout=20)
         except subprocess.TimeoutExpired:
             worker.kill()
-    assert model["model_id"] == "fake"
+    assert model.model_id == "fake"
     assert answer.response == "Sounds good, see" and answer.model_version == "fake"

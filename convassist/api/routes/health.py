@@ -39,4 +39,4 @@ async def health_details() -> JSONResponse:
     """Every component's status (database, Redis, worker round trip, model, cache); for a signed-in
     provider or `Authorization: Bearer $CONVASSIST_OPS_TOKEN`."""
     report = await check_health()
-    return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+    return JSONResponse(report.public(), status_code=200 if report.status == "ok" else 503)
