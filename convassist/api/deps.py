@@ -14,7 +14,6 @@ from convassist.db import get_engine
 from convassist.models import Device, Provider
 from convassist.services import accounts, devices
 from convassist.services.errors import Unauthorized
-from convassist.services.tokens import PROVIDER_AUDIENCE, TokenClaims, read_token
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -50,17 +49,6 @@ def current_provider(session: DbSession, token: Annotated[str, Depends(bearer_to
 
 
 CurrentProvider = Annotated[Provider, Depends(current_provider)]
-
-
-async def token_claims(token: Annotated[str, Depends(bearer_token)]) -> TokenClaims:
-    """A valid provider token's claims (signature, audience and expiry checked here, on the event
-    loop) whose account and version are NOT checked yet: only for a route whose service checks them
-    inside its own first read (responses.generate_for_message(account=...): one thread hop and one
-    transaction instead of two on the suggestion path)."""
-    return read_token(token, PROVIDER_AUDIENCE)
-
-
-UncheckedClaims = Annotated[TokenClaims, Depends(token_claims)]
 
 
 def current_device(session: DbSession, token: Annotated[str, Depends(bearer_token)]) -> Device:

@@ -25,9 +25,8 @@ from convassist import keys
 from convassist.db import run_in_transaction, session_scope, transaction
 from convassist.models import Conversation, GeneratedResponse, Message, TrainingSample, as_utc, utcnow
 from convassist.schemas import CamelModel, CleanStr
-from convassist.services import accounts, cache, contacts, queue, ratelimit, training
+from convassist.services import cache, contacts, queue, ratelimit, training
 from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
-from convassist.services.tokens import TokenClaims
 from convassist.settings import get_settings
 from convassist.worker.contracts import (AdapterRef, GenerateFailure, GenerateRequest, GenerateResult, Outcome,
                                          Suggestion, parse_outcome)
@@ -338,14 +337,10 @@ def _read(work, session: Session | None):
 
 async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
                                max_history: int = DEFAULT_MAX_HISTORY, count: int = 1, temperature: float = 0.0,
-                               background: bool = False, session: Session | None = None,
-                               account: TokenClaims | None = None) -> ResponsePublic:
+                               background: bool = False, session: Session | None = None) -> ResponsePublic:
     """Suggest replies to a message. background=True returns at once with status `generating`.
 
     session: where to read the conversation (the API passes the request's); None opens one.
-    account: the claims of a token whose account is not checked yet (provider_id is their subject);
-    the check is the first thing the conversation read does, in its thread and transaction
-    (Unauthorized if the account is gone or disabled, or the token was revoked).
     """
     if not 1 <= max_history <= MAX_HISTORY_LIMIT:
         raise DomainError(f"maxHistory must be between 1 and {MAX_HISTORY_LIMIT}.", code="invalid_max_history",
@@ -355,8 +350,6 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
     params = GenerationParams(temperature=temperature)
 
     def load(session: Session) -> tuple[list[Turn], training.ActiveAdapter | None]:
-        if account is not None:
-            accounts.active_provider(session, account)
         return (conversation_turns(session, provider_id, message_id, max_history),
                 training.active_adapter(session, provider_id))
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from convassist.api.deps import CurrentProvider, DbSession, UncheckedClaims
+from convassist.api.deps import CurrentProvider, DbSession
 from convassist.schemas import CamelModel
 from convassist.services import responses
 from ml.prompt import DEFAULT_MAX_HISTORY
@@ -28,13 +28,12 @@ class GenerateRequest(CamelModel):
 
 @router.post("/generate", response_model=responses.ResponsePublic,
              responses={202: {"model": responses.ResponsePublic}})
-async def generate(body: GenerateRequest, claims: UncheckedClaims, session: DbSession):
-    """Suggest replies to a message: 200 with the result, or 202 at once with `async: true`.
-    The caller's account is checked by the service, in the same read as the conversation."""
-    view = await responses.generate_for_message(claims.subject, body.message_id,
+async def generate(body: GenerateRequest, provider: CurrentProvider, session: DbSession):
+    """Suggest replies to a message: 200 with the result, or 202 at once with `async: true`."""
+    view = await responses.generate_for_message(provider.id, body.message_id,
                                                 max_history=body.context.max_history, count=body.count,
                                                 temperature=body.temperature, background=body.async_,
-                                                session=session, account=claims)
+                                                session=session)
     return JSONResponse(view.model_dump(mode="json", by_alias=True),
                         status_code=202 if view.status == "generating" else 200)
 
