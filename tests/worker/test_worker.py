@@ -147,7 +147,8 @@ async def test_cached_or_enqueue_answers_joins_or_queues_a_real_arq_job(db, sett
         await queue.close_pools()
 
 
-def test_cached_or_enqueue_enforces_the_owner_rate_and_in_flight_limits(db, settings_env):
+@pytest.mark.asyncio
+async def test_cached_or_enqueue_enforces_the_owner_rate_and_in_flight_limits(db, settings_env):
     """Past the in-flight limit nothing is queued ("busy") until a job leaves the owner's set; past
     the rate, nothing either ("rate_limited", with the seconds left); cache hits are never counted."""
     from convassist.services import queue
@@ -155,24 +156,22 @@ def test_cached_or_enqueue_enforces_the_owner_rate_and_in_flight_limits(db, sett
     settings_env(ML_SERVICE_QUEUE="queue-nobody-reads")
     limits = queue.OwnerLimits(rate_key="k:rate", rate=4, window=60, in_flight_key="k:flying", in_flight=2)
 
-    async def scenario():
-        pool = await queue.get_pool()
-        call = lambda i, cache=None: queue.cached_or_enqueue(  # noqa: E731
-            "ping", {}, job_id=f"j{i}", cache_key=cache, claim_key=f"k:claim{i}", claim_seconds=30, limits=limits)
-        outcomes = [(await call(i))[0] for i in range(3)]
-        await pool.zrem("k:flying", "j0")  # the worker finished j0
-        outcomes.append((await call(3))[0])
-        await pool.set("k:hit", b"{}")
-        outcomes.append((await call(4, "k:hit"))[0])
-        rate = await call(5)
-        queued = await pool.zrange(pool.default_queue_name, 0, -1)
-        await queue.close_pools()
-        return outcomes, rate, queued
+    async def outcome(i, cache=None):
+        return await queue.cached_or_enqueue("ping", {}, job_id=f"j{i}", cache_key=cache, claim_key=f"k:claim{i}",
+                                             claim_seconds=30, limits=limits)
 
-    outcomes, rate, queued = asyncio.run(scenario())
-    assert outcomes == ["queued", "queued", "busy", "queued", "cached"]
-    assert rate[0] == "rate_limited" and 0 < int(rate[1]) <= 60
-    assert queued == [b"j0", b"j1", b"j3"]
+    pool = await queue.get_pool()
+    try:
+        assert [(await outcome(i))[0] for i in range(3)] == ["queued", "queued", "busy"]
+        await pool.zrem("k:flying", "j0")  # the worker finished j0
+        assert (await outcome(3))[0] == "queued"
+        await pool.set("k:hit", b"{}")
+        assert (await outcome(4, "k:hit"))[0] == "cached"
+        state, seconds = await outcome(5)
+        assert state == "rate_limited" and 0 < int(seconds) <= 60
+        assert await pool.zrange(pool.default_queue_name, 0, -1) == [b"j0", b"j1", b"j3"]
+    finally:
+        await queue.close_pools()
 
 
 def test_the_engine_is_a_setting_and_the_fake_one_serves_through_the_real_worker(services_env, settings_env, db):
