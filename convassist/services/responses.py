@@ -269,6 +269,7 @@ class ResponsePublic(CamelModel):
     model_version: Optional[str]
     cached: bool
     suggestions: list[Suggestion]
+    edited_response: Optional[str] = None  # what the provider sent instead, once edited
     error: Optional[str]
     stream_key: Optional[str]  # the job's stream, to read the reply as it is written (stream_text)
     created_at: datetime
@@ -279,7 +280,7 @@ def response_view(row: GeneratedResponse) -> ResponsePublic:
     return ResponsePublic(
         response_id=row.id, message_id=row.message_id, status=row.status, response=row.response,
         confidence=row.confidence, model_version=row.model_version, cached=bool(row.cached),
-        suggestions=row.suggestions or [], error=row.error,
+        suggestions=row.suggestions or [], edited_response=row.edited_response, error=row.error,
         stream_key=keys.stream_key(row.job_id) if row.job_id else None,
         created_at=as_utc(row.created_at), completed_at=as_utc(row.completed_at))
 
@@ -404,6 +405,17 @@ async def get_response(provider_id: uuid.UUID, response_id: uuid.UUID) -> Respon
         if result is not None:
             row = await asyncio.to_thread(_store_result, row.id, _result_fields(result, cached=False))
     return response_view(row)
+
+
+def latest_for_message(session: Session, provider_id: uuid.UUID, message_id: uuid.UUID) -> ResponsePublic | None:
+    """The newest response with suggestions to one of the provider's messages, with what was done
+    with it: what the conversation shows when it is opened again."""
+    row = session.execute(
+        sa.select(GeneratedResponse)
+        .where(GeneratedResponse.provider_id == provider_id, GeneratedResponse.message_id == message_id,
+               GeneratedResponse.status.in_(("completed", "accepted", "edited", "rejected")))
+        .order_by(GeneratedResponse.created_at.desc()).limit(1)).scalar_one_or_none()
+    return None if row is None else response_view(row)
 
 
 # -- the provider's verdict ------------------------------------------------------------------------

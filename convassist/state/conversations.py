@@ -115,6 +115,30 @@ class ConversationState(rx.State):
         self.next_before = page.next_before or ""
         incoming = [m for m in page.messages if m.direction == "incoming" and not m.retracted]
         self.target_id = str(incoming[0].id) if incoming else (str(page.messages[0].id) if page.messages else "")
+        if self.target_id:
+            with session_scope() as session:
+                latest = responses.latest_for_message(session, provider_id, uuid.UUID(self.target_id))
+            if latest is not None:
+                self._show(latest)
+
+    def _show(self, view: responses.ResponsePublic) -> None:
+        """A stored response as cards, with its verdict (the card used or edited is marked)."""
+        self.response_id, self.cached = str(view.response_id), view.cached
+        self.suggestions = _cards(view.suggestions)
+        self.streamed = view.response or ""
+        self.verdict = view.status if view.status in ("accepted", "edited", "rejected") else ""
+        self.chosen = -1
+        if view.status == "accepted":
+            self.chosen = next(i for i, card in enumerate(self.suggestions) if card["primary"])
+        elif view.status == "edited":
+            used = [i for i, card in enumerate(self.suggestions) if card["text"] == view.edited_response]
+            if used:  # another suggestion used as it was (recorded as an edit of the reply)
+                self.verdict = "accepted"
+            else:  # an edit of the reply: the primary card shows what was sent
+                used = [next(i for i, card in enumerate(self.suggestions) if card["primary"])]
+                self.suggestions = [{**card, "text": view.edited_response} if i == used[0] else card
+                                    for i, card in enumerate(self.suggestions)]
+            self.chosen = used[0]
 
     @rx.event
     async def load_older(self):
@@ -159,12 +183,10 @@ class ConversationState(rx.State):
             return
         async with self:
             self.streaming = False
-            self.response_id = str(view.response_id)
-            self.cached = view.cached
             if view.status == "completed":
-                self.streamed = view.response or ""
-                self.suggestions = _cards(view.suggestions)
+                self._show(view)
             else:
+                self.response_id, self.cached = str(view.response_id), view.cached
                 self.suggest_error = view.error or "No suggestion this time; try again."
 
     @rx.event

@@ -61,8 +61,14 @@ def test_suggest_stream_edit_accept(live_app, signed_in, db):
     page.fill("#conversation-search", "see you")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("Bo")
+    # the preview line shows whole (a trimmed line box used to cut its descenders)
+    assert rows.first.locator(".conversation-preview").evaluate("e => e.scrollHeight <= e.clientHeight")
+    page.fill("#conversation-search", "no such words anywhere")
+    expect(rows).to_have_count(0)
+    expect(page.get_by_text("No conversation matches this search or filter.")).to_be_visible()
     page.fill("#conversation-search", "")
     expect(rows).to_have_count(2)
+    page.screenshot(path=str(SHOTS / "conversation-list.png"))
     page.click("#needs-reply-filter")
     expect(rows).to_have_count(1)
     page.click("#needs-reply-filter")
@@ -78,25 +84,26 @@ def test_suggest_stream_edit_accept(live_app, signed_in, db):
     expect(page.locator(".bubble-me")).to_have_count(1)
 
     # record every text the streaming area shows, to see the reply arrive token by token
+    # (and every state of the Suggest button: its label while it works, and whether it can be pressed)
     page.evaluate("""() => {
-        window.__streamed = [];
+        window.__streamed = []; window.__button = [];
         new MutationObserver(() => {
             const el = document.getElementById('streamed-text');
             if (el && el.textContent && window.__streamed.at(-1) !== el.textContent)
                 window.__streamed.push(el.textContent);
-        }).observe(document.body, {subtree: true, childList: true, characterData: true});
+            const button = document.getElementById('suggest');
+            const state = button.textContent + (button.disabled ? ' (disabled)' : '');
+            if (window.__button.at(-1) !== state) window.__button.push(state);
+        }).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
     }""")
     page.click("#suggest")
     suggestions = page.locator(".suggestion")
-    try:
-        expect(suggestions.first).to_be_visible(timeout=30000)
-    except AssertionError:
-        page.screenshot(path="/tmp/fail.png")
-        raise
+    expect(suggestions.first).to_be_visible(timeout=30000)
     assert 1 <= suggestions.count() <= 3
     streamed = page.evaluate("window.__streamed")
-    print(f"streamed steps shown: {len(streamed)}")
     assert streamed, "no streamed text was shown"
+    states = page.evaluate("window.__button")
+    assert "Writing… (disabled)" in states and states[-1] == "Suggest replies", states  # no double submit
     texts = suggestions.locator(".suggestion-text").all_text_contents()
     shown = streamed[-1].strip()
     assert any(t.startswith(shown) or shown.startswith(t[:10]) for t in texts)  # the streamed one is among them
@@ -121,8 +128,14 @@ def test_suggest_stream_edit_accept(live_app, signed_in, db):
     assert sample.source == "edited" and sample.expected_output == "Friday at 3pm works, see you then!"
     assert sample.input_context.endswith("Them: Friday afternoon would be perfect\nMe:")
 
-    # ask again: the same request is a cache hit; accept it
+    # opened again later: the suggestions and what was done with them, nothing to press twice
     page.reload()
+    expect(page.locator(".suggestion.chosen .suggestion-text")).to_have_text("Friday at 3pm works, see you then!")
+    expect(page.locator("#verdict")).to_contain_text("Your edit is saved")
+    expect(page.locator(".accept-suggestion")).to_have_count(0)
+    page.screenshot(path=str(SHOTS / "suggestion-after-reload.png"))
+
+    # ask again: the same request is a cache hit; accept it
     page.click("#suggest")
     expect(page.locator("#cached-badge")).to_be_visible(timeout=20000)
     used = suggestions.first.locator(".suggestion-text").text_content()
