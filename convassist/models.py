@@ -110,6 +110,8 @@ class Conversation(SQLModel, table=True):
     participants: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     last_message_at: Optional[datetime] = Field(default=None, sa_type=_tz())
     message_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # the provider marked it handled up to this message time: no reply owed until a newer message
+    handled_through: Optional[datetime] = Field(default=None, sa_type=_tz())
     created_at: datetime = Field(default_factory=utcnow, sa_type=_tz())
     updated_at: datetime = Field(default_factory=utcnow, sa_type=_tz())
 

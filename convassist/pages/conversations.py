@@ -150,8 +150,18 @@ def suggestions_panel() -> rx.Component:
 def conversation_page() -> rx.Component:
     return page_shell(
         rx.cond(ConversationState.error != "", "Conversation", ConversationState.conversation["name"].to(str)),
-        rx.link(rx.hstack(rx.icon("arrow-left", size=16), "All conversations", align="center", spacing="1"),
-                href="/conversations", size="2"),
+        rx.hstack(
+            rx.link(rx.hstack(rx.icon("arrow-left", size=16), "All conversations", align="center", spacing="1"),
+                    href="/conversations", size="2"),
+            rx.spacer(),
+            rx.cond(ConversationState.conversation["needs_reply"].to(bool),
+                    rx.hstack(rx.badge("Needs reply", color_scheme="orange"),
+                              rx.button(rx.icon("check", size=14), "Mark as handled", id="mark-handled", size="1",
+                                        variant="soft", on_click=ConversationState.mark_handled,
+                                        title="Answered elsewhere, or no answer needed"),
+                              spacing="2", align="center")),
+            width="100%", align="center",
+        ),
         rx.cond(
             ConversationState.error != "",
             rx.callout(ConversationState.error, icon="triangle-alert", color_scheme="red"),

@@ -10,7 +10,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from convassist.models import Conversation, Message, Reaction, as_utc
+from convassist.models import Conversation, Message, Reaction, as_utc, utcnow
 from convassist.schemas import check_page, clean_text
 from convassist.services import contacts
 from convassist.services.errors import DomainError, NotFound
@@ -94,8 +94,9 @@ def list_conversations(session: Session, provider_id: uuid.UUID, *, query: str |
                               Message.retracted.is_(False), sa.func.lower(Message.text).like(pattern, escape="\\")),
         ))
     if needs_reply is not None:
-        statement = statement.where((last_direction == "incoming") if needs_reply
-                                    else sa.or_(last_direction.is_(None), last_direction != "incoming"))
+        owed = sa.and_(last_direction == "incoming", sa.or_(Conversation.handled_through.is_(None),
+                                                             Conversation.handled_through < Conversation.last_message_at))
+        statement = statement.where(owed if needs_reply else sa.not_(owed))
     total = session.execute(sa.select(sa.func.count()).select_from(statement.subquery())).scalar_one()
     statement = statement.order_by(Conversation.last_message_at.desc().nulls_last(), Conversation.id)
     rows = session.execute(statement.add_columns(last(Message.text), last_direction, last(Message.retracted))
@@ -107,8 +108,25 @@ def list_conversations(session: Session, provider_id: uuid.UUID, *, query: str |
         preview = "Message unsent" if retracted else (text[:PREVIEW_LENGTH] if text else None)
         page.append(ConversationSummary(conv.id, _display_name(conv.display_name, conv.participants, names),
                                         conv.is_group, conv.participants, as_utc(conv.last_message_at),
-                                        conv.message_count, preview, direction == "incoming"))
+                                        conv.message_count, preview, direction == "incoming" and not _handled(conv)))
     return page, total
+
+
+def _handled(conv: Conversation) -> bool:
+    """Marked handled by hand, and nothing newer came since."""
+    return conv.handled_through is not None and (
+        conv.last_message_at is None or as_utc(conv.handled_through) >= as_utc(conv.last_message_at))
+
+
+def mark_handled(session: Session, provider_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+    """The provider answered elsewhere (or no answer is needed): the conversation stops needing a reply
+    until a newer message arrives."""
+    conv = session.get(Conversation, conversation_id)
+    if conv is None or conv.provider_id != provider_id:
+        raise NotFound("No such conversation.")
+    conv.handled_through = conv.last_message_at or utcnow()
+    session.add(conv)
+    session.flush()
 
 
 def _handles_matching_contacts(session: Session, provider_id: uuid.UUID, pattern: str) -> list[str]:
@@ -157,7 +175,8 @@ def get_conversation(session: Session, provider_id: uuid.UUID, conversation_id: 
     summary = ConversationSummary(conv.id, _display_name(conv.display_name, conv.participants, names),
                                   conv.is_group, conv.participants, as_utc(conv.last_message_at),
                                   conv.message_count,
-                                  None, bool(messages) and messages[0].direction == "incoming" and not before)
+                                  None, bool(messages) and messages[0].direction == "incoming" and not before
+                                  and not _handled(conv))
     next_before = encode_cursor(rows[-1].sent_at, rows[-1].id) if more else None
     return ConversationPage(summary, messages, next_before)
 

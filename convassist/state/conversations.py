@@ -110,7 +110,8 @@ class ConversationState(rx.State):
             self.error = "This conversation does not exist."
             return
         c = page.conversation
-        self.conversation = {"name": c.display_name, "is_group": c.is_group, "count": c.message_count}
+        self.conversation = {"name": c.display_name, "is_group": c.is_group, "count": c.message_count,
+                             "needs_reply": c.needs_reply}
         self.messages = [_message_dict(m) for m in reversed(page.messages)]
         self.next_before = page.next_before or ""
         incoming = [m for m in page.messages if m.direction == "incoming" and not m.retracted]
@@ -139,6 +140,16 @@ class ConversationState(rx.State):
                 self.suggestions = [{**card, "text": view.edited_response} if i == used[0] else card
                                     for i, card in enumerate(self.suggestions)]
             self.chosen = used[0]
+
+    @rx.event
+    async def mark_handled(self):
+        """No reply owed here until a newer message arrives (answered elsewhere, or none needed)."""
+        provider_id = await current_provider_id(self)
+        if provider_id is None or not self.conversation:
+            return
+        with session_scope() as session:
+            conversations.mark_handled(session, provider_id, self._conversation_id())
+        self.conversation = {**self.conversation, "needs_reply": False}
 
     @rx.event
     async def load_older(self):

@@ -19,6 +19,8 @@ pytestmark = pytest.mark.usefixtures("worker_process")
 # Each operation that takes an id (in its path or body) → how the attacker fills it with the victim's ids.
 ATTACKS = {
     ("GET", "/api/conversations/{conversation_id}"): lambda v: ({"conversation_id": v["conversation"]}, None),
+    ("POST", "/api/conversations/{conversation_id}/handled"): lambda v: ({"conversation_id": v["conversation"]},
+                                                                         None),
     ("GET", "/api/responses/{response_id}"): lambda v: ({"response_id": v["response"]}, None),
     ("POST", "/api/responses/{response_id}/action"): lambda v: (
         {"response_id": v["response"]}, {"action": "edit", "editedResponse": "hijacked"}),

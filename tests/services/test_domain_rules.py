@@ -102,3 +102,28 @@ def test_the_views_are_typed_and_per_provider(world):
     assert view.model_dump(by_alias=True)["responseId"] == response_id  # camelCase on the wire
     assert [(d.conversation_count, d.message_count) for d in ana_devices] == [(1, 1)]
     assert len(bo_devices) == 1 and bo_devices[0].id != ana_devices[0].id
+
+
+def test_a_conversation_marked_handled_needs_no_reply_until_a_newer_message(world):
+    from convassist.services import conversations
+
+    (ana, message), (bo, _) = world
+    with session_scope() as session:
+        [conv], _ = conversations.list_conversations(session, ana)
+        assert conv.needs_reply
+        with pytest.raises(NotFound):  # not Bo's to mark
+            conversations.mark_handled(session, bo, conv.id)
+    with session_scope() as session:
+        conversations.mark_handled(session, ana, conv.id)
+    with session_scope() as session:
+        [handled], _ = conversations.list_conversations(session, ana)
+        owed, total = conversations.list_conversations(session, ana, needs_reply=True)
+        device = session.execute(sa.select(Device).where(Device.provider_id == ana)).scalar_one()
+        assert not handled.needs_reply and owed == [] and total == 0
+        sync.ingest_messages(session, device, sync.MessageBatch(
+            conversation_id="iMessage;-;+15550009999", participants=["+15550009999"], messages=[sync.SyncMessage(
+                imessage_guid=f"g-{uuid.uuid4().hex}", sender_id="+15550009999", direction="incoming",
+                text="One more question", sent_at=datetime(2026, 11, 21, 9, tzinfo=timezone.utc))]))
+    with session_scope() as session:
+        owed, _ = conversations.list_conversations(session, ana, needs_reply=True)
+        assert [c.id for c in owed] == [conv.id] and owed[0].needs_reply

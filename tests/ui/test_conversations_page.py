@@ -167,3 +167,29 @@ def test_five_thousand_messages_open_fast_and_page_back(live_app, signed_in):
     page.click("#load-older")
     expect(page.locator("#messages > *")).to_have_count(100)
     expect(page.locator("#messages > *").first).to_contain_text("message 4900")
+
+
+def test_a_conversation_marked_handled_leaves_needs_reply_until_the_client_writes_again(live_app, signed_in):
+    page, _, _ = signed_in
+    api = httpx.Client(base_url=live_app, timeout=30)
+    headers = paired_device(api, page)
+    sync(api, headers, "chat-eve", "Eve", [msg("e1", "Thanks so much for today!", sent="2026-11-20T09:00:00Z")])
+    page.click("#nav-conversations")
+    row = page.locator(".conversation-row", has_text="Eve")
+    expect(row).to_contain_text("Needs reply")
+    row.click()
+    page.click("#mark-handled")
+    expect(page.locator("#mark-handled")).to_have_count(0)
+    page.screenshot(path=str(SHOTS / "conversation-marked-handled.png"))
+
+    page.click("#nav-conversations")
+    expect(row).to_be_visible()
+    expect(row).not_to_contain_text("Needs reply")
+    page.click("#needs-reply-filter")
+    expect(page.locator(".conversation-row")).to_have_count(0)
+    page.click("#needs-reply-filter")
+
+    # the client writes again: the conversation needs a reply again, live
+    sync(api, headers, "chat-eve", "Eve", [msg("e2", "Oh, and can I book again next week?",
+                                                sent="2026-11-21T09:00:00Z")])
+    expect(row).to_contain_text("Needs reply", timeout=12000)

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Optional
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from convassist.api.deps import CurrentProvider, DbSession
 from convassist.schemas import MAX_OFFSET, CamelModel
@@ -80,3 +80,10 @@ def get_conversation(conversation_id: uuid.UUID, session: DbSession, provider: C
         messages=[MessageOut(**{**m.__dict__, "reactions": [ReactionOut(**r) for r in m.reactions]})
                   for m in page.messages],
         next_before=page.next_before)
+
+
+@router.post("/{conversation_id}/handled", status_code=204)
+def mark_handled(conversation_id: uuid.UUID, session: DbSession, provider: CurrentProvider):
+    """No reply owed (answered elsewhere, or none needed) until a newer message arrives."""
+    conversations.mark_handled(session, provider.id, conversation_id)
+    return Response(status_code=204)
