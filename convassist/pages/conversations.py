@@ -143,7 +143,7 @@ def suggestions_panel() -> rx.Component:
                     rx.callout(ConversationState.verdict_message, icon="check", color_scheme="green", id="verdict")),
             spacing="3", width="100%",
         ),
-        width="100%",
+        width="100%", id="suggestions-panel",
     )
 
 

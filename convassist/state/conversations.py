@@ -121,6 +121,10 @@ class ConversationState(rx.State):
                 latest = responses.latest_for_message(session, provider_id, uuid.UUID(self.target_id))
             if latest is not None:
                 self._show(latest)
+        # open at the newest message: the last bubbles and the suggestions under them in view (once
+        # the page has drawn them: a scroll sent with the state update would run before)
+        return rx.call_script("setTimeout(() => document.getElementById('suggestions-panel')"
+                              "?.scrollIntoView({block: 'end'}), 100)")
 
     def _show(self, view: responses.ResponsePublic) -> None:
         """A stored response as cards, with its verdict (the card used or edited is marked)."""

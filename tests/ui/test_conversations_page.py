@@ -159,8 +159,11 @@ def test_five_thousand_messages_open_fast_and_page_back(live_app, signed_in):
     link = page.locator(".conversation-row", has_text="Big Talker")
     started = time.monotonic()
     link.click()
-    expect(page.locator("#messages .bubble-them, #messages .bubble-me").last).to_contain_text("message 4999")
+    newest = page.locator("#messages .bubble-them, #messages .bubble-me").last
+    expect(newest).to_contain_text("message 4999")
     opened = time.monotonic() - started
+    expect(newest).to_be_in_viewport()  # it opens at the newest message, not the oldest of the page
+    page.screenshot(path=str(SHOTS / "conversation-opened-at-newest.png"))
     print(f"5,000-message conversation opened in {opened:.2f}s")
     assert opened < 3, f"opening took {opened:.2f}s"
     expect(page.locator("#messages > *")).to_have_count(50)
