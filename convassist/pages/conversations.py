@@ -12,7 +12,7 @@ def conversation_row(item: dict) -> rx.Component:
     return rx.link(
         rx.card(
             rx.hstack(
-                rx.avatar(fallback=item["name"].to(str)[:2], size="3", radius="full"),
+                rx.avatar(fallback=item["initials"].to(str), size="3", radius="full", class_name="avatar"),
                 rx.vstack(
                     rx.hstack(rx.text(item["name"], weight="bold", trim="both"),
                               rx.cond(item["is_group"], rx.badge("Group", variant="soft")),

@@ -60,6 +60,32 @@ def normalise_handle(handle: str | None) -> str | None:
     return handle.strip().lower() if "@" in handle else normalise_phone(handle)
 
 
+def readable(handle: str) -> str:
+    """A handle nobody named, as a person reads it: a phone number formatted the international way
+    (+1 555-123-0003), an email as it is."""
+    if not handle or "@" in handle:
+        return handle
+    try:
+        number = phonenumbers.parse(handle, DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        return handle
+    if not phonenumbers.is_possible_number(number):
+        return handle
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def shown_name(handle: str, names: dict[str, str]) -> str:
+    """The contact's name for a handle (names_for), else the handle made readable."""
+    return names.get(handle) or readable(handle)
+
+
+def initials(name: str) -> str:
+    """An avatar's letters: the first letters of the first two words ("Jordan Lee" → "JL"); "#" for a
+    name without letters (a phone number)."""
+    words = [word for word in name.split() if word[:1].isalpha()]
+    return "".join(word[0] for word in words[:2]).upper() or "#"
+
+
 def ingest_contacts(session: Session, provider_id: uuid.UUID, batch: ContactBatch) -> ContactResult:
     """Upsert the batch into the provider's contacts."""
     if len(batch.contacts) > MAX_CONTACTS:

@@ -55,9 +55,13 @@ class ConversationPage:
 
 
 def _display_name(conv_name: str | None, participants: list[str], names: dict[str, str]) -> str:
+    """Whom a conversation is with: for one person, the name the provider's AddressBook gives them
+    (over the chat's own name); for a group, its name; else the people in it, named or readable."""
+    if len(participants) == 1 and participants[0] in names:
+        return names[participants[0]]
     if conv_name:
         return conv_name
-    shown = [names.get(p, p) for p in participants]
+    shown = [contacts.shown_name(p, names) for p in participants]
     return ", ".join(shown) if shown else "Unknown"
 
 
@@ -168,7 +172,8 @@ def get_conversation(session: Session, provider_id: uuid.UUID, conversation_id: 
     names = contacts.names_for(session, provider_id, {m.sender_id for m in rows if m.sender_id}
                                | set(conv.participants))
     reactions = _reactions(session, provider_id, [m.imessage_guid for m in rows])
-    messages = [MessageView(m.id, m.imessage_guid, m.sender_id, names.get(m.sender_id) if m.sender_id else None,
+    messages = [MessageView(m.id, m.imessage_guid, m.sender_id,
+                            contacts.shown_name(m.sender_id, names) if m.sender_id else None,
                             m.direction, m.message_type, None if m.retracted else m.text, as_utc(m.sent_at),
                             as_utc(m.edited_at), m.retracted, reactions.get(m.imessage_guid, []))
                 for m in rows]

@@ -10,7 +10,7 @@ import reflex as rx
 
 from convassist.db import session_scope
 from convassist.schemas import form_fields, parse
-from convassist.services import conversations, responses
+from convassist.services import contacts, conversations, responses
 from convassist.services.errors import DomainError
 from convassist.state.auth import current_provider_id
 from convassist.worker.contracts import Suggestion
@@ -42,7 +42,8 @@ class ConversationsState(rx.State):
             page, self.total = conversations.list_conversations(
                 session, provider_id, query=self.query or None, needs_reply=True if self.needs_reply_only else None,
                 limit=100)
-        self.items = [{"id": str(c.id), "name": c.display_name, "is_group": c.is_group,
+        self.items = [{"id": str(c.id), "name": c.display_name, "initials": contacts.initials(c.display_name),
+                       "is_group": c.is_group,
                        "last_at": c.last_message_at.isoformat() if c.last_message_at else "",
                        "preview": c.last_message_preview or "", "needs_reply": c.needs_reply,
                        "count": c.message_count} for c in page]

@@ -127,3 +127,19 @@ def test_a_conversation_marked_handled_needs_no_reply_until_a_newer_message(worl
     with session_scope() as session:
         owed, _ = conversations.list_conversations(session, ana, needs_reply=True)
         assert [c.id for c in owed] == [conv.id] and owed[0].needs_reply
+
+
+def test_people_are_shown_by_name_else_by_a_readable_number():
+    from convassist.services import contacts
+    from convassist.services.conversations import _display_name
+
+    assert contacts.readable("+15551230003") == "+1 555-123-0003"
+    assert contacts.readable("+447700900123") == "+44 7700 900123"
+    assert contacts.readable("dee@example.com") == "dee@example.com"
+    assert contacts.readable("not a number") == "not a number"
+    assert contacts.initials("Jordan Lee") == "JL" and contacts.initials("sam") == "S"
+    assert contacts.initials("+1 555-123-0003") == "#"
+    names = {"+15551230003": "Jordan Lee"}
+    assert _display_name("Jordan", ["+15551230003"], names) == "Jordan Lee"  # the AddressBook wins
+    assert _display_name("Book club", ["+15551230003", "+15551230004"], names) == "Book club"
+    assert _display_name(None, ["+15551230003", "+15551230004"], names) == "Jordan Lee, +1 555-123-0004"

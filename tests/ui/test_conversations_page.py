@@ -196,3 +196,31 @@ def test_a_conversation_marked_handled_leaves_needs_reply_until_the_client_write
     sync(api, headers, "chat-eve", "Eve", [msg("e2", "Oh, and can I book again next week?",
                                                 sent="2026-11-21T09:00:00Z")])
     expect(row).to_contain_text("Needs reply", timeout=12000)
+
+
+def test_people_are_shown_by_their_names_numbers_readable_avatars_with_initials(live_app, signed_in):
+    page, _, _ = signed_in
+    api = httpx.Client(base_url=live_app, timeout=30)
+    headers = paired_device(api, page)
+    assert api.post("/api/sync/contacts", headers=headers, json={"contacts": [
+        {"phoneNumber": "+15551230003", "displayName": "Jordan Lee"}]}).status_code == 200
+    sync(api, headers, "+15551230003", "Jordan", [msg("j1", "See you at 4?", sent="2026-11-20T09:00:00Z")])
+    group = api.post("/api/sync/messages", headers=headers, json={
+        "conversationId": "chat-group", "displayName": "Book club", "isGroup": True,
+        "participants": ["+15551230003", "+15551230004"], "messages": [
+            {"imessageGuid": "g1", "senderId": "+15551230004", "direction": "incoming", "text": "Who brings snacks?",
+             "sentAt": "2026-11-21T09:00:00Z"},
+            {"imessageGuid": "g2", "senderId": "+15551230003", "direction": "incoming", "text": "Me!",
+             "sentAt": "2026-11-21T09:01:00Z"}]})
+    assert group.status_code == 200, group.text
+    page.click("#nav-conversations")
+    jordan = page.locator(".conversation-row", has_text="See you at 4?")
+    expect(jordan).to_contain_text("Jordan Lee")  # not the chat's "Jordan"
+    expect(jordan.locator(".avatar")).to_contain_text("JL")
+    page.screenshot(path=str(SHOTS / "conversation-list-people.png"))
+
+    page.locator(".conversation-row", has_text="Book club").click()
+    bubbles = page.locator(".bubble-them")
+    expect(bubbles.first).to_contain_text("+1 555-123-0004")  # an unknown sender, readable
+    expect(bubbles.last).to_contain_text("Jordan Lee")
+    page.screenshot(path=str(SHOTS / "group-senders.png"))
