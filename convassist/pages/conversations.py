@@ -59,7 +59,24 @@ def conversations_page() -> rx.Component:
     )
 
 
+# a day's first message gets a separator: "Today", "Yesterday", a weekday this week, else the date
+DAY_LABELS = {"sameDay": "[Today]", "lastDay": "[Yesterday]", "lastWeek": "dddd", "nextDay": "ddd, MMM D, YYYY",
+              "nextWeek": "ddd, MMM D, YYYY", "sameElse": "ddd, MMM D, YYYY"}
+
+
+def day_separator(m: dict) -> rx.Component:
+    return rx.hstack(rx.separator(size="4", flex="1"),
+                     rx.text(rx.moment(m["sent_at"], calendar=DAY_LABELS), size="1", color_scheme="gray",
+                             weight="medium", white_space="nowrap"),
+                     rx.separator(size="4", flex="1"),
+                     align="center", spacing="3", width="100%", class_name="day-separator")
+
+
 def bubble(m: dict) -> rx.Component:
+    return rx.fragment(rx.cond(m["show_day"], day_separator(m)), _bubble(m))
+
+
+def _bubble(m: dict) -> rx.Component:
     mine = m["direction"] == "outgoing"
     return rx.hstack(
         rx.vstack(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import reflex as rx
 
@@ -24,6 +26,21 @@ def _message_dict(m: conversations.MessageView) -> dict:
             "text": m.text or ("Message unsent" if m.retracted else f"[{m.message_type}]"),
             "retracted": m.retracted, "sent_at": m.sent_at.isoformat(),
             "reactions": " ".join(sorted({r["type"] for r in m.reactions}))}
+
+
+def _with_days(messages: list[dict], timezone: str) -> list[dict]:
+    """Mark the first message of each day (in the person's time zone; UTC until the browser said)
+    so that the page puts a day separator above it."""
+    try:
+        zone = ZoneInfo(timezone) if timezone else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    marked, previous = [], None
+    for m in messages:
+        day = datetime.fromisoformat(m["sent_at"]).astimezone(zone).date()
+        marked.append({**m, "show_day": day != previous})
+        previous = day
+    return marked
 
 
 class ConversationsState(rx.State):
@@ -76,6 +93,7 @@ class ConversationState(rx.State):
     chosen: int = -1  # the card that was used or edited
     editing: int = -1
     draft: str = ""
+    timezone: str = ""  # the browser's (IANA name), for day separators
 
     @rx.var
     def verdict_message(self) -> str:
@@ -113,7 +131,7 @@ class ConversationState(rx.State):
         c = page.conversation
         self.conversation = {"name": c.display_name, "is_group": c.is_group, "count": c.message_count,
                              "needs_reply": c.needs_reply}
-        self.messages = [_message_dict(m) for m in reversed(page.messages)]
+        self.messages = _with_days([_message_dict(m) for m in reversed(page.messages)], self.timezone)
         self.next_before = page.next_before or ""
         incoming = [m for m in page.messages if m.direction == "incoming" and not m.retracted]
         self.target_id = str(incoming[0].id) if incoming else (str(page.messages[0].id) if page.messages else "")
@@ -124,8 +142,19 @@ class ConversationState(rx.State):
                 self._show(latest)
         # open at the newest message: the last bubbles and the suggestions under them in view (once
         # the page has drawn them: a scroll sent with the state update would run before)
-        return rx.call_script("setTimeout(() => document.getElementById('suggestions-panel')"
-                              "?.scrollIntoView({block: 'end'}), 100)")
+        scroll = rx.call_script("setTimeout(() => document.getElementById('suggestions-panel')"
+                                "?.scrollIntoView({block: 'end'}), 100)")
+        if self.timezone:
+            return scroll
+        return [rx.call_script("Intl.DateTimeFormat().resolvedOptions().timeZone",
+                               callback=ConversationState.set_timezone), scroll]
+
+    @rx.event
+    def set_timezone(self, timezone: str):
+        """The browser's time zone: days are the person's days."""
+        if isinstance(timezone, str) and len(timezone) < 64:
+            self.timezone = timezone
+            self.messages = _with_days(self.messages, timezone)
 
     def _show(self, view: responses.ResponsePublic) -> None:
         """A stored response as cards, with its verdict (the card used or edited is marked)."""
@@ -163,7 +192,8 @@ class ConversationState(rx.State):
         if provider_id is None or not self.next_before:
             return
         page = self._load_page(provider_id, self.next_before)
-        self.messages = [_message_dict(m) for m in reversed(page.messages)] + self.messages
+        self.messages = _with_days([_message_dict(m) for m in reversed(page.messages)] + self.messages,
+                                   self.timezone)
         self.next_before = page.next_before or ""
 
     @rx.event(background=True)

@@ -166,10 +166,11 @@ def test_five_thousand_messages_open_fast_and_page_back(live_app, signed_in):
     page.screenshot(path=str(SHOTS / "conversation-opened-at-newest.png"))
     print(f"5,000-message conversation opened in {opened:.2f}s")
     assert opened < 3, f"opening took {opened:.2f}s"
-    expect(page.locator("#messages > *")).to_have_count(50)
+    bubbles = page.locator("#messages .bubble-them, #messages .bubble-me")
+    expect(bubbles).to_have_count(50)
     page.click("#load-older")
-    expect(page.locator("#messages > *")).to_have_count(100)
-    expect(page.locator("#messages > *").first).to_contain_text("message 4900")
+    expect(bubbles).to_have_count(100)
+    expect(bubbles.first).to_contain_text("message 4900")
 
 
 def test_a_conversation_marked_handled_leaves_needs_reply_until_the_client_writes_again(live_app, signed_in):
@@ -224,3 +225,35 @@ def test_people_are_shown_by_their_names_numbers_readable_avatars_with_initials(
     expect(bubbles.first).to_contain_text("+1 555-123-0004")  # an unknown sender, readable
     expect(bubbles.last).to_contain_text("Jordan Lee")
     page.screenshot(path=str(SHOTS / "group-senders.png"))
+
+
+def test_days_are_separated_in_the_persons_own_time_zone(live_app, browser, db):
+    """Messages of 23:30 and 00:30 UTC on the same evening in New York sit under one day there."""
+    from datetime import datetime, timedelta, timezone
+
+    context = browser.new_context(timezone_id="America/New_York")
+    page = context.new_page()
+    try:
+        email, password = f"tz-{time.time_ns()}@example.com", "correct horse battery"
+        api = httpx.Client(base_url=live_app, timeout=30)
+        token = api.post("/api/auth/signup", json={"email": email, "password": password, "name": "Ana"}).json()["token"]
+        reg = api.post("/api/devices/register", json={"name": "Mac", "hardwareId": f"HW-{time.time_ns()}"}).json()
+        api.post("/api/devices/approve", json={"code": reg["code"]}, headers={"Authorization": f"Bearer {token}"})
+        mac = api.post("/api/devices/verify", json={"deviceId": reg["deviceId"], "code": reg["code"]}).json()["token"]
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        sync(api, {"Authorization": f"Bearer {mac}"}, "chat-tz", "Kim", [
+            msg("t1", "Booked for Friday", sent="2026-11-20T23:30:00Z"),  # 18:30 in New York, Nov 20
+            msg("t2", "Great, thanks", "outgoing", sent="2026-11-21T00:30:00Z"),  # 19:30 in New York, Nov 20
+            msg("t3", "Running late!", sent=(now - timedelta(minutes=1)).isoformat().replace("+00:00", "Z"))])
+        from tests.ui.conftest import log_in
+
+        log_in(page, live_app, email, password)
+        page.goto(live_app + "/conversations")
+        page.locator(".conversation-row").first.click()
+        separators = page.locator(".day-separator")
+        expect(separators).to_have_count(2)
+        expect(separators.first).to_have_text("Fri, Nov 20, 2026")
+        expect(separators.last).to_have_text("Today")
+        page.screenshot(path=str(SHOTS / "day-separators.png"))
+    finally:
+        context.close()
