@@ -86,17 +86,22 @@ class ForgedEvents:
 
         ws.on_message(from_page)  # what the server sends goes to the page unchanged
 
-    def send(self, page, handler: str, payload: dict) -> None:
-        """Call handler ("<state full name>.<method>") with payload on the page's session."""
+    def send(self, page, handler: str, payload: dict, *, address: tuple[str, str] | None = None) -> None:
+        """Call handler ("<state full name>.<method>") with payload on the page's session; address
+        (old, new) rewrites the page address the event claims to come from."""
         deadline = time.monotonic() + 15
         while self.template is None:  # the page sends its first events when it mounts
             assert time.monotonic() < deadline, "the page sent no event"
             page.wait_for_timeout(50)
-        event = {**self.template, "name": handler, "payload": payload}
+        template = self.template
+        if address is not None:
+            template = json.loads(json.dumps(template).replace(*address))
+        event = {**template, "name": handler, "payload": payload}
         self.server.send(EVENT_FRAME + json.dumps(["event", event]))
 
 
 def test_reflex_handlers_given_another_providers_ids_reach_nothing(live_app, page, db):
+    from convassist.state.conversations import ConversationState
     from convassist.state.devices import DevicesState
     from convassist.state.training import TrainingState
 
@@ -132,7 +137,7 @@ def test_reflex_handlers_given_another_providers_ids_reach_nothing(live_app, pag
             output_path="/nonexistent/adapter.gguf"))
 
     # the attacker, in the browser
-    _, email, password = account("Mallory")
+    mallory, email, password = account("Mallory")
     log_in(page, live_app, email, password)
 
     page.goto(live_app + "/devices")
@@ -163,8 +168,29 @@ def test_reflex_handlers_given_another_providers_ids_reach_nothing(live_app, pag
     expect(page.get_by_text("This conversation does not exist")).to_be_visible()
     assert secret not in page.content()
     page.screenshot(path=str(SHOTS / "forged-events-refused.png"))
+    conversation_state = ConversationState.get_full_name()
+
+    # from a conversation of her own, claiming to be on the victim's: marking it handled is refused
+    mallory_reg = api.post("/api/devices/register", json={"name": "M's Mac", "hardwareId": f"HW-{uuid.uuid4()}",
+                                                          "platform": "macos"}).json()
+    assert api.post("/api/devices/approve", json={"code": mallory_reg["code"]}, headers=mallory).status_code == 200
+    mallory_mac = api.post("/api/devices/verify", json={"deviceId": mallory_reg["deviceId"],
+                                                        "code": mallory_reg["code"]}).json()["token"]
+    assert api.post("/api/sync/messages", headers={"Authorization": f"Bearer {mallory_mac}"}, json={
+        "conversationId": "iMessage;-;+15550003333", "participants": ["+15550003333"], "messages": [
+            {"imessageGuid": "fm-1", "senderId": "+15550003333", "direction": "incoming", "text": "hello",
+             "sentAt": "2026-11-20T09:00:00Z"}]}).status_code == 200
+    [own] = api.get("/api/conversations", headers=mallory).json()["items"]
+    page.goto(f"{live_app}/conversations/{own['id']}")
+    expect(page.locator("#mark-handled")).to_be_visible()
+    forged.send(page, f"{conversation_state}.mark_handled", {}, address=(own["id"], conversation["id"]))
+    expect(page.get_by_text("Something went wrong")).to_be_visible()
+    for hostile in ("../../../etc/passwd", ["Europe/Paris"], {"$ne": None}, "x" * 100_000):
+        forged.send(page, f"{conversation_state}.set_timezone", {"timezone": hostile})
+    expect(page.locator(".day-separator")).to_have_count(1)  # the page still works, days in UTC
 
     # and Ana's data is as it was
+    assert api.get("/api/conversations?needsReply=true", headers=ana).json()["total"] == 1
     assert [d["active"] for d in api.get("/api/devices", headers=ana).json()] == [True]
     assert api.get("/api/training/samples", headers=ana).json()["total"] == 1
     assert api.get(f"/api/training/jobs/{job}", headers=ana).json()["active"] is False
