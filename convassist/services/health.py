@@ -16,7 +16,7 @@ Status = Literal["ok", "down", "unknown", "disabled"]
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(populate_by_name=True)
 
 
 class DatabaseHealth(_Part):

@@ -136,6 +136,20 @@ async def cached_or_enqueue(function: str, payload: Any, *, job_id: str, cache_k
     return outcome.decode(), value
 
 
+# KEYS: a claim, the owner's in-flight jobs. ARGV: the job id.
+_RELEASE_CLAIM = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('ZREM', KEYS[2], ARGV[1])
+"""
+
+
+async def release_claim(claim_key: str, in_flight_key: str, job_id: str) -> None:
+    """Undo what cached_or_enqueue claimed for job_id (a job whose worker died): the claim, if it is
+    still job_id's, and job_id's place among the owner's in-flight jobs."""
+    pool = await get_pool()
+    await pool.eval(_RELEASE_CLAIM, 2, claim_key, in_flight_key, job_id)
+
+
 async def run_job(function: str, *args: Any, timeout: float = 2.0, **kwargs: Any) -> Any:
     """Enqueue function on the worker and wait for its result; Unavailable after timeout seconds."""
     try:

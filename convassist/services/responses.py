@@ -192,13 +192,6 @@ async def _job_result(job_id: str, timeout: float | None) -> Outcome | None:
                                message=f"Generation failed in the worker ({type(exc).__name__}).")
 
 
-# KEYS: the request's in-flight claim, the owner's in-flight jobs. ARGV: the job id.
-_RELEASE_CLAIM = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-redis.call('ZREM', KEYS[2], ARGV[1])
-"""
-
-
 async def _job_outcome(job_id: str, cache_key: str, provider_id: uuid.UUID) -> Outcome:
     """The worker's result, or a GenerateFailure saying why there is none. A job whose worker died
     gives up its claims, so that asking again queues a new job instead of joining the dead one."""
@@ -207,9 +200,8 @@ async def _job_outcome(job_id: str, cache_key: str, provider_id: uuid.UUID) -> O
     except Unavailable as exc:
         if exc.code == "worker_unavailable":
             try:
-                pool = await queue.get_pool()
-                await pool.eval(_RELEASE_CLAIM, 2, keys.claim_key(cache_key),
-                                keys.in_flight_jobs_key(str(provider_id)), job_id)
+                await queue.release_claim(keys.claim_key(cache_key), keys.in_flight_jobs_key(str(provider_id)),
+                                          job_id)
             except (OSError, RedisError):
                 pass  # Redis is gone too: the claims expire with it (claim_seconds)
         return GenerateFailure(error=exc.code, message=exc.message)

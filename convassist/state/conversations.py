@@ -108,10 +108,6 @@ class ConversationState(rx.State):
         # the route is /conversations/[conversation_id]
         return uuid.UUID(self.router.url.path.rstrip("/").rsplit("/", 1)[-1])
 
-    def _load_page(self, provider_id: uuid.UUID, before: str | None):
-        with session_scope() as session:
-            return conversations.get_conversation(session, provider_id, self._conversation_id(),
-                                                  before=before, limit=PAGE)
 
     @rx.event
     async def load(self):
@@ -123,7 +119,11 @@ class ConversationState(rx.State):
         if provider_id is None:
             return
         try:
-            page = self._load_page(provider_id, None)
+            with session_scope() as session:
+                page = conversations.get_conversation(session, provider_id, self._conversation_id(), limit=PAGE)
+                incoming = [m for m in page.messages if m.direction == "incoming" and not m.retracted]
+                target = incoming[0] if incoming else (page.messages[0] if page.messages else None)
+                latest = responses.latest_for_message(session, provider_id, target.id) if target else None
         except (DomainError, ValueError):
             self.conversation, self.messages = {}, []
             self.error = "This conversation does not exist."
@@ -133,13 +133,9 @@ class ConversationState(rx.State):
                              "needs_reply": c.needs_reply}
         self.messages = _with_days([_message_dict(m) for m in reversed(page.messages)], self.timezone)
         self.next_before = page.next_before or ""
-        incoming = [m for m in page.messages if m.direction == "incoming" and not m.retracted]
-        self.target_id = str(incoming[0].id) if incoming else (str(page.messages[0].id) if page.messages else "")
-        if self.target_id:
-            with session_scope() as session:
-                latest = responses.latest_for_message(session, provider_id, uuid.UUID(self.target_id))
-            if latest is not None:
-                self._show(latest)
+        self.target_id = str(target.id) if target else ""
+        if latest is not None:
+            self._show(latest)
         # open at the newest message: the last bubbles and the suggestions under them in view (once
         # the page has drawn them: a scroll sent with the state update would run before)
         scroll = rx.call_script("setTimeout(() => document.getElementById('suggestions-panel')"
@@ -191,7 +187,9 @@ class ConversationState(rx.State):
         provider_id = await current_provider_id(self)
         if provider_id is None or not self.next_before:
             return
-        page = self._load_page(provider_id, self.next_before)
+        with session_scope() as session:
+            page = conversations.get_conversation(session, provider_id, self._conversation_id(),
+                                                  before=self.next_before, limit=PAGE)
         self.messages = _with_days([_message_dict(m) for m in reversed(page.messages)] + self.messages,
                                    self.timezone)
         self.next_before = page.next_before or ""

@@ -50,3 +50,14 @@ def app_copy(where: Path) -> Path:
     for package in ("convassist", "ml"):  # the code itself is only read
         (where / package).symlink_to(ROOT / package)
     return where
+
+
+def provider_with_mac(api) -> tuple[str, str, dict]:
+    """A provider signed up through the API (api: an httpx client on the app) with a paired Mac;
+    returns (email, password, the Mac's auth headers)."""
+    email, password = f"ui-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery"
+    token = api.post("/api/auth/signup", json={"email": email, "password": password, "name": "Ana"}).json()["token"]
+    reg = api.post("/api/devices/register", json={"name": "Mac", "hardwareId": f"HW-{uuid.uuid4()}"}).json()
+    api.post("/api/devices/approve", json={"code": reg["code"]}, headers={"Authorization": f"Bearer {token}"})
+    mac = api.post("/api/devices/verify", json={"deviceId": reg["deviceId"], "code": reg["code"]}).json()["token"]
+    return email, password, {"Authorization": f"Bearer {mac}"}

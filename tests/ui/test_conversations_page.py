@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from convassist.models import TrainingSample
-from tests.ui.conftest import SHOTS
+from tests.ui.conftest import SHOTS, log_in, provider_with_mac
 
 
 def clipboard(page, expected: str, timeout: float = 5.0) -> str:
@@ -234,19 +234,13 @@ def test_days_are_separated_in_the_persons_own_time_zone(live_app, browser, db):
     context = browser.new_context(timezone_id="America/New_York")
     page = context.new_page()
     try:
-        email, password = f"tz-{time.time_ns()}@example.com", "correct horse battery"
         api = httpx.Client(base_url=live_app, timeout=30)
-        token = api.post("/api/auth/signup", json={"email": email, "password": password, "name": "Ana"}).json()["token"]
-        reg = api.post("/api/devices/register", json={"name": "Mac", "hardwareId": f"HW-{time.time_ns()}"}).json()
-        api.post("/api/devices/approve", json={"code": reg["code"]}, headers={"Authorization": f"Bearer {token}"})
-        mac = api.post("/api/devices/verify", json={"deviceId": reg["deviceId"], "code": reg["code"]}).json()["token"]
+        email, password, mac = provider_with_mac(api)
         now = datetime.now(timezone.utc).replace(microsecond=0)
-        sync(api, {"Authorization": f"Bearer {mac}"}, "chat-tz", "Kim", [
+        sync(api, mac, "chat-tz", "Kim", [
             msg("t1", "Booked for Friday", sent="2026-11-20T23:30:00Z"),  # 18:30 in New York, Nov 20
             msg("t2", "Great, thanks", "outgoing", sent="2026-11-21T00:30:00Z"),  # 19:30 in New York, Nov 20
             msg("t3", "Running late!", sent=(now - timedelta(minutes=1)).isoformat().replace("+00:00", "Z"))])
-        from tests.ui.conftest import log_in
-
         log_in(page, live_app, email, password)
         page.goto(live_app + "/conversations")
         page.locator(".conversation-row").first.click()

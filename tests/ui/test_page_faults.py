@@ -23,7 +23,7 @@ from devstack.ports import free_port
 from devstack.redis import RedisServer
 from tests.conftest import start_reflex, start_worker, stop_process_group
 from tests.faults.test_workers import started_a_job
-from tests.ui.conftest import SHOTS, app_copy, log_in
+from tests.ui.conftest import SHOTS, app_copy, log_in, provider_with_mac
 
 HEARTBEAT = 1  # seconds; a killed worker is known gone after convassist.worker.status.TTL_HEARTBEATS of them
 REDIS_DOWN = 10  # seconds, as ops would restart it
@@ -72,13 +72,9 @@ def provider_with_a_conversation(base: str, messages: list[str]) -> tuple[str, s
     """A provider (email, password) whose Mac synced one conversation of alternating messages, the
     client's first and last."""
     api = httpx.Client(base_url=base, timeout=30)
-    email, password = f"pf-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery"
-    token = api.post("/api/auth/signup", json={"email": email, "password": password, "name": "Ana"}).json()["token"]
-    reg = api.post("/api/devices/register", json={"name": "Mac", "hardwareId": f"HW-{uuid.uuid4()}"}).json()
-    api.post("/api/devices/approve", json={"code": reg["code"]}, headers={"Authorization": f"Bearer {token}"})
-    mac = api.post("/api/devices/verify", json={"deviceId": reg["deviceId"], "code": reg["code"]}).json()["token"]
+    email, password, mac = provider_with_mac(api)
     handle = "+15550002001"
-    synced = api.post("/api/sync/messages", headers={"Authorization": f"Bearer {mac}"}, json={
+    synced = api.post("/api/sync/messages", headers=mac, json={
         "conversationId": f"iMessage;-;{handle}", "displayName": "Jordan", "participants": [handle],
         "messages": [{"imessageGuid": f"pf-{i}-{uuid.uuid4().hex[:6]}", "text": text,
                       "direction": "incoming" if i % 2 == 0 else "outgoing",

@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import time
-import uuid
 
 import httpx
 import pytest
@@ -18,7 +17,7 @@ from playwright.sync_api import expect
 
 from devstack.ports import free_port
 from tests.conftest import start_reflex, stop_process_group
-from tests.ui.conftest import SHOTS, app_copy, log_in
+from tests.ui.conftest import SHOTS, app_copy, log_in, provider_with_mac
 
 NGINX = """
 worker_processes 1;
@@ -90,16 +89,11 @@ def two_apps(services_env, worker_process, live_app, tmp_path):
 def test_a_session_survives_the_death_of_the_instance_serving_it(two_apps, page, db):
     base, apps = two_apps
     api = httpx.Client(base_url=base, timeout=20)
-    email, password = f"scale-{uuid.uuid4().hex[:6]}@example.com", "correct horse battery"
-    token = api.post("/api/auth/signup", json={"email": email, "password": password, "name": "Ana"}).json()["token"]
-    reg = api.post("/api/devices/register", json={"name": "Mac", "hardwareId": f"HW-{uuid.uuid4()}",
-                                                  "platform": "macos"}).json()
-    api.post("/api/devices/approve", json={"code": reg["code"]}, headers={"Authorization": f"Bearer {token}"})
-    mac = api.post("/api/devices/verify", json={"deviceId": reg["deviceId"], "code": reg["code"]}).json()["token"]
+    email, password, mac = provider_with_mac(api)
     for handle, name, text in (("+15550001001", "Jordan", "Is Friday free?"), ("+15550001002", "Sam", "Thanks!")):
-        assert api.post("/api/sync/contacts", headers={"Authorization": f"Bearer {mac}"},
+        assert api.post("/api/sync/contacts", headers=mac,
                         json={"contacts": [{"phoneNumber": handle, "displayName": name}]}).status_code == 200
-        assert api.post("/api/sync/messages", headers={"Authorization": f"Bearer {mac}"}, json={
+        assert api.post("/api/sync/messages", headers=mac, json={
             "conversationId": f"iMessage;-;{handle}", "participants": [handle], "messages": [
                 {"imessageGuid": f"so-{handle}", "senderId": handle, "direction": "incoming", "text": text,
                  "sentAt": "2026-11-20T09:00:00Z"}]}).status_code == 200
