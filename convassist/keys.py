@@ -47,3 +47,8 @@ def worker_key(queue_name: str, worker_id: str) -> str:
 def wake_key(queue_name: str) -> str:
     """A list the app pushes to after queueing a job; the worker blocks on it between polls."""
     return f"{queue_name}:wake"
+
+
+def live_channel(provider_id: str) -> str:
+    """Pub/sub: the names of what changed in a provider's data (services.live), for their open pages."""
+    return PREFIX + "live:" + provider_id

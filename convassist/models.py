@@ -179,6 +179,7 @@ class GeneratedResponse(SQLModel, table=True):
     status: str = Field(default="generating", max_length=20)  # generating|completed|failed|accepted|edited|rejected
     error: Optional[str] = Field(default=None, sa_type=sa.Text)
     edited_response: Optional[str] = Field(default=None, sa_type=sa.Text)
+    chosen_suggestion: Optional[int] = None  # which suggestion was used or edited (0: the response itself)
     reject_reason: Optional[str] = Field(default=None, sa_type=sa.Text)
     generation_ms: Optional[int] = None
     params: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # temperature, count, ...

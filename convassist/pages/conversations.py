@@ -55,7 +55,6 @@ def conversations_page() -> rx.Component:
                                     "No conversation matches this search or filter."),
                         empty_state("messages-square", "No conversations",
                                     "Conversations appear after your Mac's first sync."))),
-        rx.moment(interval=5000, on_change=ConversationsState.refresh, display="none"),
     )
 
 
@@ -134,12 +133,14 @@ def suggestions_panel() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
-                rx.heading("Suggested replies", size="3"),
+                rx.heading("Suggested replies", size="3", as_="h2"),
                 rx.cond(ConversationState.cached, rx.badge("Instant", color_scheme="gray", id="cached-badge",
                                                           title="Ready from before: no waiting")),
                 rx.spacer(),
                 rx.button(rx.cond(ConversationState.streaming, rx.spinner(size="2"), rx.icon("sparkles", size=16)),
-                          rx.cond(ConversationState.streaming, "Writing…", "Suggest replies"), id="suggest",
+                          rx.cond(ConversationState.streaming, "Writing…",
+                                  rx.cond(ConversationState.verdict != "", "Suggest other replies",
+                                          "Suggest replies")), id="suggest",
                           on_click=ConversationState.suggest,
                           disabled=ConversationState.streaming | (ConversationState.target_id == "")),
                 width="100%", align="center",
@@ -177,8 +178,10 @@ def conversation_page() -> rx.Component:
                                         variant="soft", on_click=ConversationState.mark_handled,
                                         title="Answered elsewhere, or no answer needed"),
                               spacing="2", align="center")),
-            width="100%", align="center",
+            width="100%", align="center", wrap="wrap",
         ),
+        rx.cond(ConversationState.notice != "",
+                rx.callout(ConversationState.notice, icon="check", color_scheme="green", id="conversation-notice")),
         rx.cond(
             ConversationState.error != "",
             rx.callout(ConversationState.error, icon="triangle-alert", color_scheme="red"),

@@ -12,7 +12,7 @@ def add_mac_card() -> rx.Component:
     return rx.card(
         rx.form(
             rx.vstack(
-                rx.heading("Add a Mac", size="4"),
+                rx.heading("Add a Mac", size="4", as_="h2"),
                 rx.text("On the Mac, in the ConvAssist folder, run ",
                         rx.code(DevicesState.install_command, id="install-command"),
                         " and enter the 6-digit code it shows. The Mac then shows this account's name and email",
@@ -69,8 +69,10 @@ def device_row(device: dict) -> rx.Component:
                         device["messages"], " messages", size="2", color_scheme="gray"),
                 rx.text("Last sync: ",
                         rx.cond(device["last_sync_at"] != "",
-                                rx.moment(device["last_sync_at"], from_now=True), "never"),
+                                rx.moment(device["last_sync_at"], from_now=True, interval=60000), "never"),
                         size="2", color_scheme="gray", class_name="last-sync"),
+                rx.cond(device["problem"] != "",
+                        rx.text(device["problem"], size="2", color_scheme="amber", class_name="device-problem")),
                 spacing="1", align="start",
             ),
             rx.spacer(),
@@ -89,6 +91,4 @@ def devices_page() -> rx.Component:
                 rx.vstack(rx.foreach(DevicesState.devices, device_row), spacing="3", width="100%",
                           id="device-list"),
                 empty_state("laptop", "No devices", "Paired Macs will appear here with their last sync.")),
-        # refresh every 5 s so status and last sync stay live while the page is open
-        rx.moment(interval=5000, on_change=DevicesState.refresh, display="none"),
     )

@@ -1,112 +1,173 @@
-"""Training: samples, a start form, live progress and losses, adapter versions."""
+"""Training, in the provider's words: teach ConvAssist your voice, watch it learn, see before/after on
+your own replies, switch the voice on (or back off), and what it learns from."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from convassist.components.layout import page_shell
-from convassist.state.training import TrainingState
+from convassist.state.training import SOURCE_FILTERS, TrainingState
 
 
-def sample_row(sample: dict) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell(rx.text(sample["input"], size="1", color_scheme="gray", white_space="pre-wrap")),
-        rx.table.cell(rx.text(sample["output"], size="2")),
-        rx.table.cell(rx.badge(sample["source"], variant="soft")),
-        rx.table.cell(sample["quality"]),
-        rx.table.cell(rx.icon_button(rx.icon("trash-2", size=14), size="1", variant="ghost", color_scheme="red",
-                                     aria_label="Delete sample",
-                                     on_click=TrainingState.delete_sample(sample["id"]))),
-        class_name="sample-row",
+def banner(icon, color, *text, **props) -> rx.Component:
+    """A callout whose text is made of several parts (literal and live)."""
+    return rx.callout.root(rx.callout.icon(rx.icon(icon, size=16)), rx.callout.text(*text), color_scheme=color,
+                           width="100%", **props)
+
+
+def teach_card() -> rx.Component:
+    def knob(label: str, name: str, value: str, hint: str) -> rx.Component:
+        return rx.vstack(rx.text(label, size="1", weight="medium", as_="label", html_for=f"train-{name}"),
+                         rx.input(name=name, default_value=value, id=f"train-{name}", width="7rem"),
+                         rx.text(hint, size="1", color_scheme="gray"), spacing="1")
+
+    enough = TrainingState.usable_total >= TrainingState.min_samples
+    return rx.card(rx.form(rx.vstack(
+        rx.heading("Teach ConvAssist your voice", size="5", as_="h2"),
+        rx.text("ConvAssist learns how you write from the replies you used or edited, and the examples you "
+                "add. It has ", rx.text.strong(TrainingState.usable_total, id="usable-total"),
+                " of your replies to learn from.", size="2"),
+        rx.cond(~enough,
+                banner("info", "blue", "It needs at least ", TrainingState.min_samples, " replies to start: use or "
+                       "edit suggestions in your conversations, or add examples below.", id="need-more-samples")),
+        rx.hstack(
+            rx.button(rx.icon("play", size=16), "Start learning", type="submit", id="start-training", size="3",
+                      disabled=TrainingState.running | ~enough),
+            rx.text("Takes a few minutes; you can keep working.", size="1", color_scheme="gray"),
+            align="center", spacing="3", wrap="wrap"),
+        rx.accordion.root(rx.accordion.item(
+            header="Advanced", value="advanced",
+            content=rx.hstack(
+                knob("Passes over your replies", "epochs", "3", "epochs"),
+                knob("Learning speed", "learning_rate", "0.001", "learning rate"),
+                knob("Capacity", "lora_rank", "8", "LoRA rank"),
+                spacing="4", wrap="wrap", padding_top="0.5rem")),
+            collapsible=True, type="single", variant="ghost", width="100%", id="advanced"),
+        spacing="3", width="100%"), on_submit=TrainingState.start_training), width="100%")
+
+
+def example_row(example: dict) -> rx.Component:
+    return rx.box(
+        rx.text("They wrote: ", rx.text.em(example["message"]), size="2"),
+        rx.grid(
+            rx.vstack(rx.text("Base model", size="1", color_scheme="gray"),
+                      rx.text(example["base"], size="2", class_name="example-base"), spacing="1"),
+            rx.vstack(rx.text("Your voice", size="1", color_scheme="gray"),
+                      rx.text(example["voice"], size="2", weight="medium", class_name="example-voice"), spacing="1"),
+            rx.vstack(rx.text("What you wrote", size="1", color_scheme="gray"),
+                      rx.text(example["truth"], size="2", class_name="example-truth"), spacing="1"),
+            columns=rx.breakpoints(initial="1", sm="3"), spacing="3", width="100%", padding_top="0.4rem"),
+        padding="0.75rem", border_radius="var(--radius-3)", background=rx.color("gray", 2), width="100%",
+        class_name="example",
     )
 
 
-def samples_card() -> rx.Component:
-    return rx.card(rx.vstack(
-        rx.hstack(rx.heading("Samples", size="4"), rx.badge(TrainingState.sample_total, id="sample-total"),
-                  rx.spacer(),
-                  rx.select(["all", "accepted", "edited", "manual"], value=TrainingState.source_filter,
-                            on_change=TrainingState.set_source_filter, size="1"),
-                  rx.select(["0", "0.5", "0.8", "1"], value=TrainingState.min_quality,
-                            on_change=TrainingState.set_min_quality, size="1"),
-                  width="100%", align="center", wrap="wrap"),
-        rx.cond(TrainingState.samples.length() > 0,
-                rx.box(rx.table.root(
-                    rx.table.header(rx.table.row(
-                        rx.table.column_header_cell("Context"), rx.table.column_header_cell("Reply"),
-                        rx.table.column_header_cell("Source"), rx.table.column_header_cell("Quality"),
-                        rx.table.column_header_cell(""))),
-                    rx.table.body(rx.foreach(TrainingState.samples, sample_row)), size="1", width="100%"),
-                    max_height="24rem", overflow_y="auto", width="100%"),
-                rx.text("Accepted and edited suggestions land here; you can also add samples by hand.",
-                        size="2", color_scheme="gray")),
-        rx.form(rx.vstack(
-            rx.text_area(name="input_context", placeholder="Them: When are you open?\nMe:", id="sample-input",
-                         width="100%", rows="2"),
-            rx.hstack(rx.input(name="expected_output", placeholder="Your reply", id="sample-output", width="100%"),
-                      rx.button("Add sample", type="submit", id="add-sample", size="2"), width="100%"),
-            width="100%"), on_submit=TrainingState.add_sample, reset_on_submit=True, width="100%"),
-        spacing="3", width="100%"), width="100%")
-
-
-def start_card() -> rx.Component:
-    def field(label: str, name: str, value: str) -> rx.Component:
-        return rx.vstack(rx.text(label, size="1", color_scheme="gray"),
-                         rx.input(name=name, default_value=value, id=f"train-{name}", width="7rem"), spacing="1")
-
-    return rx.card(rx.form(rx.vstack(
-        rx.heading("Train your voice", size="4"),
-        rx.text("Base model: ", rx.code(TrainingState.base_model), size="2"),
-        rx.hstack(field("Epochs", "epochs", "3"), field("Learning rate", "learning_rate", "0.001"),
-                  field("LoRA rank", "lora_rank", "8"),
-                  rx.button(rx.icon("play", size=16), "Start training", type="submit", id="start-training",
-                            disabled=TrainingState.running),
-                  align="end", spacing="3", wrap="wrap"),
-        spacing="3"), on_submit=TrainingState.start_training), width="100%")
-
-
-def progress_card() -> rx.Component:
+def job_card() -> rx.Component:
     job = TrainingState.current
+    status = job["status"].to(str)
     return rx.card(rx.vstack(
-        rx.hstack(rx.heading("Latest job", size="4"),
-                  rx.badge(job["status"].to(str), id="job-status",
-                           color_scheme=rx.match(job["status"].to(str), ("completed", "green"), ("failed", "red"),
-                                                 "blue")),
-                  rx.spacer(), rx.text(job["progress"].to(str), "%", size="2", id="job-progress-text"),
-                  width="100%", align="center"),
-        rx.progress(value=job["progress"].to(int), max=100, id="job-progress", width="100%"),
-        rx.cond(job["error"].to(str) != "", rx.callout(job["error"].to(str), icon="triangle-alert",
-                                                       color_scheme="red", id="job-error")),
-        rx.recharts.line_chart(
-            rx.recharts.line(data_key="train", stroke=rx.color("accent", 9), dot=False, name="train loss",
-                             is_animation_active=False),
-            rx.recharts.line(data_key="eval", stroke=rx.color("orange", 9), name="eval loss", connect_nulls=True,
-                             is_animation_active=False),
-            rx.recharts.x_axis(data_key="step"), rx.recharts.y_axis(), rx.recharts.legend(),
-            rx.recharts.cartesian_grid(stroke_dasharray="3 3"),
-            data=TrainingState.chart, width="100%", height=240, id="loss-chart"),
-        spacing="3", width="100%"), width="100%")
+        rx.match(
+            status,
+            ("failed", banner("triangle-alert", "red", "Learning stopped: ", job["error"].to(str),
+                              ". Your suggestions are unchanged.", id="job-banner")),
+            ("completed", rx.cond(
+                job["verdict"].to(str) == "worse",
+                banner("triangle-alert", "amber", "Version ", job["version"].to(str), " of your voice is ready. ",
+                       job["verdict_words"].to(str), id="job-banner"),
+                banner("circle-check", "green",
+                       rx.cond(job["active"].to(bool), "Your voice (version " + job["version"].to(str) + ") is on. ",
+                               "Version " + job["version"].to(str) + " of your voice is ready. "),
+                       job["verdict_words"].to(str), id="job-banner"))),
+            banner("loader", "blue", job["stage_words"].to(str), id="job-banner"),
+        ),
+        rx.cond((status == "queued") | (status == "training"),
+                rx.hstack(rx.progress(value=job["progress"].to(int), max=100, id="job-progress", flex="1"),
+                          rx.text(job["progress"].to(str), "%", size="2", id="job-progress-text"),
+                          align="center", spacing="3", width="100%")),
+        rx.cond(job["examples"].to(list).length() > 0,
+                rx.vstack(rx.heading("Before and after, on your own messages", size="3", as_="h2"),
+                          rx.foreach(job["examples"].to(list[dict]), example_row),
+                          spacing="2", width="100%", id="examples")),
+        rx.cond((status == "completed") & ~job["active"].to(bool),
+                rx.button(rx.icon("power", size=16), "Use this voice", id="activate-latest",
+                          color_scheme=rx.cond(job["verdict"].to(str) == "worse", "gray", "green"),
+                          on_click=TrainingState.activate(job["id"].to(str)))),
+        rx.accordion.root(rx.accordion.item(
+            header="Details for the curious", value="details",
+            content=rx.recharts.line_chart(
+                rx.recharts.line(data_key="train", stroke=rx.color("accent", 9), dot=False, name="training loss",
+                                 is_animation_active=False),
+                rx.recharts.line(data_key="eval", stroke=rx.color("orange", 9), name="held-out loss",
+                                 connect_nulls=True, is_animation_active=False),
+                rx.recharts.x_axis(data_key="step"), rx.recharts.y_axis(), rx.recharts.legend(),
+                rx.recharts.cartesian_grid(stroke_dasharray="3 3"),
+                data=TrainingState.chart, width="100%", height=220, id="loss-chart")),
+            collapsible=True, type="single", variant="ghost", width="100%"),
+        spacing="3", width="100%"), width="100%", id="job-card")
 
 
-def adapter_row(job: dict) -> rx.Component:
+def version_row(job: dict) -> rx.Component:
     return rx.hstack(
-        rx.text(job["adapter"], weight="bold"),
-        rx.cond(job["active"], rx.badge("active", color_scheme="green", class_name="active-adapter")),
-        rx.text("agreement ", job["agreement"], size="1", color_scheme="gray"),
+        rx.vstack(rx.text("Version ", job["version"], weight="bold"),
+                  rx.text("learned ", job["when"], " from ", job["samples"], " replies", size="1",
+                          color_scheme="gray"), spacing="0"),
+        rx.cond(job["active"], rx.badge("In use", color_scheme="green", class_name="active-adapter")),
         rx.spacer(),
         rx.cond(job["active"], rx.fragment(),
-                rx.button("Activate", size="1", class_name="activate-adapter",
+                rx.button("Use this version", size="1", variant="soft", class_name="activate-adapter",
                           on_click=TrainingState.activate(job["id"]))),
         width="100%", align="center", class_name="adapter-row",
     )
 
 
-def adapters_card() -> rx.Component:
+def versions_card() -> rx.Component:
     return rx.card(rx.vstack(
-        rx.hstack(rx.heading("Adapters", size="4"), rx.spacer(),
-                  rx.button("Roll back to base model", size="1", variant="soft", color_scheme="gray",
-                            id="rollback", on_click=TrainingState.rollback)),
-        rx.foreach(TrainingState.adapters, adapter_row), spacing="2", width="100%"), width="100%")
+        rx.hstack(rx.heading("Your voice versions", size="4", as_="h2"), rx.spacer(),
+                  rx.cond(TrainingState.any_active,
+                          rx.button("Go back to the base model", size="1", variant="soft", color_scheme="gray",
+                                    id="rollback", on_click=TrainingState.rollback)),
+                  width="100%", align="center", wrap="wrap"),
+        rx.foreach(TrainingState.adapters, version_row), spacing="2", width="100%"), width="100%")
+
+
+def sample_row(sample: dict) -> rx.Component:
+    return rx.box(
+        rx.text(sample["context"], size="1", color_scheme="gray", white_space="pre-wrap", class_name="sample-context"),
+        rx.hstack(rx.text(sample["output"], size="2", flex="1", class_name="sample-output"),
+                  rx.icon_button(rx.icon("trash-2", size=14), size="1", variant="ghost", color_scheme="red",
+                                 aria_label="Delete this example", on_click=TrainingState.delete_sample(sample["id"])),
+                  align="start", width="100%"),
+        rx.hstack(rx.badge(sample["source"], variant="soft"),
+                  rx.cond(sample["problem"] != "",
+                          rx.badge(rx.icon("triangle-alert", size=12), "Not used: ", sample["problem"],
+                                   color_scheme="amber", class_name="sample-problem")),
+                  spacing="2", wrap="wrap"),
+        padding_y="0.6rem", border_bottom=f"1px solid {rx.color('gray', 4)}", width="100%", class_name="sample-row",
+    )
+
+
+def samples_card() -> rx.Component:
+    return rx.card(rx.vstack(
+        rx.hstack(rx.heading("What it learns from", size="4", as_="h2"), rx.badge(TrainingState.sample_total, id="sample-total"),
+                  rx.spacer(),
+                  rx.hstack(rx.text("Show", size="2", as_="label"),
+                            rx.select(list(SOURCE_FILTERS), value=TrainingState.source_filter,
+                                      on_change=TrainingState.set_source_filter, size="1", id="source-filter"),
+                            align="center", spacing="2"),
+                  width="100%", align="center", wrap="wrap"),
+        rx.cond(TrainingState.samples.length() > 0,
+                rx.box(rx.foreach(TrainingState.samples, sample_row), max_height="28rem", overflow_y="auto",
+                       width="100%", id="samples"),
+                rx.text("Replies you use or edit land here; you can also add examples by hand.",
+                        size="2", color_scheme="gray")),
+        rx.form(rx.vstack(
+            rx.text("Add an example", size="2", weight="medium"),
+            rx.text_area(name="input_context", placeholder="Them: When are you open?\nMe:", id="sample-input",
+                         width="100%", rows="2"),
+            rx.hstack(rx.input(name="expected_output", placeholder="Your reply", id="sample-output", width="100%"),
+                      rx.button("Add", type="submit", id="add-sample", size="2"), width="100%"),
+            width="100%", spacing="2"), on_submit=TrainingState.add_sample, reset_on_submit=True, width="100%"),
+        spacing="3", width="100%"), width="100%")
 
 
 def training_page() -> rx.Component:
@@ -116,9 +177,8 @@ def training_page() -> rx.Component:
                                                       id="training-error")),
         rx.cond(TrainingState.notice != "", rx.callout(TrainingState.notice, icon="check", color_scheme="green",
                                                        id="training-notice")),
-        start_card(),
-        rx.cond(TrainingState.jobs.length() > 0, progress_card()),
-        rx.cond(TrainingState.adapters.length() > 0, adapters_card()),
+        teach_card(),
+        rx.cond(TrainingState.jobs.length() > 0, job_card()),
+        rx.cond(TrainingState.adapters.length() > 0, versions_card()),
         samples_card(),
-        rx.moment(interval=1500, on_change=TrainingState.tick, display="none"),
     )

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from convassist.models import Conversation, Message, Reaction, as_utc, utcnow
 from convassist.schemas import check_page, clean_text
-from convassist.services import contacts
+from convassist.services import contacts, live
 from convassist.services.errors import DomainError, NotFound
 
 PREVIEW_LENGTH = 80
@@ -70,9 +70,10 @@ MAX_PAGE = 200
 
 
 def list_conversations(session: Session, provider_id: uuid.UUID, *, query: str | None = None,
-                       needs_reply: bool | None = None, limit: int = 50, offset: int = 0
-                       ) -> tuple[list[ConversationSummary], int]:
-    """The provider's conversations, newest first, with a preview; returns (page, total)."""
+                       needs_reply: bool | None = None, limit: int = 50, offset: int = 0,
+                       oldest_first: bool = False) -> tuple[list[ConversationSummary], int]:
+    """The provider's conversations, newest first (or, oldest_first, the longest silent first: with
+    needs_reply, who has waited longest), with a preview; returns (page, total)."""
     if query is not None:
         if len(query) > MAX_QUERY_LENGTH:
             raise DomainError(f"Search for at most {MAX_QUERY_LENGTH} characters.", code="query_too_long", status=422)
@@ -102,7 +103,8 @@ def list_conversations(session: Session, provider_id: uuid.UUID, *, query: str |
                                                              Conversation.handled_through < Conversation.last_message_at))
         statement = statement.where(owed if needs_reply else sa.not_(owed))
     total = session.execute(sa.select(sa.func.count()).select_from(statement.subquery())).scalar_one()
-    statement = statement.order_by(Conversation.last_message_at.desc().nulls_last(), Conversation.id)
+    newest = Conversation.last_message_at.asc() if oldest_first else Conversation.last_message_at.desc()
+    statement = statement.order_by(newest.nulls_last(), Conversation.id)
     rows = session.execute(statement.add_columns(last(Message.text), last_direction, last(Message.retracted))
                            .limit(limit).offset(offset)).all()
     handles = {p for row in rows for p in row[0].participants}
@@ -131,6 +133,7 @@ def mark_handled(session: Session, provider_id: uuid.UUID, conversation_id: uuid
     conv.handled_through = conv.last_message_at or utcnow()
     session.add(conv)
     session.flush()
+    live.changed(session, provider_id, "messages")
 
 
 def _handles_matching_contacts(session: Session, provider_id: uuid.UUID, pattern: str) -> list[str]:

@@ -26,6 +26,7 @@ from sqlmodel import Session, select
 
 from convassist.models import Conversation, Device, Provider, as_utc, utcnow
 from convassist.schemas import CamelModel
+from convassist.services import live
 from convassist.services.errors import DomainError, Forbidden, NotFound, Unauthorized
 from convassist.services.ratelimit import FailureBudget, Limit, hit
 from convassist.services.tokens import DEVICE_AUDIENCE, issue_token, read_token
@@ -146,6 +147,7 @@ def _claim(session: Session, provider_id: uuid.UUID, code: str) -> Device:
     device.active = True
     session.add(device)
     session.flush()
+    live.changed(session, provider_id, "devices")
     return device
 
 
@@ -184,6 +186,7 @@ def verify(session: Session, data: VerifyInput) -> PairedDevice:
     device.pairing_expires_at = None
     device.verified = True
     session.add(device)
+    live.changed(session, device.provider_id, "devices")
     token, expires_at = issue_token(device.id, DEVICE_AUDIENCE)
     account = session.get(Provider, device.provider_id)
     return PairedDevice(token, expires_at, account.name, account.email)
@@ -200,6 +203,8 @@ def decline(session: Session, device: Device) -> None:
     device.active = False
     session.add(device)
     session.flush()
+    if device.provider_id is not None:
+        live.changed(session, device.provider_id, "devices")
 
 
 def device_from_token(session: Session, token: str) -> Device:
@@ -228,6 +233,26 @@ class DevicePublic(CamelModel):
     created_at: datetime
     conversation_count: int
     message_count: int
+    problem: Optional[str] = None  # what needs the provider's attention, in plain words
+
+
+SILENT_AFTER = timedelta(minutes=15)  # an agent syncs every 5 minutes: three missed syncs is a problem
+
+
+def device_problem(device: Device, now: datetime | None = None) -> str | None:
+    """What is wrong with a device, for its provider to act on (None: syncing as it should)."""
+    if not device.active:
+        return "Deactivated: this Mac no longer syncs. Pair it again to resume."
+    if not device.verified:
+        return "Pairing is not finished: run the agent on the Mac again."
+    if device.last_sync_at is None:
+        return "Has not synced yet: is the agent running on the Mac?"
+    silent = (now or utcnow()) - as_utc(device.last_sync_at)
+    if silent > SILENT_AFTER:
+        minutes = int(silent.total_seconds() // 60)
+        span = f"{minutes} minutes" if minutes < 120 else f"{minutes // 60} hours"
+        return f"No sync for {span}: is the Mac awake, online and the agent running?"
+    return None
 
 
 def list_devices(session: Session, provider_id: uuid.UUID) -> list[DevicePublic]:
@@ -244,7 +269,8 @@ def list_devices(session: Session, provider_id: uuid.UUID) -> list[DevicePublic]
     ).all()
     return [DevicePublic(id=device.id, name=device.name, platform=device.platform, os_version=device.os_version,
                          verified=device.verified, active=device.active, last_sync_at=as_utc(device.last_sync_at),
-                         created_at=as_utc(device.created_at), conversation_count=int(n), message_count=int(m))
+                         created_at=as_utc(device.created_at), conversation_count=int(n), message_count=int(m),
+                         problem=device_problem(device))
             for device, n, m in rows]
 
 
@@ -256,5 +282,6 @@ def deactivate(session: Session, *, provider_id: uuid.UUID, device_id: uuid.UUID
     device.active = False
     session.add(device)
     session.flush()
+    live.changed(session, provider_id, "devices")
     return device
 

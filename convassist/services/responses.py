@@ -25,7 +25,7 @@ from convassist import keys
 from convassist.db import run_in_transaction, session_scope, transaction
 from convassist.models import Conversation, GeneratedResponse, Message, TrainingSample, as_utc, utcnow
 from convassist.schemas import CamelModel, CleanStr
-from convassist.services import cache, contacts, queue, ratelimit, training
+from convassist.services import cache, contacts, live, queue, ratelimit, training
 from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
 from convassist.settings import get_settings
 from convassist.worker.contracts import (AdapterRef, GenerateFailure, GenerateRequest, GenerateResult, Outcome,
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 GENERATION_TIMEOUT = 120.0  # seconds a caller waits for the worker before giving up
 MAX_HISTORY_LIMIT = 50
+AGAIN_TEMPERATURE = 0.8  # suggestions asked for again after a verdict: sampled, so they differ
+AGAIN_SEED_STEP = 1000  # … with a seed of their own for each new set
 _background: set[asyncio.Task] = set()  # keeps fire-and-forget tasks alive
 
 
@@ -262,6 +264,7 @@ class ResponsePublic(CamelModel):
     cached: bool
     suggestions: list[Suggestion]
     edited_response: Optional[str] = None  # what the provider sent instead, once edited
+    chosen_suggestion: Optional[int] = None  # the suggestion used or edited (index in `suggestions`)
     error: Optional[str]
     stream_key: Optional[str]  # the job's stream, to read the reply as it is written (stream_text)
     created_at: datetime
@@ -272,7 +275,8 @@ def response_view(row: GeneratedResponse) -> ResponsePublic:
     return ResponsePublic(
         response_id=row.id, message_id=row.message_id, status=row.status, response=row.response,
         confidence=row.confidence, model_version=row.model_version, cached=bool(row.cached),
-        suggestions=row.suggestions or [], edited_response=row.edited_response, error=row.error,
+        suggestions=row.suggestions or [], edited_response=row.edited_response,
+        chosen_suggestion=row.chosen_suggestion, error=row.error,
         stream_key=keys.stream_key(row.job_id) if row.job_id else None,
         created_at=as_utc(row.created_at), completed_at=as_utc(row.completed_at))
 
@@ -340,13 +344,15 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
                           status=422)
     if not 1 <= count <= MAX_SUGGESTIONS:
         raise DomainError(f"count must be between 1 and {MAX_SUGGESTIONS}.", code="invalid_count", status=422)
-    params = GenerationParams(temperature=temperature)
 
-    def load(session: Session) -> tuple[list[Turn], training.ActiveAdapter | None]:
+    def load(session: Session) -> tuple[list[Turn], training.ActiveAdapter | None, int]:
         return (conversation_turns(session, provider_id, message_id, max_history),
-                training.active_adapter(session, provider_id))
+                training.active_adapter(session, provider_id), _verdicts_on(session, provider_id, message_id))
 
-    (turns, adapter), model = await _read_beside_worker_model(load, session)
+    (turns, adapter, verdicts), model = await _read_beside_worker_model(load, session)
+    # asked again after the provider used, edited or rejected a set: other replies, not that set again
+    params = (GenerationParams(temperature=temperature) if not verdicts else
+              GenerationParams(temperature=max(temperature, AGAIN_TEMPERATURE), seed=AGAIN_SEED_STEP * verdicts))
     request = ReplyRequest(provider_id, render(turns), [[t.speaker, t.text] for t in turns], params, count, adapter)
     job_id, hit, key = await start_generation(request, model, stream=background)
 
@@ -374,6 +380,13 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
         log.info("generation failed response=%s code=%s", row.id, outcome.error)
         raise DomainError(outcome.message, code=outcome.error, status=outcome.http_status)
     return response_view(row)
+
+
+def _verdicts_on(session: Session, provider_id: uuid.UUID, message_id: uuid.UUID) -> int:
+    """How many suggestion sets for this message the provider already used, edited or rejected."""
+    return session.execute(sa.select(sa.func.count()).select_from(GeneratedResponse).where(
+        GeneratedResponse.provider_id == provider_id, GeneratedResponse.message_id == message_id,
+        GeneratedResponse.status.in_(("accepted", "edited", "rejected")))).scalar_one()
 
 
 async def get_response(provider_id: uuid.UUID, response_id: uuid.UUID) -> ResponsePublic:
@@ -416,12 +429,15 @@ class Verdict(CamelModel):
 
     action: Literal["accept", "edit", "reject"]
     edited_response: Optional[CleanStr] = Field(None, max_length=5000)
+    # which suggestion was used or edited (0, the response itself, unless said)
+    suggestion_index: Optional[int] = Field(None, ge=0, lt=MAX_SUGGESTIONS)
     reason: Optional[CleanStr] = Field(None, max_length=1000)
 
 
 def act(session: Session, provider_id: uuid.UUID, response_id: uuid.UUID, verdict: Verdict) -> GeneratedResponse:
-    """accept → a sample (quality = confidence); edit → a sample of the edited text (quality 1.0);
-    reject → status rejected with the reason, no sample. Acting twice is an error."""
+    """accept → a sample of the chosen suggestion (quality = its confidence); edit → a sample of the
+    edited text (quality 1.0); reject → status rejected with the reason, no sample. Acting twice is
+    an error."""
     action, edited_response, reason = verdict.action, verdict.edited_response, verdict.reason
     row = session.execute(sa.select(GeneratedResponse).where(GeneratedResponse.id == response_id)
                           .with_for_update()).scalar_one_or_none()
@@ -431,6 +447,10 @@ def act(session: Session, provider_id: uuid.UUID, response_id: uuid.UUID, verdic
         raise Conflict(f"This response was already {row.status}.", code="already_actioned")
     if row.status != "completed":
         raise Conflict("Only a completed response can be accepted, edited or rejected.", code="not_completed")
+    chosen = verdict.suggestion_index or 0
+    if action != "reject" and chosen >= max(1, len(row.suggestions or [])):
+        raise DomainError(f"suggestionIndex {chosen} is not one of this response's suggestions.",
+                          code="invalid_suggestion_index", status=422)
     if action == "edit":
         edited_response = (edited_response or "").strip()
         if not edited_response:
@@ -439,12 +459,16 @@ def act(session: Session, provider_id: uuid.UUID, response_id: uuid.UUID, verdic
                                 expected_output=edited_response, source="edited", quality=1.0)
         row.edited_response = edited_response
         session.add(sample)
-    elif action == "accept":
+    elif action == "accept":  # the chosen suggestion as it was, weighted by the model's confidence in it
+        used = (row.suggestions or [{"text": row.response, "confidence": row.confidence}])[chosen]
         session.add(TrainingSample(provider_id=provider_id, response_id=row.id, input_context=row.prompt,
-                                   expected_output=row.response, source="accepted",
-                                   quality=float(row.confidence or 0.0)))
+                                   expected_output=used["text"], source="accepted",
+                                   quality=float(used.get("confidence") or 0.0)))
     else:
         row.reject_reason = (reason or "").strip() or None
+    if action != "reject":
+        row.chosen_suggestion = chosen
+        live.changed(session, provider_id, "samples")
     row.status = {"accept": "accepted", "edit": "edited", "reject": "rejected"}[action]
     row.actioned_at = utcnow()
     session.add(row)

@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from convassist.models import Conversation, Device, Message, Reaction, utcnow
 from convassist.schemas import CamelModel, CleanStr
+from convassist.services import live
 from convassist.services.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ def ingest_messages(session: Session, device: Device, batch: MessageBatch) -> Sy
     session.execute(sa.update(Device).where(Device.id == device.id).values(last_sync_at=utcnow()))
     result = SyncResult(len(batch.messages), inserted + reactions, updated,
                         len(batch.messages) - inserted - reactions - updated)
+    live.changed(session, provider_id, "messages" if result.inserted or result.updated else "devices")
     log.info("sync device=%s conversation=%s received=%d inserted=%d updated=%d duplicates=%d ms=%.1f",
              device.id, conversation_id, result.received, result.inserted, result.updated, result.duplicates,
              (time.perf_counter() - started) * 1000)

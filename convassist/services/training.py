@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 import sqlalchemy as sa
 from pydantic import Field
@@ -20,11 +21,14 @@ from convassist.db import session_scope
 
 from convassist.models import TrainingJob, TrainingSample, as_utc, utcnow
 from convassist.schemas import CamelModel, CleanStr, check_page
-from convassist.services import queue
+from convassist.services import live, queue
 from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
 from convassist.settings import get_settings
 from ml.registry import resolve_model
 from ml.train import TrainConfig, TrainResult, TrainSample
+
+if TYPE_CHECKING:  # ml.judge loads the engine: only the trainer's process imports it
+    from ml.judge import Judgement
 
 MAX_SAMPLES_PAGE = 500
 MIN_SAMPLES = 8  # fewer cannot give both a train and a meaningful eval split
@@ -47,6 +51,32 @@ class TrainingParams(CamelModel):
 
 
 # -- samples ---------------------------------------------------------------------------------------
+def sample_problem(reply: str) -> str | None:
+    """Why a sample's reply would teach the model noise (it is then never trained on), or None."""
+    text = reply.strip()
+    if not text:
+        return "the reply is empty"
+    if re.search(r"(.)\1{7,}", text):
+        return "a character repeats over and over"
+    words = re.findall(r"\w+", text.lower())
+    if re.search(r"\b(\w+)(?:\W+\1\b){3,}", text.lower()):
+        return "a word repeats over and over"
+    if len(words) >= 8 and len(set(words)) / len(words) < 0.4:
+        return "the reply repeats itself"
+    return None
+
+
+def usable_count(session: Session, provider_id: uuid.UUID) -> int:
+    """How many of the provider's samples training would use."""
+    replies = session.execute(sa.select(TrainingSample.expected_output)
+                              .where(TrainingSample.provider_id == provider_id)).scalars().all()
+    return sum(1 for reply in replies if sample_problem(reply) is None)
+
+
+def _usable(samples: list[TrainingSample]) -> list[TrainingSample]:
+    return [s for s in samples if sample_problem(s.expected_output) is None]
+
+
 def list_samples(session: Session, provider_id: uuid.UUID, *, source: str | None = None,
                  min_quality: float | None = None, limit: int = 50, offset: int = 0
                  ) -> tuple[list[TrainingSample], int]:
@@ -70,6 +100,7 @@ def add_sample(session: Session, provider_id: uuid.UUID, data: SampleInput) -> T
                             expected_output=data.expected_output.strip(), source="manual", quality=1.0)
     session.add(sample)
     session.flush()
+    live.changed(session, provider_id, "samples")
     return sample
 
 
@@ -78,6 +109,7 @@ def delete_sample(session: Session, provider_id: uuid.UUID, sample_id: uuid.UUID
     if sample is None or sample.provider_id != provider_id:
         raise NotFound("No such sample.")
     session.delete(sample)
+    live.changed(session, provider_id, "samples")
 
 
 def export_jsonl(session: Session, provider_id: uuid.UUID) -> Iterator[str]:
@@ -102,15 +134,15 @@ def create_job(session: Session, provider_id: uuid.UUID, params: TrainingParams)
     if busy:
         raise Conflict("A training job is already queued or running; wait for it to finish.",
                        code="training_in_progress")
-    count = session.execute(sa.select(sa.func.count()).select_from(TrainingSample)
-                            .where(TrainingSample.provider_id == provider_id)).scalar_one()
+    count = usable_count(session, provider_id)
     if count < MIN_SAMPLES:
-        raise DomainError(f"Training needs at least {MIN_SAMPLES} samples; you have {count}. Accept or edit "
+        raise DomainError(f"Training needs at least {MIN_SAMPLES} usable samples; you have {count}. Use or edit "
                           "more suggestions, or add samples by hand.", code="not_enough_samples", status=422)
     job = TrainingJob(provider_id=provider_id, **params.model_dump(), sample_count=count, status="queued",
                       metrics={"trainLoss": [], "evalLoss": []})
     session.add(job)
     session.flush()
+    live.changed(session, provider_id, "training")
     return job
 
 
@@ -155,6 +187,33 @@ class JobMetrics(CamelModel):
         return (self.model_extra or {}).get(name, default)
 
 
+class ExampleView(CamelModel):
+    """A held-out message of the provider: what they wrote, and what each model suggested."""
+
+    message: str
+    truth: str
+    base: str
+    voice: str
+
+
+class JudgementView(CamelModel):
+    """How the new adapter compares with the base model on the provider's held-out replies."""
+
+    base_chrf: float
+    voice_chrf: float
+    judged: int
+    verdict: Literal["better", "same", "worse"]
+    examples: list[ExampleView]
+
+    @classmethod
+    def of(cls, judgement: Judgement) -> "JudgementView":
+        return cls(base_chrf=judgement.base_chrf, voice_chrf=judgement.voice_chrf, judged=judgement.judged,
+                   verdict=judgement.verdict, examples=[ExampleView(**vars(e)) for e in judgement.examples])
+
+
+STAGES = ("queued", "loading", "learning", "judging", "done")
+
+
 class JobPublic(CamelModel):
     """A training job as its provider sees it (API and UI)."""
 
@@ -175,6 +234,8 @@ class JobPublic(CamelModel):
     started_at: Optional[datetime]
     completed_at: Optional[datetime]
     metrics: JobMetrics
+    stage: str  # queued | loading | learning | judging | done (see STAGES)
+    judgement: Optional[JudgementView]
 
 
 def job_view(job: TrainingJob) -> JobPublic:
@@ -187,7 +248,9 @@ def job_view(job: TrainingJob) -> JobPublic:
         metrics=JobMetrics.model_validate({"trainLoss": job.metrics.get("trainLoss", []),
                                            "evalLoss": job.metrics.get("evalLoss", []),
                                            **{k: v for k, v in job.metrics.items()
-                                              if k not in ("trainLoss", "evalLoss")}}))
+                                              if k not in ("trainLoss", "evalLoss", "judgement")}}),
+        stage=job.metrics.get("stage") or ("queued" if job.status == "queued" else "done"),
+        judgement=JudgementView.model_validate(job.metrics["judgement"]) if job.metrics.get("judgement") else None)
 
 
 # -- the trainer's side (ml/train.py runs these in its own process) ---------------------------------
@@ -207,9 +270,12 @@ def begin_training(job_id: str) -> TrainingSpec | None:
                               .with_for_update()).scalar_one_or_none()
         if job is None or job.status != "queued":
             return None
-        job.status, job.started_at, job.progress = "training", utcnow(), 0.0
-        samples = session.execute(sa.select(TrainingSample).where(TrainingSample.provider_id == job.provider_id)
-                                  .order_by(TrainingSample.created_at)).scalars().all()
+        job.status, job.started_at, job.progress = "training", utcnow(), 1.0
+        job.metrics = {**job.metrics, "stage": "loading"}
+        live.changed(session, job.provider_id, "training")
+        samples = _usable(session.execute(sa.select(TrainingSample)
+                                          .where(TrainingSample.provider_id == job.provider_id)
+                                          .order_by(TrainingSample.created_at)).scalars().all())
         resolved = resolve_model(settings.ml_service_model_id, settings.ml_service_model_path,
                                  settings.convassist_data_dir / "models")
         if not resolved.found:
@@ -224,17 +290,30 @@ def begin_training(job_id: str) -> TrainingSpec | None:
             adapter_path=settings.convassist_data_dir / "adapters" / str(job.provider_id) / f"{job.id}.gguf")
 
 
-def report_progress(job_id: str, step: int, total: int, result: TrainResult) -> None:
-    """After every step: progress (the last percent is the export and its check) and the losses."""
+def report_progress(job_id: str, progress: float, result: TrainResult, *, stage: str = "learning") -> None:
+    """After every step: the stage, the progress and the losses so far."""
+    _report(job_id, progress, {"trainLoss": result.train_loss, "evalLoss": result.eval_loss,
+                               "stepsPerEpoch": result.steps_per_epoch, "stage": stage})
+
+
+def report_stage(job_id: str, stage: str, progress: float) -> None:
+    """A stage without steps (loading the model, judging the adapter), keeping the losses so far."""
+    _report(job_id, progress, {"stage": stage})
+
+
+def _report(job_id: str, progress: float, metrics: dict[str, Any]) -> None:
+    """Progress and metrics of a running job (the trainer is its only writer while it runs)."""
     with session_scope() as session:
-        session.execute(sa.update(TrainingJob).where(TrainingJob.id == uuid.UUID(job_id),
-                                                     TrainingJob.status == "training").values(
-            progress=min(99.0, 100.0 * step / max(total, 1)),
-            metrics={"trainLoss": result.train_loss, "evalLoss": result.eval_loss,
-                     "stepsPerEpoch": result.steps_per_epoch}))
+        job = session.execute(sa.select(TrainingJob).where(TrainingJob.id == uuid.UUID(job_id),
+                                                           TrainingJob.status == "training")
+                              .with_for_update()).scalar_one_or_none()
+        if job is None:  # failed meanwhile: keep that verdict
+            return
+        job.progress, job.metrics = min(99.0, progress), {**job.metrics, **metrics}
+        live.changed(session, job.provider_id, "training")
 
 
-def complete_job(job_id: str, result: TrainResult) -> None:
+def complete_job(job_id: str, result: TrainResult, judgement: Judgement | None = None) -> None:
     with session_scope() as session:
         job = session.execute(sa.select(TrainingJob).where(TrainingJob.id == uuid.UUID(job_id))
                               .with_for_update()).scalar_one()
@@ -243,20 +322,26 @@ def complete_job(job_id: str, result: TrainResult) -> None:
         version = session.execute(sa.select(sa.func.coalesce(sa.func.max(TrainingJob.adapter_version), 0))
                                   .where(TrainingJob.provider_id == job.provider_id)).scalar_one() + 1
         job.status, job.progress, job.completed_at, job.adapter_version = "completed", 100.0, utcnow(), version
+        live.changed(session, job.provider_id, "training")
         job.output_path = str(get_settings().convassist_data_dir / "adapters" / str(job.provider_id) / f"{job.id}.gguf")
         job.metrics = {"trainLoss": result.train_loss, "evalLoss": result.eval_loss, "steps": result.steps,
                        "epochsRun": result.epochs_run, "bestEpoch": result.best_epoch,
                        "secondsPerStep": result.seconds_per_step, "agreement": result.agreement,
                        "trainSamples": result.train_samples, "evalSamples": result.eval_samples,
-                       "stepsPerEpoch": result.steps_per_epoch}
+                       "stepsPerEpoch": result.steps_per_epoch, "stage": "done"}
+        if judgement is not None:
+            job.metrics["judgement"] = JudgementView.of(judgement).model_dump(by_alias=True)
 
 
 def fail_job(job_id: str, reason: str) -> None:
     """Mark a queued or running job failed (a finished job stays as it is)."""
     with session_scope() as session:
-        session.execute(sa.update(TrainingJob).where(TrainingJob.id == uuid.UUID(job_id),
-                                                     TrainingJob.status.in_(ACTIVE_STATUSES))
-                        .values(status="failed", error=reason[:2000], completed_at=utcnow()))
+        provider_id = session.execute(sa.update(TrainingJob).where(TrainingJob.id == uuid.UUID(job_id),
+                                                                   TrainingJob.status.in_(ACTIVE_STATUSES))
+                                      .values(status="failed", error=reason[:2000], completed_at=utcnow())
+                                      .returning(TrainingJob.provider_id)).scalar()
+        if provider_id is not None:
+            live.changed(session, provider_id, "training")
 
 
 def fail_interrupted_jobs() -> int:
@@ -302,4 +387,5 @@ def activate(session: Session, provider_id: uuid.UUID, job_id: uuid.UUID | None)
         target.is_active = True
         session.add(target)
     session.flush()
+    live.changed(session, provider_id, "training")
     return target

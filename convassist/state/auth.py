@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import quote, urlsplit
 
 import reflex as rx
 
@@ -40,13 +41,15 @@ class AuthState(rx.State):
         """Send visitors without a valid session to the login page."""
         if not self._check():
             self.token, self.provider_name, self.provider_email = "", "", ""
-            return rx.redirect("/login")
+            url = self.router.url
+            asked = (url.path.rstrip("/") or "/") + (f"?{url.query}" if url.query else "")
+            return rx.redirect("/login" if asked in ("", "/") else "/login?next=" + quote(asked, safe=""))
 
     @rx.event
     def skip_if_logged_in(self):
         """The login and sign-up pages forward an already logged-in provider to the dashboard."""
         if self._check():
-            return rx.redirect("/")
+            return rx.redirect(safe_next(self.router.url.query_parameters.get("next")))
 
     @rx.event
     def login(self, form: dict):
@@ -59,7 +62,7 @@ class AuthState(rx.State):
             self.error = exc.message
             return
         self._open(result)
-        return rx.redirect("/")
+        return rx.redirect(safe_next(self.router.url.query_parameters.get("next")))
 
     @rx.event
     def signup(self, form: dict):
@@ -100,6 +103,19 @@ class AuthState(rx.State):
     @rx.event
     def clear_error(self):
         self.error = ""
+
+
+def safe_next(value: object) -> str:
+    """Where to go after logging in: a path on this site from `?next=`, else the inbox. Anything that
+    could leave the site (another host, a scheme, `//host`, a backslash) goes to the inbox."""
+    if not isinstance(value, str) or not value.startswith("/") or len(value) > 2000:
+        return "/"
+    if value.startswith("//") or "\\" in value or any(ord(c) < 32 for c in value):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or parts.path.startswith("/login"):
+        return "/"
+    return value
 
 
 async def current_provider_id(state: rx.State) -> uuid.UUID | None:

@@ -15,6 +15,7 @@ from convassist.schemas import form_fields, parse
 from convassist.services import contacts, conversations, responses
 from convassist.services.errors import DomainError
 from convassist.state.auth import current_provider_id
+from convassist.state.live import follow_changes
 from convassist.worker.contracts import Suggestion
 
 PAGE = 50
@@ -48,10 +49,16 @@ class ConversationsState(rx.State):
     total: int = 0
     query: str = ""
     needs_reply_only: bool = False
+    _watch_id: str = ""
+
+    @rx.event(background=True)
+    async def watch(self):
+        """Newly synced messages (and conversations handled elsewhere) appear without a reload."""
+        await follow_changes(self, frozenset({"messages"}), lambda _: self.refresh())
 
     @rx.event
     async def refresh(self):
-        """Reload the list (also on a timer: newly synced messages appear without a reload)."""
+        """Reload the list."""
         provider_id = await current_provider_id(self)
         if provider_id is None:
             return
@@ -94,6 +101,8 @@ class ConversationState(rx.State):
     editing: int = -1
     draft: str = ""
     timezone: str = ""  # the browser's (IANA name), for day separators
+    notice: str = ""
+    _watch_id: str = ""
 
     @rx.var
     def verdict_message(self) -> str:
@@ -104,20 +113,26 @@ class ConversationState(rx.State):
                           "replies teach ConvAssist your voice.",
                 "rejected": "Got it: these suggestions won't be used for training."}.get(self.verdict, "")
 
+    @rx.event(background=True)
+    async def watch(self):
+        """Messages synced while the conversation is open appear in it."""
+        await follow_changes(self, frozenset({"messages"}), lambda _: self.catch_up())
+
     def _conversation_id(self) -> uuid.UUID:
         # the route is /conversations/[conversation_id]
         return uuid.UUID(self.router.url.path.rstrip("/").rsplit("/", 1)[-1])
 
 
-    @rx.event
-    async def load(self):
-        """Open the conversation at its newest page."""
-        self.error, self.suggestions, self.streamed, self.verdict, self.response_id = "", [], "", "", ""
-        self.chosen = -1
-        self.suggest_error, self.editing = "", -1
+    def _clear_suggestions(self) -> None:
+        self.suggestions, self.streamed, self.verdict, self.response_id = [], "", "", ""
+        self.chosen, self.suggest_error, self.editing = -1, "", -1
+
+    async def _read(self) -> responses.ResponsePublic | None | bool:
+        """Read the newest page and the latest suggestions for the message to answer into the state;
+        False if there is no such conversation (for this provider)."""
         provider_id = await current_provider_id(self)
         if provider_id is None:
-            return
+            return False
         try:
             with session_scope() as session:
                 page = conversations.get_conversation(session, provider_id, self._conversation_id(), limit=PAGE)
@@ -127,23 +142,48 @@ class ConversationState(rx.State):
         except (DomainError, ValueError):
             self.conversation, self.messages = {}, []
             self.error = "This conversation does not exist."
-            return
+            return False
         c = page.conversation
         self.conversation = {"name": c.display_name, "is_group": c.is_group, "count": c.message_count,
                              "needs_reply": c.needs_reply}
         self.messages = _with_days([_message_dict(m) for m in reversed(page.messages)], self.timezone)
         self.next_before = page.next_before or ""
         self.target_id = str(target.id) if target else ""
+        return latest
+
+    @rx.event
+    async def load(self):
+        """Open the conversation at its newest page."""
+        self.error, self.notice = "", ""
+        self._clear_suggestions()
+        latest = await self._read()
+        if latest is False:
+            return
         if latest is not None:
             self._show(latest)
+        # from the inbox's "Suggest" (?suggest=1): suggestions start at once, unless some are shown
+        wanted = self.router.url.query_parameters.get("suggest") == "1" and latest is None and self.target_id
         # open at the newest message: the last bubbles and the suggestions under them in view (once
         # the page has drawn them: a scroll sent with the state update would run before)
         scroll = rx.call_script("setTimeout(() => document.getElementById('suggestions-panel')"
                                 "?.scrollIntoView({block: 'end'}), 100)")
+        then = [scroll, ConversationState.suggest] if wanted else [scroll]
         if self.timezone:
-            return scroll
+            return then
         return [rx.call_script("Intl.DateTimeFormat().resolvedOptions().timeZone",
-                               callback=ConversationState.set_timezone), scroll]
+                               callback=ConversationState.set_timezone), *then]
+
+    async def catch_up(self) -> None:
+        """New messages arrived: show them; a newer message to answer replaces the suggestions shown."""
+        if not self.conversation:
+            return
+        before = self.target_id
+        latest = await self._read()
+        if latest is False or self.target_id == before or self.streaming:
+            return
+        self._clear_suggestions()
+        if latest is not None:
+            self._show(latest)
 
     @rx.event
     def set_timezone(self, timezone: str):
@@ -159,17 +199,12 @@ class ConversationState(rx.State):
         self.streamed = view.response or ""
         self.verdict = view.status if view.status in ("accepted", "edited", "rejected") else ""
         self.chosen = -1
-        if view.status == "accepted":
-            self.chosen = next(i for i, card in enumerate(self.suggestions) if card["primary"])
-        elif view.status == "edited":
-            used = [i for i, card in enumerate(self.suggestions) if card["text"] == view.edited_response]
-            if used:  # another suggestion used as it was (recorded as an edit of the reply)
-                self.verdict = "accepted"
-            else:  # an edit of the reply: the primary card shows what was sent
-                used = [next(i for i, card in enumerate(self.suggestions) if card["primary"])]
-                self.suggestions = [{**card, "text": view.edited_response} if i == used[0] else card
-                                    for i, card in enumerate(self.suggestions)]
-            self.chosen = used[0]
+        if view.status in ("accepted", "edited"):
+            at = view.chosen_suggestion or 0
+            self.chosen = next((i for i, card in enumerate(self.suggestions) if card["at"] == at), 0)
+        if view.status == "edited" and self.suggestions:  # the card shows what was sent
+            self.suggestions = [{**card, "text": view.edited_response} if i == self.chosen else card
+                                for i, card in enumerate(self.suggestions)]
 
     @rx.event
     async def mark_handled(self):
@@ -180,6 +215,8 @@ class ConversationState(rx.State):
         with session_scope() as session:
             conversations.mark_handled(session, provider_id, self._conversation_id())
         self.conversation = {**self.conversation, "needs_reply": False}
+        self.notice = (f"Marked as handled: off your Needs reply list until {self.conversation['name']} "
+                       "writes again.")
 
     @rx.event
     async def load_older(self):
@@ -240,10 +277,9 @@ class ConversationState(rx.State):
         if not isinstance(index, int) or not 0 <= index < len(self.suggestions):
             return
         card = self.suggestions[index]
-        text, primary = card["text"], card["primary"]
-        if await self._act("accept" if primary else "edit", edited=None if primary else text):
-            self.chosen, self.verdict = index, "accepted"
-            return rx.set_clipboard(text)
+        if await self._act("accept", at=card["at"]):
+            self.chosen = index
+            return rx.set_clipboard(card["text"])
 
     @rx.event
     def start_edit(self, index: int):
@@ -259,7 +295,8 @@ class ConversationState(rx.State):
         """Keep the edited text: the card shows it, it is copied to the clipboard, and it becomes a
         training sample of the provider's voice."""
         index, text = self.editing, self.draft
-        if not 0 <= index < len(self.suggestions) or not await self._act("edit", edited=text):
+        if not 0 <= index < len(self.suggestions) or not await self._act("edit", edited=text,
+                                                                         at=self.suggestions[index]["at"]):
             return
         self.suggestions = [{**s, "text": text} if i == index else s for i, s in enumerate(self.suggestions)]
         self.chosen = index
@@ -270,13 +307,15 @@ class ConversationState(rx.State):
         """Reject the suggestions with an optional reason."""
         await self._act("reject", reason=form_fields(form).get("reason", ""))
 
-    async def _act(self, action: str, *, edited: str | None = None, reason: str | None = None) -> bool:
-        """Record the verdict; whether it was stored (else suggest_error says why)."""
+    async def _act(self, action: str, *, edited: str | None = None, reason: str | None = None,
+                   at: int | None = None) -> bool:
+        """Record the verdict on suggestion `at`; whether it was stored (else suggest_error says why)."""
         provider_id = await current_provider_id(self)
         if provider_id is None or not self.response_id:
             return False
         try:
-            verdict = parse(responses.Verdict, {"action": action, "edited_response": edited, "reason": reason})
+            verdict = parse(responses.Verdict, {"action": action, "edited_response": edited, "reason": reason,
+                                                "suggestion_index": at})
             view = await responses.record_action(provider_id, uuid.UUID(self.response_id), verdict)
         except DomainError as exc:
             self.suggest_error = exc.message
@@ -291,11 +330,11 @@ def confidence_word(confidence: float) -> str:
 
 
 def _cards(suggestions: list[Suggestion]) -> list[dict]:
-    """Suggestions as cards, most confident first; `primary` marks the response's own reply (using
-    another one records an edit of it)."""
+    """Suggestions as cards, most confident first; `at` is the suggestion's place in the response
+    (what a verdict names)."""
     ranked = sorted(enumerate(suggestions), key=lambda pair: -pair[1].confidence)
     return [{"text": s.text, "confidence": confidence_word(s.confidence),
-             "percent": f"Confidence {round(s.confidence * 100)}%", "primary": i == 0} for i, s in ranked]
+             "percent": f"Confidence {round(s.confidence * 100)}%", "at": i} for i, s in ranked]
 
 
 async def _wait_done(provider_id: uuid.UUID, response_id: uuid.UUID) -> responses.ResponsePublic:

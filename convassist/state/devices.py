@@ -12,12 +12,14 @@ from convassist.services import devices
 from convassist.services.errors import DomainError
 from convassist.settings import get_settings
 from convassist.state.auth import client_address, current_provider_id
+from convassist.state.live import follow_changes
 
 
 class DevicesState(rx.State):
     devices: list[dict] = []
     error: str = ""
     notice: str = ""
+    _watch_id: str = ""
 
     @rx.var
     def install_command(self) -> str:
@@ -28,9 +30,14 @@ class DevicesState(rx.State):
     def has_devices(self) -> bool:
         return len(self.devices) > 0
 
+    @rx.event(background=True)
+    async def watch(self):
+        """A Mac that pairs, syncs or is deactivated (here or elsewhere) shows without a reload."""
+        await follow_changes(self, frozenset({"devices", "messages"}), lambda _: self.refresh())
+
     @rx.event
     async def refresh(self):
-        """Reload the device list (also runs on a timer, so last-sync times stay live)."""
+        """Reload the device list."""
         provider_id = await current_provider_id(self)
         if provider_id is None:
             return
@@ -40,7 +47,7 @@ class DevicesState(rx.State):
             "id": str(d.id), "name": d.name, "platform": d.platform, "os_version": d.os_version or "",
             "verified": d.verified, "active": d.active,
             "last_sync_at": d.last_sync_at.isoformat() if d.last_sync_at else "",
-            "conversations": d.conversation_count, "messages": d.message_count,
+            "conversations": d.conversation_count, "messages": d.message_count, "problem": d.problem or "",
         } for d in rows]
 
     @rx.event

@@ -12,29 +12,48 @@ from convassist.services import training
 from convassist.services.errors import DomainError, NotFound
 from convassist.settings import get_settings
 from convassist.state.auth import current_provider_id
+from convassist.state.live import follow_changes
+
+
+SOURCE_WORDS = {"accepted": "You used it", "edited": "You edited it", "manual": "Added by hand"}
+SOURCE_FILTERS = {"All": None, "Used": "accepted", "Edited": "edited", "Added by hand": "manual"}
+STAGE_WORDS = {"queued": "Waiting for the trainer to start…", "loading": "Getting ready: loading the model…",
+               "learning": "Learning from your replies…", "judging": "Comparing with the base model on replies "
+                                                                       "it did not learn from…", "done": ""}
+
+
+def _context(text: str, lines: int = 3) -> str:
+    """The end of a sample's conversation, in whole lines (the reply answers the last ones)."""
+    kept = [line for line in text.splitlines() if line.strip() and line.strip() != "Me:"][-lines:]
+    return "\n".join(line if len(line) <= 300 else line[:299] + "…" for line in kept)
 
 
 class TrainingState(rx.State):
     samples: list[dict] = []
     sample_total: int = 0
-    source_filter: str = "all"
-    min_quality: str = "0"
+    usable_total: int = 0
+    source_filter: str = "All"
     jobs: list[dict] = []
     error: str = ""
     notice: str = ""
+    _watch_id: str = ""
 
     @rx.var
-    def base_model(self) -> str:
-        return get_settings().ml_service_model_id
+    def min_samples(self) -> int:
+        return training.MIN_SAMPLES
 
     @rx.var
     def current(self) -> dict:
-        """The newest job: its progress bar and loss chart are shown."""
+        """The newest job: its progress, verdict and examples are shown."""
         return self.jobs[0] if self.jobs else {}
 
     @rx.var
     def running(self) -> bool:
         return bool(self.jobs) and self.jobs[0]["status"] in ("queued", "training")
+
+    @rx.var
+    def any_active(self) -> bool:
+        return any(j["active"] for j in self.jobs)
 
     @rx.var
     def chart(self) -> list[dict]:
@@ -54,40 +73,30 @@ class TrainingState(rx.State):
     def adapters(self) -> list[dict]:
         return [j for j in self.jobs if j["adapter"]]
 
+    @rx.event(background=True)
+    async def watch(self):
+        """A job's progress, its end, and new samples show as they happen."""
+        await follow_changes(self, frozenset({"training", "samples"}), lambda _: self.refresh())
+
     @rx.event
     async def refresh(self):
-        """Reload samples and jobs (on a timer while a job runs)."""
+        """Reload samples and jobs."""
         provider_id = await current_provider_id(self)
         if provider_id is None:
             return
         with session_scope() as session:
             rows, self.sample_total = training.list_samples(
-                session, provider_id, source=None if self.source_filter == "all" else self.source_filter,
-                min_quality=float(self.min_quality or 0), limit=200)
+                session, provider_id, source=SOURCE_FILTERS.get(self.source_filter), limit=200)
+            self.usable_total = training.usable_count(session, provider_id)
             jobs = [training.job_view(j) for j in training.list_jobs(session, provider_id)]
-        self.samples = [{"id": str(s.id), "input": s.input_context[-160:], "output": s.expected_output,
-                         "source": s.source, "quality": f"{s.quality:.2f}"} for s in rows]
-        self.jobs = [{"id": str(j.job_id), "status": j.status, "progress": j.progress,
-                      "adapter": j.adapter_version or "", "active": j.active, "error": j.error or "",
-                      "epochs": j.epochs, "samples": j.sample_count,
-                      "steps_per_epoch": j.metrics.extra("stepsPerEpoch", 0),
-                      "train_loss": j.metrics.train_loss, "eval_loss": j.metrics.eval_loss,
-                      "agreement": str(j.metrics.extra("agreement", ""))} for j in jobs]
-
-    @rx.event
-    async def tick(self):
-        """Timer: refresh only while a job is queued or training."""
-        if self.running:
-            await self.refresh()
+        self.samples = [{"id": str(s.id), "context": _context(s.input_context), "output": s.expected_output,
+                         "source": SOURCE_WORDS.get(s.source, s.source), "weight": f"{s.quality:.2f}",
+                         "problem": training.sample_problem(s.expected_output) or ""} for s in rows]
+        self.jobs = [_job_dict(j) for j in jobs]
 
     @rx.event
     async def set_source_filter(self, value: str):
-        self.source_filter = value if value in ("all", "accepted", "edited", "manual") else "all"
-        await self.refresh()
-
-    @rx.event
-    async def set_min_quality(self, value: str):
-        self.min_quality = value if value in ("0", "0.5", "0.8", "1") else "0"
+        self.source_filter = value if value in SOURCE_FILTERS else "All"
         await self.refresh()
 
     async def _run(self, work) -> bool:
@@ -131,27 +140,52 @@ class TrainingState(rx.State):
             return
         try:
             params = parse(training.TrainingParams, {
-                "base_model": self.base_model, "epochs": form.get("epochs") or 3,
+                "base_model": get_settings().ml_service_model_id, "epochs": form.get("epochs") or 3,
                 "learning_rate": form.get("learning_rate") or 1e-3, "lora_rank": form.get("lora_rank") or 8,
                 "eval_fraction": 0.2})
             await training.start_job(provider_id, params)
         except DomainError as exc:
             self.error = exc.message
             return
-        self.notice = "Training queued."
+        # the job card says what happens next ("Waiting for the trainer to start…")
         await self.refresh()
 
     @rx.event
     async def activate(self, job_id: str):
         """Serve this adapter from the next suggestion on."""
         if await self._run(lambda s, p: training.activate(s, p, _uuid(job_id))):
-            self.notice = "Adapter activated: new suggestions use it."
+            self.notice = "Your voice is on: new suggestions use it."
 
     @rx.event
     async def rollback(self):
         """Back to the base model."""
         if await self._run(lambda s, p: training.activate(s, p, None)):
-            self.notice = "Rolled back to the base model."
+            self.notice = "Back to the base model: new suggestions no longer use a trained voice."
+
+
+def _job_dict(j: training.JobPublic) -> dict:
+    judgement = j.judgement
+    return {"id": str(j.job_id), "status": j.status, "progress": round(j.progress), "stage": j.stage,
+            "stage_words": STAGE_WORDS.get(j.stage, ""), "version": (j.adapter_version or "").removeprefix("lora-v"),
+            "adapter": j.adapter_version or "", "active": j.active, "error": j.error or "",
+            "samples": j.sample_count,
+            "when": j.completed_at.strftime("%b %-d, %H:%M") if j.completed_at else "",
+            "steps_per_epoch": j.metrics.extra("stepsPerEpoch", 0),
+            "train_loss": j.metrics.train_loss, "eval_loss": j.metrics.eval_loss,
+            "verdict": judgement.verdict if judgement else "",
+            "verdict_words": _verdict_words(judgement),
+            "examples": [vars(e) for e in judgement.examples] if judgement else []}
+
+
+def _verdict_words(judgement: training.JudgementView | None) -> str:
+    """The adapter against the base model, in a sentence (the score in brackets for the curious)."""
+    if judgement is None:
+        return ""
+    score = f"(closeness to your real replies: {judgement.voice_chrf:.0f} vs {judgement.base_chrf:.0f} out of 100, " \
+            f"on {judgement.judged} replies it did not learn from)"
+    return {"better": f"Sounds more like you than the base model {score}.",
+            "same": f"About as close to you as the base model {score}: more replies will help.",
+            "worse": f"Further from you than the base model {score}: better not to switch it on."}[judgement.verdict]
 
 
 def _uuid(value: object) -> uuid.UUID:

@@ -1,15 +1,20 @@
 """The trainer's process: `python -m convassist.worker.training JOB_ID` trains one TrainingJob with
-ml.train's recipe, reporting progress and the result to the database (services.training). The worker
-runs it as a child, so generation keeps its process and model."""
+ml.train's recipe, then judges the adapter against the base model on the provider's held-out replies
+(ml.judge), reporting each stage, the progress and the result to the database (services.training).
+The worker runs it as a child, so generation keeps its process and model."""
 
 from __future__ import annotations
 
 import logging
 import os
 
-from ml.train import TrainResult, train_lora
+from ml.train import TrainResult, split_samples, train_lora
 
 log = logging.getLogger("convassist.worker.training")
+
+# progress: loading the model is the first few percent, so the bar moves from the start; the steps
+# fill most of it; exporting, checking and judging the adapter the rest
+LOADED, TRAINED = 5.0, 90.0
 
 
 def main(job_id: str) -> int:
@@ -26,18 +31,41 @@ def main(job_id: str) -> int:
     def on_progress(step: int, total: int, result: TrainResult) -> None:
         if os.getppid() != parent:  # the worker died: stop, the next worker marks the job failed
             raise SystemExit(3)
-        training.report_progress(job_id, step, total, result)
+        training.report_progress(job_id, LOADED + (TRAINED - LOADED) * step / max(total, 1), result,
+                                 stage="learning")
 
     try:
         result = train_lora(spec.gguf_path, spec.samples, spec.config, spec.adapter_path, on_progress)
+        training.report_stage(job_id, "judging", TRAINED + 2)
+        judgement = _judge(spec)
     except SystemExit:
         raise
     except Exception as exc:  # the reason goes to the job, the traceback to the worker's log
         log.error("training failed job=%s type=%s", job_id, type(exc).__name__)  # no message: it may quote data
         training.fail_job(job_id, f"{type(exc).__name__}: {exc}")
         return 1
-    training.complete_job(job_id, result)
+    training.complete_job(job_id, result, judgement)
     return 0
+
+
+def _judge(spec):
+    """Base vs the new adapter on the held-out replies, through llama.cpp as suggestions are made."""
+    from convassist.settings import get_settings
+    from ml.engine import LlamaEngine
+    from ml.judge import judge
+    from ml.registry import ResolvedModel
+
+    settings = get_settings()
+    engine = LlamaEngine.load(ResolvedModel("judge", spec.gguf_path, (str(spec.gguf_path),)),
+                              context_size=min(settings.ml_service_context_size, 2048), gpu_layers=0,
+                              threads=settings.ml_service_train_threads)
+    if not engine.status.loaded:
+        raise RuntimeError(f"the model could not be loaded to judge the adapter: {engine.status.error}")
+    _, held_out = split_samples(spec.samples, spec.config.eval_fraction, spec.config.seed)
+    verdict = judge(engine, spec.adapter_path, held_out)
+    log.info("judged judged=%d base_chrf=%.1f voice_chrf=%.1f", verdict.judged, verdict.base_chrf,
+             verdict.voice_chrf)
+    return verdict
 
 
 if __name__ == "__main__":

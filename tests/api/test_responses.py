@@ -50,6 +50,25 @@ def test_generate_then_repeat_is_a_cache_hit_with_identical_text(provider):
     assert again["responseId"] != body["responseId"]
 
 
+def test_asked_again_after_a_verdict_brings_other_replies_not_the_cached_set(provider):
+    _, ids = seed_chat(provider)
+    first = generate(provider, ids["m2"], count=3).json()
+    out_of_range = provider.post(f"/api/responses/{first['responseId']}/action",
+                                 json={"action": "accept", "suggestionIndex": 7})
+    assert out_of_range.status_code == 422 and out_of_range.json()["error"] in ("validation_error",
+                                                                              "invalid_suggestion_index")
+    used = provider.post(f"/api/responses/{first['responseId']}/action", json={"action": "accept",
+                                                                               "suggestionIndex": 0}).json()
+    assert used["status"] == "accepted" and used["chosenSuggestion"] == 0
+    again = generate(provider, ids["m2"], count=3).json()
+    # generated anew, sampled (the browser test shows different texts on a real conversation; this
+    # one's "answer N" pattern leaves the model little else to say)
+    assert again["status"] == "completed" and again["cached"] is False
+    # and a set that got no verdict is still served from the cache
+    third = generate(provider, ids["m2"], count=3).json()
+    assert third["cached"] is True and third["suggestions"] == again["suggestions"]
+
+
 def test_prompt_is_the_window_up_to_the_target(provider, db):
     device, ids = seed_chat(provider, n=6)
     # a tapback and an unsent message never reach the prompt

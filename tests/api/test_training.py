@@ -85,6 +85,8 @@ def test_train_activate_and_roll_back_end_to_end(provider):
     # suggestions keep coming while it trains
     running = wait_job(provider, job_id, until=("training", "completed", "failed"))
     assert running["status"] in ("training", "completed")
+    # the progress moves from the start: loading the model already counts
+    assert running["progress"] > 0 and running["stage"] in ("loading", "learning", "judging", "done"), running
     during = provider.post("/api/responses/generate", json={"messageId": message_id, "temperature": 0.4})
     assert during.status_code == 200
 
@@ -95,6 +97,12 @@ def test_train_activate_and_roll_back_end_to_end(provider):
     assert metrics["evalLoss"][-1] < metrics["evalLoss"][0] and len(metrics["trainLoss"]) == metrics["steps"]
     assert metrics["agreement"] >= 0.95
     assert job["startedAt"] and job["completedAt"] and job["outputPath"].endswith(".gguf")
+    # judged before it serves: base vs adapter on the held-out replies, through llama.cpp
+    judgement = job["judgement"]
+    assert job["stage"] == "done" and judgement["judged"] == metrics["evalSamples"] >= 1
+    assert judgement["voiceChrf"] > judgement["baseChrf"] and judgement["verdict"] == "better", judgement
+    example = judgement["examples"][0]
+    assert example["voice"] and example["base"] and example["truth"] and example["message"]
     assert [j["jobId"] for j in provider.get("/api/training/jobs").json()] == [job_id]
 
     active = provider.post("/api/training/adapters/active", json={"jobId": job_id}).json()

@@ -18,12 +18,12 @@ SHOTS.mkdir(parents=True, exist_ok=True)
 
 
 def log_in(page, base: str, email: str, password: str) -> None:
-    """Log in through the login page and land on the Dashboard."""
+    """Log in through the login page and land on the Inbox."""
     page.goto(base + "/login")
     page.fill("#email", email)
     page.fill("#password", password)
     page.click("#login-submit")
-    expect(page.locator("#page-title")).to_have_text("Dashboard")
+    expect(page.locator("#page-title")).to_have_text("Inbox")
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def signed_in(live_app, page, db):
     page.fill("#password", password)
     page.click("#signup-submit")
     expect(page).to_have_url(re.compile(r"/$"))
-    expect(page.locator("#page-title")).to_have_text("Dashboard")
+    expect(page.locator("#page-title")).to_have_text("Inbox")
     return page, email, password
 
 

@@ -20,7 +20,7 @@ def test_signup_login_logout_and_guarded_pages(live_app, page, db):
 
     # no session: any page sends you to login
     page.goto(live_app + "/devices")
-    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page).to_have_url(re.compile(r"[^/]/login\?next=%2Fdevices$"))
     expect(page.locator("#page-title")).to_have_text("Log in")
 
     page.click("#to-signup")
@@ -32,10 +32,11 @@ def test_signup_login_logout_and_guarded_pages(live_app, page, db):
 
     # the empty dashboard, with one navigation to every area
     expect(page).to_have_url(re.compile(r"/$"))
-    expect(page.locator("#page-title")).to_have_text("Dashboard")
+    expect(page.locator("#page-title")).to_have_text("Inbox")
     expect(page.locator("#provider-name")).to_have_text("Ana Stylist")
-    expect(page.locator("#stat-devices")).to_have_text("0")
-    for area in ("devices", "conversations", "training"):
+    expect(page.get_by_text("No Mac yet.")).to_be_visible()
+    expect(page.get_by_text("No conversations yet")).to_be_visible()
+    for area in ("inbox", "devices", "conversations", "training"):
         expect(page.locator(f"#nav-{area}")).to_be_visible()
 
     page.click("#nav-devices")
@@ -49,7 +50,8 @@ def test_signup_login_logout_and_guarded_pages(live_app, page, db):
 
     log_out(page)
     page.goto(live_app + "/training")
-    expect(page).to_have_url(re.compile(r"/login$"))
+    # the login page (one slash, no "/login/") remembers the page asked for …
+    expect(page).to_have_url(re.compile(r"[^/]/login\?next=%2Ftraining$"))
 
     # a wrong password says so; the right one logs in
     page.fill("#email", email)
@@ -58,7 +60,9 @@ def test_signup_login_logout_and_guarded_pages(live_app, page, db):
     expect(page.locator("#auth-error")).to_contain_text("Wrong email or password")
     page.fill("#password", "correct horse battery")
     page.click("#login-submit")
-    expect(page.locator("#page-title")).to_have_text("Dashboard")
+    # … and goes there after logging in
+    expect(page.locator("#page-title")).to_have_text("Training")
+    expect(page).to_have_url(re.compile(r"/training$"))
 
 
 def test_log_out_everywhere_ends_the_other_browsers_session(live_app, browser, signed_in):
@@ -73,7 +77,7 @@ def test_log_out_everywhere_ends_the_other_browsers_session(live_app, browser, s
 
         # the other browser still holds its token, but the server no longer accepts it
         laptop.goto(live_app + "/devices")
-        expect(laptop).to_have_url(re.compile(r"/login$"))
+        expect(laptop).to_have_url(re.compile(r"/login\?next=%2Fdevices$"))
         expect(laptop.locator("#page-title")).to_have_text("Log in")
         laptop.screenshot(path=str(SHOTS / "logged-out-everywhere.png"))
     finally:
@@ -90,8 +94,14 @@ def test_phone_sized_window_shows_the_top_bar(live_app, browser, db):
         page.fill("#email", f"bo-{uuid.uuid4().hex[:8]}@example.com")
         page.fill("#password", "correct horse battery")
         page.click("#signup-submit")
-        expect(page.locator("#page-title")).to_have_text("Dashboard")
-        expect(page.get_by_label("Conversations")).to_be_visible()
+        expect(page.locator("#page-title")).to_have_text("Inbox")
+        # labelled navigation, the current page marked
+        for name in ("Inbox", "Conversations", "Devices", "Training"):
+            expect(page.locator(f"#tab-{name.lower()}")).to_have_text(name)
+        expect(page.locator("#tab-inbox")).to_have_attribute("aria-current", "page")
+        expect(page.locator("#tab-training")).to_have_attribute("aria-current", "false")
+        page.click("#tab-training")
+        expect(page.locator("#tab-training")).to_have_attribute("aria-current", "page")
         # nothing wider than the screen
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390

@@ -1,0 +1,102 @@
+"""Live pages: a provider's open pages hear that their data changed, whichever process changed it.
+
+A service that changes what a page shows calls `changed(session, provider_id, topic)`. After its
+transaction commits (never before: a page that reloads at once must find the new rows), one message
+goes to the provider's Redis channel. Every app process's open pages of that provider listen on the
+channel (`follow`, from a Reflex background event) and reload what the topic touches.
+
+A message carries topic names only — never ids of messages, never content. Delivery is best effort by
+design: PostgreSQL is the truth, and a page that missed a message while Redis was away reloads when
+the channel is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from functools import lru_cache
+from typing import Literal
+
+import redis
+import redis.asyncio
+import sqlalchemy as sa
+from redis.exceptions import RedisError
+from sqlmodel import Session
+
+from convassist import keys
+from convassist.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+Topic = Literal["messages", "devices", "training", "samples", "suggestions"]
+EVERYTHING: frozenset[str] = frozenset(Topic.__args__)
+IDLE_SECONDS = 10.0  # how often a listener wakes without news (to notice that its page closed)
+_PENDING = "convassist_live_topics"
+
+
+@lru_cache(maxsize=4)
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+
+
+def publish(provider_id: uuid.UUID, topics: set[str] | frozenset[str]) -> None:
+    """Tell the provider's open pages, now (a process without a transaction, or after one)."""
+    try:
+        _client(get_settings().redis_url).publish(keys.live_channel(str(provider_id)),
+                                                  json.dumps(sorted(topics)))
+    except RedisError as exc:  # pages catch up at their next event or reload
+        log.warning("live publish failed provider=%s error=%s", provider_id, type(exc).__name__)
+
+
+def changed(session: Session, provider_id: uuid.UUID, topic: Topic) -> None:
+    """Publish `topic` to the provider's pages once `session`'s transaction has committed."""
+    if _PENDING not in session.info:  # first change in this session: hear its commits and rollbacks
+        sa.event.listen(session, "after_commit", _after_commit)
+        sa.event.listen(session, "after_rollback", _after_rollback)
+    session.info.setdefault(_PENDING, {}).setdefault(provider_id, set()).add(topic)
+
+
+def _after_commit(session: Session) -> None:
+    for provider_id, topics in session.info.get(_PENDING, {}).items():
+        publish(provider_id, topics)
+    session.info[_PENDING] = {}  # the listeners stay (a session is short-lived); nothing left to send
+
+
+def _after_rollback(session: Session) -> None:
+    session.info[_PENDING] = {}
+
+
+async def follow(provider_id: uuid.UUID) -> AsyncIterator[frozenset[str]]:
+    """The topics of each change to the provider's data, as they come; an empty set every
+    IDLE_SECONDS without news. After Redis was away, one `EVERYTHING` (what was missed is unknown)."""
+    channel = keys.live_channel(str(provider_id))
+    missed = False
+    while True:
+        client = redis.asyncio.Redis.from_url(get_settings().redis_url, socket_connect_timeout=1)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(channel)
+            if missed:
+                missed = False
+                yield EVERYTHING
+            while True:
+                message = await pubsub.get_message(timeout=IDLE_SECONDS)
+                yield _topics(message["data"]) if message else frozenset()
+        except (RedisError, OSError) as exc:
+            log.warning("live channel lost provider=%s error=%s", provider_id, type(exc).__name__)
+            missed = True
+        finally:
+            await pubsub.aclose()
+            await client.aclose()
+        await asyncio.sleep(1.0)
+        yield frozenset()  # lets the caller stop while Redis is away
+
+
+def _topics(data: bytes) -> frozenset[str]:
+    try:
+        return frozenset(json.loads(data)) & EVERYTHING
+    except (ValueError, TypeError):
+        return EVERYTHING

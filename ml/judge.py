@@ -1,0 +1,74 @@
+"""Judging a trained adapter before it serves: the base model and the adapter each answer the
+provider's held-out messages (the replies the training never saw), and chrF (sacrebleu) scores how
+close each comes to what the provider really wrote.
+
+The replies are made the way suggestions are (ml.suggestions, greedy, the same stops), so the score
+is the score of what the provider would see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ml.engine import ReplyEngine
+from ml.params import GenerationParams
+from ml.prompt import BASE_STOPS
+from ml.suggestions import generate_suggestions
+from ml.train import TrainSample
+
+MAX_JUDGED = 20  # held-out replies scored (bounded: judging must not take longer than training)
+MAX_EXAMPLES = 3  # before/after examples kept for the provider to read
+MARGIN = 1.0  # chrF points: a smaller difference is "about the same"
+GREEDY = GenerationParams(max_tokens=48)
+
+
+@dataclass
+class Example:
+    message: str  # the client's last message
+    truth: str  # what the provider really answered
+    base: str  # the base model's suggestion
+    voice: str  # the adapter's suggestion
+
+
+@dataclass
+class Judgement:
+    base_chrf: float
+    voice_chrf: float
+    judged: int
+    examples: list[Example] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        """better | same | worse: the adapter against the base model."""
+        if self.voice_chrf > self.base_chrf + MARGIN:
+            return "better"
+        return "worse" if self.voice_chrf < self.base_chrf - MARGIN else "same"
+
+
+def last_message(prompt: str) -> str:
+    """The client's last message in a sample's prompt (`…\\nThem: text\\nMe:`)."""
+    lines = [line for line in prompt.splitlines() if line.strip() and line.strip() != "Me:"]
+    last = lines[-1] if lines else ""
+    return last.split(":", 1)[1].strip() if ":" in last else last.strip()
+
+
+def judge(engine: ReplyEngine, adapter_path: Path, held_out: list[TrainSample]) -> Judgement:
+    """Score base vs adapter on up to MAX_JUDGED held-out samples (chrF, corpus level)."""
+    from sacrebleu.metrics import CHRF
+
+    items = held_out[:MAX_JUDGED]
+
+    def answers(adapter: str | None) -> list[str]:
+        engine.use_adapter(adapter)
+        found = [generate_suggestions(engine, s.prompt, list(BASE_STOPS), GREEDY, 1) for s in items]
+        return [g[0].text if g else "" for g in found]
+
+    base, voice = answers(None), answers(str(adapter_path))
+    engine.use_adapter(None)
+    truths = [s.reply for s in items]
+    chrf = CHRF()
+    score = (lambda replies: round(chrf.corpus_score(replies, [truths]).score, 1)) if items else (lambda _: 0.0)
+    examples = [Example(last_message(s.prompt), s.reply, b, v)
+                for s, b, v in zip(items[:MAX_EXAMPLES], base, voice)]
+    return Judgement(score(base), score(voice), len(items), examples)

@@ -1,0 +1,138 @@
+"""Service rules behind the provider's day (issue 13), without HTTP or a browser: live change messages
+go out after a commit and never after a rollback, a verdict names the suggestion it used, asking again
+after a verdict brings other replies, devices say what is wrong, garbage samples never train, and
+`?next=` after login never leaves the site."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import aclosing
+from datetime import timedelta
+
+import pytest
+import redis
+import sqlalchemy as sa
+
+from convassist import keys
+from convassist.db import session_scope
+from convassist.models import Device, TrainingSample, utcnow
+from convassist.services import devices, live, responses, training
+from convassist.services.errors import DomainError
+from convassist.state.auth import safe_next
+from tests.services.test_domain_rules import completed_response, make_provider, verdict
+
+
+@pytest.fixture
+def ana(db):
+    with session_scope() as session:
+        return make_provider(session, "Ana")
+
+
+def listen(provider_id):
+    client = redis.Redis.from_url(__import__("os").environ["REDIS_URL"])
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(keys.live_channel(str(provider_id)))
+    pubsub.get_message(timeout=1)  # the subscription's confirmation
+    return pubsub
+
+
+def received(pubsub, wait=0.5) -> list[list[str]]:
+    found = []
+    while (message := pubsub.get_message(timeout=wait)) is not None:
+        found.append(json.loads(message["data"]))
+    return found
+
+
+def test_a_change_is_published_after_its_commit_and_never_after_a_rollback(ana):
+    provider_id, _ = ana
+    pubsub = listen(provider_id)
+    with session_scope() as session:
+        training.add_sample(session, provider_id, training.SampleInput(input_context="Them: hi\nMe:",
+                                                                       expected_output="Hello!"))
+        assert received(pubsub, 0.2) == []  # not before the commit: a page would not find the row yet
+    assert received(pubsub) == [["samples"]]
+
+    with pytest.raises(RuntimeError), session_scope() as session:
+        training.add_sample(session, provider_id, training.SampleInput(input_context="Them: hi\nMe:",
+                                                                       expected_output="Rolled back"))
+        raise RuntimeError("the request failed after the change")
+    assert received(pubsub) == []  # nothing happened, nothing to tell
+
+
+def test_follow_hears_only_its_own_providers_changes(db):
+    with session_scope() as session:
+        ana, _ = make_provider(session, "Ana")
+        bo, _ = make_provider(session, "Bo")
+
+    async def first_change():
+        async with aclosing(live.follow(ana)) as changes:
+            heard = []
+            async for topics in changes:
+                if len(heard) == 0:  # subscribed: now change both providers' data
+                    await asyncio.to_thread(live.publish, bo, {"messages"})
+                    await asyncio.to_thread(live.publish, ana, {"training"})
+                heard.append(topics)
+                if topics:
+                    return heard
+
+    heard = asyncio.run(asyncio.wait_for(first_change(), 15))
+    assert heard[-1] == frozenset({"training"})  # Bo's change never reaches Ana's pages
+
+
+def test_a_verdict_names_the_suggestion_it_used(ana):
+    provider_id, message_id = ana
+    with session_scope() as session:
+        response_id = completed_response(session, provider_id, message_id)
+        row = session.get(responses.GeneratedResponse, response_id)
+        row.suggestions = [{"text": "Yes, see you Friday!", "confidence": 0.42},
+                           {"text": "Friday works!", "confidence": 0.2}]
+    for bad in (2, 3, -1, 10**9):
+        with pytest.raises((DomainError, ValueError)):
+            verdict(provider_id, response_id, action="accept", suggestion_index=bad)
+    view = responses.response_view(verdict(provider_id, response_id, action="accept", suggestion_index=1))
+    assert view.status == "accepted" and view.chosen_suggestion == 1
+    with session_scope() as session:
+        sample = session.execute(sa.select(TrainingSample).where(TrainingSample.provider_id == provider_id)).scalar_one()
+    assert sample.expected_output == "Friday works!" and sample.quality == pytest.approx(0.2)
+
+
+def test_garbage_replies_never_train_and_do_not_count_towards_the_minimum(ana):
+    provider_id, _ = ana
+    with session_scope() as session:
+        for i in range(training.MIN_SAMPLES - 1):
+            training.add_sample(session, provider_id, training.SampleInput(
+                input_context=f"Them: question {i}\nMe:", expected_output=f"A fine answer number {i}."))
+        for junk in ("ok ok ok ok ok", "!!!!!!!!!!!!", "the the the the the the"):
+            training.add_sample(session, provider_id, training.SampleInput(input_context="Them: hi\nMe:",
+                                                                           expected_output=junk))
+        assert training.usable_count(session, provider_id) == training.MIN_SAMPLES - 1
+        with pytest.raises(DomainError) as refused:
+            training.create_job(session, provider_id, training.TrainingParams(
+                base_model="smollm2-135m-instruct"))
+    assert refused.value.code == "not_enough_samples"
+    assert training.sample_problem("Yes, 3pm works. Cheers, Ana") is None
+
+
+def test_a_device_says_what_is_wrong_with_it(ana):
+    provider_id, _ = ana
+    with session_scope() as session:
+        device = session.execute(sa.select(Device).where(Device.provider_id == provider_id)).scalar_one()
+        device.last_sync_at = utcnow()
+        assert devices.device_problem(device) is None
+        assert "No sync for 20 minutes" in devices.device_problem(device, utcnow() + timedelta(minutes=20))
+        assert "No sync for 3 hours" in devices.device_problem(device, utcnow() + timedelta(hours=3, minutes=1))
+        device.active = False
+        assert devices.device_problem(device).startswith("Deactivated")
+
+
+@pytest.mark.parametrize("hostile", ["//evil.example/x", "https://evil.example", "/\\evil.example", "javascript:x",
+                                     "http:/evil.example", "/login?next=//evil.example", "\n/x", "/x\r\nSet-Cookie:a",
+                                     "", None, 7, ["/devices"], "/" + "a" * 3000])
+def test_next_after_login_never_leaves_the_site(hostile):
+    assert safe_next(hostile) == "/"
+
+
+def test_next_after_login_returns_to_a_page_of_this_site():
+    assert safe_next("/training") == "/training"
+    assert safe_next("/conversations/abc?suggest=1") == "/conversations/abc?suggest=1"
