@@ -236,6 +236,13 @@ class DevicePublic(CamelModel):
     problem: Optional[str] = None  # what needs the provider's attention, in plain words
 
 
+def install_command(public_url: str) -> str:
+    """What to run on the Mac, from the agent's folder: install, pair with this server, start at login.
+    A plain-http address (a local test server) needs the agent's explicit --allow-http."""
+    url = str(public_url).rstrip("/")
+    return f"agent/install.sh {url}" + (" --allow-http" if url.startswith("http://") else "")
+
+
 SILENT_AFTER = timedelta(minutes=15)  # an agent syncs every 5 minutes: three missed syncs is a problem
 
 

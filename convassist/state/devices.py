@@ -24,7 +24,7 @@ class DevicesState(rx.State):
     @rx.var
     def install_command(self) -> str:
         """What to run on the Mac: the agent's installer with the address providers sign in at."""
-        return f"agent/install.sh {get_settings().public_url}"
+        return devices.install_command(get_settings().public_url)
 
     @rx.var
     def has_devices(self) -> bool:

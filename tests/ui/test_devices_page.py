@@ -14,6 +14,8 @@ def test_pair_a_device_through_the_devices_page(live_app, signed_in):
 
     page.click("#nav-devices")
     expect(page).to_have_url(re.compile(r"/devices$"))
+    # the exact command for the Mac, with this server's address filled in
+    expect(page.locator("#install-command")).to_have_text(f"agent/install.sh {live_app} --allow-http")
 
     # a wrong code says so
     wrong = "000000" if reg["code"] != "000000" else "111111"
