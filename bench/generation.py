@@ -5,7 +5,10 @@
    a moment apart, so the ratio cancels the prompt's reply length and the machine's drift); the
    ratio of the two medians is printed too;
 2. cache-hit p50 through the API (goal <= 15 ms);
-3. decode tokens/s in the worker / raw (goal >= 0.95).
+3. decode tokens/s in the worker / raw (goal >= 0.95);
+4. prompt tokens/s in the worker (which serves a Q8_0 copy of the shipped Q4_1 file, ml/quantize.py)
+   against the fastest quant type of the same model in a raw loop (goal >= 0.95), and the raw rate of
+   each type.
 
 Real parts: PostgreSQL, Redis, the worker (`python -m convassist.worker`, SmolLM2) and the API in granian. The
 timed API calls go through one keep-alive `http.client` connection (the standard library's HTTP, the
@@ -87,11 +90,14 @@ def main() -> int:
         from convassist.services import responses
         from convassist.settings import get_settings
         from ml.prompt import BASE_STOPS
+        from ml.quantize import serving_copy
         from ml.registry import resolve_model
 
-        # raw llama-cpp-python: the same file, context, threads and sampling as the worker
+        # raw llama-cpp-python: the same file (the worker's fast copy), context, threads and sampling
         settings = get_settings()
-        resolved = resolve_model(settings.ml_service_model_id, None, settings.convassist_data_dir)
+        original = resolve_model(settings.ml_service_model_id, None, settings.convassist_data_dir)
+        resolved = serving_copy(original, settings.convassist_data_dir / "models" / "converted",
+                                settings.ml_service_requantize)
         llm = Llama(model_path=str(resolved.path), n_ctx=settings.ml_service_context_size, n_gpu_layers=-1,
                     n_threads=settings.ml_service_threads, n_threads_batch=settings.ml_service_threads,
                     verbose=False, seed=0)
@@ -125,6 +131,8 @@ def main() -> int:
                 return [await responses.job_result(job_id, timeout=5) for job_id in job_ids]
 
             results = asyncio.run(job_results())
+            prompts = [r.prompt for r in results]
+            kinds = prompt_rates(original.path, settings, prompts)
             worker_rates = [r.decoded / (r.decode_ms / 1000) for r in results]
             job_ms = [r.generation_ms for r in results]
             queued_ms = [r.queued_ms for r in results]
@@ -152,7 +160,46 @@ def main() -> int:
           f"{'PASS' if hit_p50 <= 15 else 'FAIL'})")
     print(f"(3) decode tokens/s worker {statistics.median(worker_rates):.1f} vs raw {statistics.median(raw_rates):.1f}: "
           f"ratio {rate_ratio:.3f} (goal >= 0.95: {'PASS' if rate_ratio >= 0.95 else 'FAIL'})")
+    # (4) prompt reading: the worker (its served copy) against the fastest quant of the same model,
+    # each read as time to the first token of a fresh prompt (nothing reused from the KV cache)
+    fresh = [r.prompt_evaluated / (r.first_token_ms / 1000) for r in results
+             if r.first_token_ms and r.prompt_evaluated >= 8]
+    worker_rate = statistics.median(fresh) if fresh else 0.0
+    fastest = max(kinds, key=kinds.get)
+    print("    raw prompt tok/s by quant type: " + ", ".join(f"{k} {v:.0f}" for k, v in kinds.items()))
+    print(f"(4) prompt tok/s in the worker ({settings.ml_service_requantize}) {worker_rate:.0f} vs the fastest raw "
+          f"quant ({fastest}) {kinds[fastest]:.0f}: ratio {worker_rate / kinds[fastest]:.3f} (goal >= 0.95: "
+          f"{'PASS' if worker_rate >= 0.95 * kinds[fastest] else 'FAIL'})")
     return 0
+
+
+def prompt_rates(source, settings, prompts: list[str]) -> dict[str, float]:
+    """Prompt tokens/s of raw llama-cpp-python per quant type of the same model: the shipped file
+    and its Q8_0 and Q4_0 copies, on the worker's prompts in the worker's order (so the same shared
+    prefixes are reused from the KV cache as in the worker), tokens evaluated / time to the first token."""
+    from llama_cpp import Llama
+
+    from ml.engine import file_identity
+    from ml.quantize import fast_copy, file_ftype
+
+    rates = {}
+    for kind in ("shipped", "Q8_0", "Q4_0"):
+        path = source if kind == "shipped" else fast_copy(source, settings.convassist_data_dir / "models" / "converted",
+                                                          file_identity(source), kind)
+        llm = Llama(model_path=str(path), n_ctx=settings.ml_service_context_size, n_threads=settings.ml_service_threads,
+                    n_threads_batch=settings.ml_service_threads, verbose=False, seed=0)
+        samples, previous = [], []
+        for prompt in prompts:
+            tokens = llm.tokenize(prompt.encode(), add_bos=True, special=False)
+            reused = next((i for i, (a, b) in enumerate(zip(previous, tokens)) if a != b), min(len(previous), len(tokens)))
+            started = time.perf_counter()
+            next(iter(llm.generate(tokens, temp=0.0, reset=True)))
+            if len(tokens) - reused >= 8:
+                samples.append((len(tokens) - reused) / (time.perf_counter() - started))
+            previous = tokens
+        rates[kind if kind != "shipped" else f"shipped {file_ftype(source)}"] = statistics.median(samples)
+        del llm
+    return rates
 
 
 if __name__ == "__main__":

@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     ml_service_training_queue: str | None = None
     ml_service_heartbeat_seconds: int = Field(10, ge=1, le=300)
     ml_service_engine: Literal["llama", "fake"] = "llama"
+    # a model of a type slow on CPU (the embedded Q4_1) is served as this type, converted once (ml/quantize.py)
+    ml_service_requantize: Literal["Q8_0", "Q4_0", "off"] = "Q8_0"
 
     @field_validator("jwt_expires_in", mode="before")
     @classmethod

@@ -61,6 +61,8 @@ class Generation:
     prompt_tokens: int
     seconds: float
     decoded: int = 0  # every token decoded, the stop sequence's included
+    prompt_evaluated: int = 0  # prompt tokens evaluated (those already in the KV cache are reused)
+    first_token_seconds: float = 0.0  # prompt evaluation plus the first token
 
 
 TextCallback = Callable[[str], None]
@@ -261,8 +263,15 @@ class LlamaEngine(ReplyEngine):
         scratch = np.empty(model.n_vocab(), dtype=np.float32)  # in place: no two new arrays per token
         with self._lock:
             model.set_seed(params.seed)
+            reused = 0  # the prefix llama-cpp-python keeps from the previous prompt (Llama.generate's rule)
+            for kept, wanted in zip(model._input_ids[:model.n_tokens], prompt_tokens):
+                if kept != wanted:
+                    break
+                reused += 1
+            evaluated, first = max(1, len(prompt_tokens) - reused), 0.0
             for token in model.generate(prompt_tokens, temp=params.temperature, top_k=params.top_k,
                                         top_p=params.top_p, min_p=0.05, repeat_penalty=1.0, reset=True):
+                first = first or time.perf_counter() - started
                 if token == eos or llama_cpp.llama_vocab_is_eog(model._model.vocab, token):
                     break
                 logits = np.ctypeslib.as_array(model._ctx.get_logits(), shape=scratch.shape)
@@ -287,4 +296,5 @@ class LlamaEngine(ReplyEngine):
         text = text.strip()
         confidence = math.exp(sum(logprobs) / len(logprobs)) if logprobs and text else 0.0
         return Generation(text, round(confidence, 4), len(logprobs), len(prompt_tokens),
-                          time.perf_counter() - started, decoded=len(generated))
+                          time.perf_counter() - started, decoded=len(generated), prompt_evaluated=evaluated,
+                          first_token_seconds=first)

@@ -53,6 +53,10 @@ class GenerateResult(CamelModel):
     decoded: int = 0
     decode_ms: float = 0.0
     queued_ms: Optional[float] = None
+    # the first suggestion's prompt: tokens evaluated (not reused from the KV cache) and the time to
+    # its first token (bench/generation.py reads prompt tokens/s from them)
+    prompt_evaluated: int = 0
+    first_token_ms: float = 0.0
 
 
 # Why a generation has no result, and the HTTP status that says so: the caller's input (422), the

@@ -22,6 +22,7 @@ from convassist.worker.arq_seams import ReconnectingWorker, WakeableWorker
 from convassist.worker.replies import generate_reply
 from convassist.worker.status import TTL_HEARTBEATS, WorkerModel, WorkerStatus
 from ml.engine import FakeEngine, LlamaEngine, ReplyEngine, on_model_thread
+from ml.quantize import serving_copy
 from ml.registry import resolve_model
 
 log = logging.getLogger("convassist.worker")
@@ -37,6 +38,8 @@ def load_engine() -> ReplyEngine:
         return FakeEngine()
     resolved = resolve_model(settings.ml_service_model_id, settings.ml_service_model_path,
                              settings.convassist_data_dir / "models")
+    resolved = serving_copy(resolved, settings.convassist_data_dir / "models" / "converted",
+                            settings.ml_service_requantize)
     return LlamaEngine.load(resolved, context_size=settings.ml_service_context_size,
                             gpu_layers=settings.ml_service_gpu_layers, threads=settings.ml_service_threads)
 

@@ -97,7 +97,8 @@ async def _generate(ctx: dict, request: GenerateRequest) -> Outcome:
         model_version=cache.model_version(engine.status.model_id, adapter.label if adapter else None),
         prompt=prompt, tokens=found[0].tokens, generation_ms=round((time.perf_counter() - started) * 1000, 1),
         decoded=sum(g.decoded for g in found), decode_ms=round(sum(g.seconds for g in found) * 1000, 1),
-        queued_ms=_queued_ms(ctx))
+        queued_ms=_queued_ms(ctx), prompt_evaluated=found[0].prompt_evaluated,
+        first_token_ms=round(found[0].first_token_seconds * 1000, 2))
     log.info("reply job=%s tokens=%d suggestions=%d ms=%.0f", job_id, result.tokens, len(found),
              result.generation_ms)
     return result

@@ -29,7 +29,7 @@ def test_pairing_codes_cannot_be_guessed_through_the_devices_page(live_app, sign
                                                          "platform": "macos", "osVersion": "15.1"}).json()
     code = SECRETS.add(victim_mac["code"], "pairing code")
     page.click("#nav-devices")
-    expect(page.locator("#install-command")).to_have_text(f"agent/install.sh {live_app}")
+    expect(page.locator("#install-command")).to_have_text(f"agent/install.sh {live_app} --allow-http")
 
     guesses = [c for c in (f"{i:06d}" for i in range(200_000, 200_010)) if c != code]
     for guess in guesses[:devices.APPROVE_FAILURES_PER_ACCOUNT.count]:
@@ -64,6 +64,7 @@ def test_passwords_cannot_be_guessed_through_the_login_page(live_app, page, db):
 
 
 EVENT_FRAME = "42/_event,"  # socket.io: an event message in Reflex's /_event namespace
+CONNECT_FRAME = "40/_event,"  # socket.io: the namespace's CONNECT, whose auth carries the page's hydrate event
 
 
 class ForgedEvents:
@@ -82,6 +83,8 @@ class ForgedEvents:
         def from_page(frame) -> None:
             if isinstance(frame, str) and frame.startswith(EVENT_FRAME):  # the page's own event: its router data
                 self.template = json.loads(frame[len(EVENT_FRAME):])[1]
+            elif isinstance(frame, str) and frame.startswith(CONNECT_FRAME):  # its hydrate rides the CONNECT
+                self.template = json.loads(frame[len(CONNECT_FRAME):]).get("event") or self.template
             self.server.send(frame)
 
         ws.on_message(from_page)  # what the server sends goes to the page unchanged
