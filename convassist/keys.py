@@ -44,6 +44,12 @@ def worker_key(queue_name: str, worker_id: str) -> str:
     return f"{queue_name}:worker:{worker_id}"
 
 
+def ahead_key(queue_name: str) -> str:
+    """A sorted set: conversations noted for suggestions ahead ("provider:conversation" → when noted),
+    taken by the workers of that queue (services.ahead)."""
+    return f"{queue_name}:ahead"
+
+
 def wake_key(queue_name: str) -> str:
     """A list the app pushes to after queueing a job; the worker blocks on it between polls."""
     return f"{queue_name}:wake"

@@ -55,6 +55,7 @@ class ReplyRequest:
     params: GenerationParams
     count: int = 1
     adapter: training.ActiveAdapter | None = None
+    ahead: bool = False  # computed ahead in the background (services.ahead): its own budget
 
 
 # -- the worker's model ----------------------------------------------------------------------------
@@ -128,11 +129,12 @@ async def start_generation(request: ReplyRequest, model: WorkerModel, *,
     """
     key = _cache_key(request, model)
     settings = get_settings()
-    owner = str(request.provider_id)
+    owner = str(request.provider_id) + (":ahead" if request.ahead else "")
     limits = queue.OwnerLimits(rate_key=ratelimit.KEY_PREFIX + "generate:" + owner,
-                               rate=settings.ml_service_generations_per_minute, window=60,
+                               rate=settings.ml_service_ahead_per_minute if request.ahead
+                               else settings.ml_service_generations_per_minute, window=60,
                                in_flight_key=keys.in_flight_jobs_key(owner),
-                               in_flight=settings.ml_service_max_in_flight)
+                               in_flight=1 if request.ahead else settings.ml_service_max_in_flight)
     try:
         payload = GenerateRequest(
             turns=request.turns, prompt=request.prompt if request.turns is None else None, params=request.params,
@@ -298,6 +300,8 @@ def _store_result(response_id: uuid.UUID, fields: dict[str, Any]) -> GeneratedRe
             sa.update(GeneratedResponse)
             .where(GeneratedResponse.id == response_id, GeneratedResponse.status == "generating")
             .values(**fields).returning(GeneratedResponse)).scalar_one_or_none()
+        if row is not None:  # an open conversation page shows suggestions that were computed ahead
+            live.changed(session, row.provider_id, "suggestions")
         return row or session.get(GeneratedResponse, response_id)
 
 
@@ -334,8 +338,10 @@ def _read(work, session: Session | None):
 
 async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
                                max_history: int = DEFAULT_MAX_HISTORY, count: int = 1, temperature: float = 0.0,
-                               background: bool = False, session: Session | None = None) -> ResponsePublic:
-    """Suggest replies to a message. background=True returns at once with status `generating`.
+                               background: bool = False, ahead: bool = False,
+                               session: Session | None = None) -> ResponsePublic:
+    """Suggest replies to a message. background=True returns at once with status `generating`;
+    ahead=True: computed before anyone asked (services.ahead), on its own budget.
 
     session: where to read the conversation (the API passes the request's); None opens one.
     """
@@ -353,7 +359,8 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
     # asked again after the provider used, edited or rejected a set: other replies, not that set again
     params = (GenerationParams(temperature=temperature) if not verdicts else
               GenerationParams(temperature=max(temperature, AGAIN_TEMPERATURE), seed=AGAIN_SEED_STEP * verdicts))
-    request = ReplyRequest(provider_id, render(turns), [[t.speaker, t.text] for t in turns], params, count, adapter)
+    request = ReplyRequest(provider_id, render(turns), [[t.speaker, t.text] for t in turns], params, count, adapter,
+                           ahead=ahead)
     job_id, hit, key = await start_generation(request, model, stream=background)
 
     def create() -> GeneratedResponse:

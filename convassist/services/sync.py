@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from convassist.models import Conversation, Device, Message, Reaction, utcnow
 from convassist.schemas import CamelModel, CleanStr
-from convassist.services import live
+from convassist.services import ahead, live
 from convassist.services.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,10 @@ def ingest_messages(session: Session, device: Device, batch: MessageBatch) -> Sy
     result = SyncResult(len(batch.messages), inserted + reactions, updated,
                         len(batch.messages) - inserted - reactions - updated)
     live.changed(session, provider_id, "messages" if result.inserted or result.updated else "devices")
+    newest = max(regular, key=lambda m: m.sent_at, default=None)
+    if inserted and not batch.is_group and newest is not None and ahead.is_fresh_incoming(newest.direction,
+                                                                                          newest.sent_at):
+        ahead.wanted(session, provider_id, conversation_id)  # its suggestions, ready before it is opened
     log.info("sync device=%s conversation=%s received=%d inserted=%d updated=%d duplicates=%d ms=%.1f",
              device.id, conversation_id, result.received, result.inserted, result.updated, result.duplicates,
              (time.perf_counter() - started) * 1000)

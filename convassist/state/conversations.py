@@ -116,7 +116,7 @@ class ConversationState(rx.State):
     @rx.event(background=True)
     async def watch(self):
         """Messages synced while the conversation is open appear in it."""
-        await follow_changes(self, frozenset({"messages"}), lambda _: self.catch_up())
+        await follow_changes(self, frozenset({"messages", "suggestions"}), lambda _: self.catch_up())
 
     def _conversation_id(self) -> uuid.UUID:
         # the route is /conversations/[conversation_id]
@@ -174,15 +174,17 @@ class ConversationState(rx.State):
                                callback=ConversationState.set_timezone), *then]
 
     async def catch_up(self) -> None:
-        """New messages arrived: show them; a newer message to answer replaces the suggestions shown."""
+        """New messages or suggestions arrived: show them; a newer message to answer replaces the
+        suggestions shown, and suggestions computed ahead appear where none were shown."""
         if not self.conversation:
             return
         before = self.target_id
         latest = await self._read()
-        if latest is False or self.target_id == before or self.streaming:
+        if latest is False or self.streaming:
             return
-        self._clear_suggestions()
-        if latest is not None:
+        if self.target_id != before:
+            self._clear_suggestions()
+        if latest is not None and not self.suggestions:
             self._show(latest)
 
     @rx.event

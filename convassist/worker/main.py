@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from convassist.keys import worker_key, workers_key
 from convassist.settings import get_settings
+from convassist.worker import ahead as ahead_loop
 from convassist.worker import codec
 from convassist.worker.arq_seams import ReconnectingWorker, WakeableWorker
 from convassist.worker.replies import generate_reply
@@ -79,6 +80,8 @@ async def startup(ctx: dict) -> None:
                                         model=WorkerModel(**engine.status.as_dict()))
     await publish_status(ctx)
     ctx["heartbeat"] = asyncio.create_task(_heartbeat(ctx))
+    if settings.ml_service_ahead and engine.status.loaded:
+        ctx["ahead"] = asyncio.create_task(ahead_loop.run(ctx))
     if engine.status.loaded:
         log.info("worker ready id=%s model=%s load_seconds=%s", ctx["worker_id"], engine.status.model_id,
                  engine.status.load_seconds)
@@ -112,8 +115,9 @@ async def _heartbeat(ctx: dict) -> None:
 
 async def shutdown(ctx: dict) -> None:
     """Remove this worker's entry only: the others keep serving."""
-    if "heartbeat" in ctx:
-        ctx["heartbeat"].cancel()
+    for task in ("heartbeat", "ahead"):
+        if task in ctx:
+            ctx[task].cancel()
     if "worker_id" in ctx:
         async with ctx["redis"].pipeline(transaction=True) as pipe:
             pipe.delete(worker_key(ctx["queue_name"], ctx["worker_id"]))

@@ -56,6 +56,15 @@ def test_the_inbox_lists_who_waits_longest_first_with_one_click_suggestions(live
     expect(rows).to_have_count(3, timeout=1500)
     print(f"inbox updated {time.monotonic() - started:.2f}s after the sync")
 
+    # a fresh client message had its suggestions computed ahead: opening the conversation shows them
+    # without pressing anything (pushed in, if the worker is still writing them)
+    rows.filter(has_text="Newest Nell").locator("a").first.click()
+    expect(page.locator("#page-title")).to_have_text("Newest Nell")
+    expect(page.locator(".suggestion").first).to_be_visible(timeout=30000)
+    page.screenshot(path=str(SHOTS / "suggestions-ready-on-open.png"))
+    page.click("#nav-inbox")
+    expect(page.locator("#page-title")).to_have_text("Inbox")
+
     # one click: the conversation opens and its suggestions come without another click
     rows.first.locator(".inbox-suggest").click()
     expect(page).to_have_url(re.compile(r"/conversations/[0-9a-f-]{36}\?suggest=1$"))

@@ -1,0 +1,47 @@
+"""The worker's background loop for suggestions computed ahead (services.ahead).
+
+It takes a noted conversation only while the replies queue is empty — no click waits and none is
+being answered by any worker (arq keeps a job in the queue's sorted set until it finishes) — and runs
+one at a time, so a click that arrives meanwhile waits at most for that one generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from redis.exceptions import RedisError
+
+from convassist import keys
+from convassist.services import ahead
+
+log = logging.getLogger("convassist.worker.ahead")
+
+IDLE_CHECK = 0.2  # seconds between looks at the replies queue while it is busy
+WAIT = 5  # seconds a worker blocks for a noted conversation before looking again
+
+
+async def run(ctx: dict) -> None:
+    redis, queue_name = ctx["redis"], ctx["queue_name"]
+    while True:
+        try:
+            if await redis.zcard(queue_name):  # user-facing work first, on every worker
+                await asyncio.sleep(IDLE_CHECK)
+                continue
+            item = await redis.bzpopmax(keys.ahead_key(queue_name), timeout=WAIT)
+            if not item:
+                continue
+            provider_id, conversation_id = ahead.parse_member(item[1])
+            started = time.perf_counter()
+            outcome = await ahead.run_one(provider_id, conversation_id)
+            log.info("ahead conversation=%s outcome=%s ms=%.0f", conversation_id, outcome,
+                     (time.perf_counter() - started) * 1000)
+        except asyncio.CancelledError:
+            raise
+        except (OSError, RedisError) as exc:  # Redis away: the worker's heartbeat says so; try again
+            log.warning("ahead loop: %s", type(exc).__name__)
+            await asyncio.sleep(1)
+        except Exception as exc:  # one bad entry never stops the loop
+            log.error("ahead entry failed type=%s", type(exc).__name__)
+            await asyncio.sleep(0.5)
