@@ -78,8 +78,35 @@ class WakeableWorker(ReconnectingWorker):
         super().__init__(*args, **kwargs)
         self.idle_poll_s, self.poll_delay_s = self.poll_delay_s, 0.0  # arq's own loop then never sleeps
         self.ctx["queue_name"] = self.queue_name  # workers register per queue
+        self._job_ended: asyncio.Event | None = None
+
+    async def run_job(self, job_id: str, score: int) -> None:
+        try:
+            await super().run_job(job_id, score)
+        finally:
+            self._ended().set()
+
+    def _ended(self) -> asyncio.Event:
+        if self._job_ended is None:  # created on the worker's own loop
+            self._job_ended = asyncio.Event()
+        return self._job_ended
 
     async def _poll_once(self) -> None:
         await super()._poll_once()
-        if self.idle_poll_s > 0:  # a wake pushed while we polled is still in the list: no job is missed
+        if self.idle_poll_s <= 0:
+            return
+        if self.job_counter >= self.max_jobs:
+            # busy: wait for our own job to end, then poll at once (a queued job must not wait for the
+            # next idle poll), and leave the wakes to the workers that are free to take a job
+            ended = self._ended()
+            try:
+                await asyncio.wait_for(ended.wait(), timeout=self.idle_poll_s)
+            except asyncio.TimeoutError:
+                return
+            ended.clear()
+            for _ in range(3):  # arq frees the job's slot in the task's done callback, just after
+                if self.job_counter < self.max_jobs:
+                    break
+                await asyncio.sleep(0)
+        else:  # a wake pushed while we polled is still in the list: no job is missed
             await self.pool.blpop([wake_key(self.queue_name)], timeout=self.idle_poll_s)

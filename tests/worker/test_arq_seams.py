@@ -33,6 +33,12 @@ def test_the_worker_internals_we_override_are_still_there():
     # arq's main loop calls _poll_iteration, then sleeps poll_delay_s
     main_loop = inspect.getsource(Worker.main) + inspect.getsource(Worker)
     assert "await self._poll_iteration()" in main_loop and "poll_delay_s" in main_loop
+    # a busy WakeableWorker waits for its own job's end: run_job is the job's task, job_counter and
+    # max_jobs say whether a slot is free, and the slot is freed in the task's done callback
+    assert list(inspect.signature(Worker.run_job).parameters) == ["self", "job_id", "score"]
+    assert worker.job_counter == 0 and worker.max_jobs >= 1
+    start_jobs = inspect.getsource(Worker.start_jobs)
+    assert "create_task(self.run_job(" in start_jobs and "add_done_callback" in start_jobs
 
 
 def test_a_job_we_write_is_the_job_arq_reads_and_runs(db, redis_server):

@@ -5,7 +5,7 @@ import json
 
 import pytest
 import redis as redis_py
-from arq import create_pool
+from arq import create_pool, func
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
@@ -78,6 +78,43 @@ def test_a_queued_job_wakes_the_worker_and_one_queued_without_a_wake_is_still_fo
     woken, woken_after, polled, polled_after = asyncio.run(scenario())
     assert woken["pong"] is True and woken_after < 1.0
     assert polled["pong"] is True and 1.0 < polled_after < 6.0
+
+
+def test_a_job_queued_behind_a_busy_worker_starts_the_moment_the_first_one_ends(db, redis_server):
+    """One slot, two jobs: the second was queued (and its wake consumed) while the first ran. The worker
+    starts it as soon as the first ends, not at its next idle poll (3 s here; 0.5 s by default: under
+    load every queued suggestion used to wait up to that long)."""
+    import time
+
+    from convassist.services import queue
+
+    async def slow(ctx):
+        await asyncio.sleep(1.0)
+        return {"at": time.monotonic()}
+
+    async def stamp(ctx):
+        return {"at": time.monotonic()}
+
+    async def scenario():
+        settings = RedisSettings.from_dsn(redis_server.url)
+        worker = worker_main.create_worker(functions=[func(slow, name="slow"), func(stamp, name="stamp")],
+                                           redis_settings=settings, queue_name="busy-test",
+                                         poll_delay=3.0, max_jobs=1, handle_signals=False,
+                                         health_check_interval=3600, on_startup=None)
+        running = asyncio.create_task(worker.main())
+        await asyncio.sleep(0.5)
+        first = await queue.enqueue("slow", _queue_name="busy-test")
+        await asyncio.sleep(0.2)  # the first runs; the second's wake is pushed while the worker is busy
+        second = await queue.enqueue("stamp", _queue_name="busy-test")
+        ended, started = await first.result(timeout=10, poll_delay=0.01), await second.result(timeout=10,
+                                                                                              poll_delay=0.01)
+        running.cancel()
+        await worker.close()
+        await queue.close_pools()
+        return started["at"] - ended["at"]
+
+    gap = asyncio.run(scenario())
+    assert 0 <= gap < 0.2, f"the queued job started {gap:.3f} s after the first ended"
 
 
 def test_app_round_trip_through_the_real_worker_process(db, worker_process):
