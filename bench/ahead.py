@@ -24,7 +24,6 @@ from pathlib import Path
 
 from _stack import bench_stack
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 N = int(os.environ.get("BENCH_N", "8"))
 QUESTIONS = ["Hi! Do you have any openings on {d} for a haircut?", "How much is a colour and cut on {d}?",
