@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     ml_service_engine: Literal["llama", "fake"] = "llama"
     # a model of a type slow on CPU (the embedded Q4_1) is served as this type, converted once (ml/quantize.py)
     ml_service_requantize: Literal["Q8_0", "Q4_0", "off"] = "Q8_0"
+    # what the worker keeps of recent conversations' reading (llama.cpp sequence states), at most
+    ml_service_kv_memory_mb: int = Field(256, ge=0, le=65536)
     # suggestions computed when a client's message arrives (services/ahead.py), per provider per minute
     ml_service_ahead: bool = True
     ml_service_ahead_per_minute: int = Field(20, ge=1)

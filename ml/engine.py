@@ -90,8 +90,9 @@ class ReplyEngine(ABC):
 
     @abstractmethod
     def generate(self, prompt: str, params: GenerationParams, stop: Sequence[str] = (),
-                 on_text: TextCallback | None = None) -> Generation:
-        """Continue prompt until a stop sequence, end of text or max_tokens; on_text gets the reply so far."""
+                 on_text: TextCallback | None = None, session: str | None = None) -> Generation:
+        """Continue prompt until a stop sequence, end of text or max_tokens; on_text gets the reply so far.
+        session names the conversation (its owner and id): an engine may keep what it read of it."""
 
     def use_adapter(self, path: str | None) -> None:
         """Serve with this LoRA adapter file (None: the base model)."""
@@ -108,7 +109,7 @@ class UnavailableEngine(ReplyEngine):
     def count_tokens(self, text):
         return len(text.split())
 
-    def generate(self, prompt, params, stop=(), on_text=None):
+    def generate(self, prompt, params, stop=(), on_text=None, session=None):
         raise RuntimeError(self.status.error or "model not loaded")
 
 
@@ -126,7 +127,7 @@ class FakeEngine(ReplyEngine):
     def count_tokens(self, text):
         return len(text.split())
 
-    def generate(self, prompt, params, stop=(), on_text=None):
+    def generate(self, prompt, params, stop=(), on_text=None, session=None):
         words = self.reply.split()[: params.max_tokens]
         for i in range(1, len(words) + 1):
             if on_text:
@@ -158,12 +159,17 @@ class LlamaEngine(ReplyEngine):
 
     MAX_LOADED_ADAPTERS = 16
 
-    def __init__(self, model, status: ModelStatus):
+    def __init__(self, model, status: ModelStatus, kv_memory_bytes: int = 256 << 20):
         self._model = model
         self._lock = threading.Lock()
         self.status = status
         self._adapters: OrderedDict[str, object] = OrderedDict()  # path → llama_adapter_lora_p, LRU
         self._adapter_path: str | None = None
+        self._memory = ConversationMemory(model, kv_memory_bytes)
+
+    def _key(self, session: str) -> str:
+        """What a kept conversation is filed under: its owner and id, and the adapter that read it."""
+        return f"{self._adapter_path or '-'}|{session}"
 
     def use_adapter(self, path: str | None) -> None:
         """Switch LoRA adapters in place (≈10 ms; the base model is never reloaded). The prompt cache
@@ -207,7 +213,8 @@ class LlamaEngine(ReplyEngine):
             llama_cpp.llama_adapter_lora_free(old)
 
     @classmethod
-    def load(cls, resolved: ResolvedModel, *, context_size: int, gpu_layers: int, threads: int) -> ReplyEngine:
+    def load(cls, resolved: ResolvedModel, *, context_size: int, gpu_layers: int, threads: int,
+             kv_memory_mb: int = 256) -> ReplyEngine:
         """Load the GGUF; on failure return an UnavailableEngine that says why and where it looked."""
         status = ModelStatus(loaded=False, model_id=resolved.model_id,
                              path=str(resolved.path) if resolved.path else None,
@@ -234,14 +241,14 @@ class LlamaEngine(ReplyEngine):
         status.file_identity = file_identity(resolved.path)
         log.info("model loaded id=%s seconds=%.3f threads=%d ctx=%d", resolved.model_id,
                  status.load_seconds, threads, context_size)
-        engine = cls(model, status)
+        engine = cls(model, status, kv_memory_mb << 20)
         engine.context_size = context_size
         return engine
 
     def count_tokens(self, text: str) -> int:
         return len(self._model.tokenize(text.encode("utf-8"), add_bos=True, special=False))
 
-    def generate(self, prompt, params, stop=(), on_text=None):
+    def generate(self, prompt, params, stop=(), on_text=None, session=None):
         """Our own decode loop over Llama.generate: the same sampling as create_completion, plus the
         probability of each generated token read from the logits llama.cpp already computed (no
         logits_all, so no slowdown) and streaming that never shows a partial stop sequence."""
@@ -263,6 +270,8 @@ class LlamaEngine(ReplyEngine):
         scratch = np.empty(model.n_vocab(), dtype=np.float32)  # in place: no two new arrays per token
         with self._lock:
             model.set_seed(params.seed)
+            if session is not None:
+                self._memory.resume(model, self._key(session), prompt_tokens)
             reused = 0  # the prefix llama-cpp-python keeps from the previous prompt (Llama.generate's rule)
             for kept, wanted in zip(model._input_ids[:model.n_tokens], prompt_tokens):
                 if kept != wanted:
@@ -290,6 +299,8 @@ class LlamaEngine(ReplyEngine):
                     on_text(text[: len(text) - _held_back(text, stops)])
                 if len(generated) >= params.max_tokens:
                     break
+            if session is not None:
+                self._memory.remember(model, self._key(session), prompt_tokens)
         if cut is not None:
             keep = sum(1 for offset in offsets if offset < cut)
             text, logprobs = text[:cut], logprobs[:keep]
@@ -298,3 +309,86 @@ class LlamaEngine(ReplyEngine):
         return Generation(text, round(confidence, 4), len(logprobs), len(prompt_tokens),
                           time.perf_counter() - started, decoded=len(generated), prompt_evaluated=evaluated,
                           first_token_seconds=first)
+
+
+@dataclass
+class _Kept:
+    tokens: list[int]
+    data: ctypes.Array  # llama.cpp's sequence state (its KV cells)
+    size: int
+
+
+class ConversationMemory:
+    """What the model read of recent conversations (llama.cpp's sequence state of each), so that a
+    follow-up only reads what is new.
+
+    The app keeps a conversation's prompt beginning where it began while the conversation grows
+    (services.responses.window_size), so the next prompt extends the previous one. `resume` restores
+    the kept state when it holds more of the prompt than the KV cache does now (≈3 ms for 8 MB; the
+    reading is exactly the one a fresh read gives), and Llama.generate then evaluates only the new
+    tokens. `remember` keeps the state after a generation, bounded by bytes (least recently used out).
+    Keys carry the owner, the conversation and the adapter (LlamaEngine._key).
+    """
+
+    MIN_GAIN = 16  # tokens a restore must save over what the KV cache already holds
+
+    def __init__(self, model, max_bytes: int):
+        import llama_cpp
+
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        self._bytes = 0
+        self.max_bytes = max_bytes
+        self._llama = llama_cpp
+        self.restored = 0  # for tests and the bench
+
+    @staticmethod
+    def _common(a: list[int], b: list[int]) -> int:
+        n = 0
+        for x, y in zip(a, b):
+            if x != y:
+                break
+            n += 1
+        return n
+
+    def resume(self, model, key: str, prompt: list[int]) -> None:
+        """Put the most the model has read of this prompt into the KV cache."""
+        kept = self._kept.get(key)
+        if kept is None or self.max_bytes <= 0:
+            return
+        reused = self._common(kept.tokens, prompt)
+        if reused < self._common(list(model._input_ids[:model.n_tokens]), prompt) + self.MIN_GAIN:
+            return  # the KV cache holds as much already: Llama.generate's own prefix match does it
+        llama, ctx = self._llama, model._ctx.ctx
+        memory = llama.llama_get_memory(ctx)
+        llama.llama_memory_clear(memory, False)
+        if llama.llama_state_seq_set_data(ctx, kept.data, kept.size, 0) != kept.size:
+            model.reset()  # could not restore: read it all
+            return
+        llama.llama_memory_seq_rm(memory, 0, reused, -1)  # what followed (an old reply) goes
+        model.input_ids[:reused] = prompt[:reused]
+        model.n_tokens = reused
+        model._requires_eval = True  # the logits are not of this state: Llama.generate evaluates a token
+        self._kept.move_to_end(key)
+        self.restored += 1
+
+    def remember(self, model, key: str, prompt: list[int]) -> None:
+        kept = self._kept.get(key)
+        if kept is not None and kept.tokens[:len(prompt)] == prompt:
+            self._kept.move_to_end(key)
+            return  # already kept (the second and third suggestions of one request)
+        llama = self._llama
+        ctx = model._ctx.ctx
+        size = llama.llama_state_seq_get_size(ctx, 0)
+        if size > self.max_bytes:  # also: max_bytes 0 keeps nothing
+            return
+        data = (ctypes.c_uint8 * size)()
+        if llama.llama_state_seq_get_data(ctx, data, size, 0) != size:
+            return
+        if kept is not None:
+            self._bytes -= kept.size
+        self._kept[key] = _Kept(list(model._input_ids[:model.n_tokens]), data, size)
+        self._kept.move_to_end(key)
+        self._bytes += size
+        while self._bytes > self.max_bytes and len(self._kept) > 1:
+            _, old = self._kept.popitem(last=False)
+            self._bytes -= old.size

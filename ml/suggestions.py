@@ -27,17 +27,17 @@ def near_duplicate(text: str, others: list[str]) -> bool:
 
 
 def generate_suggestions(engine: ReplyEngine, prompt: str, stops: list[str], params: GenerationParams, count: int,
-                         on_text=None) -> list[Generation]:
+                         on_text=None, session: str | None = None) -> list[Generation]:
     """The first reply with the caller's parameters (streamed); more, sampled, only if clearly different.
 
     An empty reply is retried with sampling; if every try is empty, the list is empty.
     """
-    first = engine.generate(prompt, params, stops, on_text)
+    first = engine.generate(prompt, params, stops, on_text, session=session)
     tries = 0
     while not first.text and tries < 2:
         tries += 1
         retry = params.model_copy(update={"temperature": max(params.temperature, 0.7), "seed": params.seed + tries})
-        first = engine.generate(prompt, retry, stops)
+        first = engine.generate(prompt, retry, stops, session=session)
     if not first.text:
         return []
     found = [first]
@@ -46,7 +46,7 @@ def generate_suggestions(engine: ReplyEngine, prompt: str, stops: list[str], par
         attempt += 1
         sampled = params.model_copy(update={"temperature": max(params.temperature, 0.9),
                                             "seed": params.seed + 100 + attempt})
-        candidate = engine.generate(prompt, sampled, stops)
+        candidate = engine.generate(prompt, sampled, stops, session=session)
         if candidate.text and not near_duplicate(candidate.text, [g.text for g in found]):
             found.append(candidate)
     return found
@@ -58,7 +58,7 @@ class PromptTooLong(ValueError):
 
 def run_generation(engine: ReplyEngine, turns: list[Turn] | None, prompt: str | None, stops: list[str],
                    adapter_path: str | None, params: GenerationParams, count: int,
-                   on_text=None) -> tuple[str, list[Generation]]:
+                   on_text=None, session: str | None = None) -> tuple[str, list[Generation]]:
     """Everything the job does with the model, in one call on the model thread: fit the prompt to the
     context window (conversation turns are trimmed from the oldest; a raw prompt must fit), select the
     adapter (no other job's switch can come in between) and generate. Returns (prompt, suggestions)."""
@@ -69,4 +69,4 @@ def run_generation(engine: ReplyEngine, turns: list[Turn] | None, prompt: str | 
     elif engine.count_tokens(prompt) > budget:
         raise PromptTooLong("The prompt does not fit the model's context window.")
     engine.use_adapter(adapter_path)
-    return prompt, generate_suggestions(engine, prompt, stops, params, count, on_text)
+    return prompt, generate_suggestions(engine, prompt, stops, params, count, on_text, session)

@@ -56,6 +56,7 @@ class ReplyRequest:
     count: int = 1
     adapter: training.ActiveAdapter | None = None
     ahead: bool = False  # computed ahead in the background (services.ahead): its own budget
+    session: str | None = None  # the conversation (owner:id), whose reading the worker may keep
 
 
 # -- the worker's model ----------------------------------------------------------------------------
@@ -81,7 +82,9 @@ def _window_query() -> sa.Select:
     first. Built once: constructing it costs more Python time than running it."""
     target = sa.select(Message.conversation_id, Message.sent_at, Message.id).where(
         Message.id == sa.bindparam("message_id"), Message.provider_id == sa.bindparam("provider_id")).cte("target")
-    return (sa.select(Message.direction, Message.sender_id, Message.text, Conversation.is_group)
+    return (sa.select(Message.direction, Message.sender_id, Message.text, Conversation.is_group,
+                      Message.conversation_id, Message.sent_at, Conversation.last_message_at,
+                      Conversation.message_count)
             .join(target, Message.conversation_id == target.c.conversation_id)
             .join(Conversation, Conversation.id == Message.conversation_id)
             .where(Message.retracted.is_(False),
@@ -90,24 +93,48 @@ def _window_query() -> sa.Select:
             .order_by(Message.sent_at.desc(), Message.id.desc()).limit(sa.bindparam("max_history")))
 
 
+def window_step(max_history: int) -> int:
+    """How far a conversation's window start moves at once (see window_size)."""
+    return max(1, max_history // 2)
+
+
+def window_size(rows, max_history: int, step: int) -> int:
+    """How many of the newest messages (rows, newest first, up to the target) the prompt holds.
+
+    Not always the last max_history: when the target is the conversation's newest message, the
+    window's start moves only every `step` messages (so it holds max_history to max_history+step-1),
+    and a follow-up prompt begins exactly as the previous one did — the worker then reads only the
+    new messages (ml.engine.ConversationMemory) and the reply is the one a fresh read would give."""
+    if not rows:
+        return 0
+    newest = rows[0]
+    if newest.last_message_at is None or newest.sent_at < newest.last_message_at:
+        return max_history  # an older message: the plain window
+    count = newest.message_count
+    return max_history if count <= max_history else max_history + (count - max_history) % step
+
+
 def conversation_turns(session: Session, provider_id: uuid.UUID, message_id: uuid.UUID,
-                       max_history: int) -> list[Turn]:
+                       max_history: int) -> tuple[list[Turn], uuid.UUID]:
     """The prompt turns: the last max_history messages up to and including the target, oldest first
-    (retracted left out; tapbacks are never messages). One query: it is on every suggestion's path."""
+    (retracted left out; tapbacks are never messages), and the conversation's id. One query: it is on
+    every suggestion's path."""
+    step = window_step(max_history)
     rows = session.execute(_window_query(), {"message_id": message_id, "provider_id": provider_id,
-                                             "max_history": max_history}).all()
+                                             "max_history": max_history + step - 1}).all()
     if not rows:
         exists = session.execute(sa.select(Message.id).where(Message.id == message_id,
                                                              Message.provider_id == provider_id)).first()
         if exists is None:
             raise NotFound("No such message.")
-    rows = [r for r in reversed(rows) if r.text and r.text.strip()]
+    conversation_id = rows[0].conversation_id if rows else None
+    rows = [r for r in reversed(rows[:window_size(rows, max_history, step)]) if r.text and r.text.strip()]
     is_group = bool(rows) and rows[0].is_group
     names = contacts.names_for(session, provider_id, {r.sender_id for r in rows if r.sender_id}) if is_group else {}
     turns = [Turn(speaker_for(r.direction, names.get(r.sender_id) or r.sender_id, is_group), r.text) for r in rows]
     if not turns:
         raise DomainError("There is no message text to reply to.", code="nothing_to_reply_to", status=422)
-    return turns
+    return turns, conversation_id
 
 
 # -- generation ------------------------------------------------------------------------------------
@@ -139,6 +166,7 @@ async def start_generation(request: ReplyRequest, model: WorkerModel, *,
         payload = GenerateRequest(
             turns=request.turns, prompt=request.prompt if request.turns is None else None, params=request.params,
             count=request.count, cache_key=key, stream=stream, in_flight_key=limits.in_flight_key,
+            session=request.session,
             adapter=AdapterRef(**request.adapter.__dict__) if request.adapter else None)
         outcome, value = await queue.cached_or_enqueue(
             "generate_reply", payload.model_dump(mode="json", by_alias=True), job_id=f"gen:{uuid.uuid4().hex}",
@@ -351,16 +379,16 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
     if not 1 <= count <= MAX_SUGGESTIONS:
         raise DomainError(f"count must be between 1 and {MAX_SUGGESTIONS}.", code="invalid_count", status=422)
 
-    def load(session: Session) -> tuple[list[Turn], training.ActiveAdapter | None, int]:
+    def load(session: Session) -> tuple[tuple[list[Turn], uuid.UUID], training.ActiveAdapter | None, int]:
         return (conversation_turns(session, provider_id, message_id, max_history),
                 training.active_adapter(session, provider_id), _verdicts_on(session, provider_id, message_id))
 
-    (turns, adapter, verdicts), model = await _read_beside_worker_model(load, session)
+    ((turns, conversation_id), adapter, verdicts), model = await _read_beside_worker_model(load, session)
     # asked again after the provider used, edited or rejected a set: other replies, not that set again
     params = (GenerationParams(temperature=temperature) if not verdicts else
               GenerationParams(temperature=max(temperature, AGAIN_TEMPERATURE), seed=AGAIN_SEED_STEP * verdicts))
     request = ReplyRequest(provider_id, render(turns), [[t.speaker, t.text] for t in turns], params, count, adapter,
-                           ahead=ahead)
+                           ahead=ahead, session=f"{provider_id}:{conversation_id}")
     job_id, hit, key = await start_generation(request, model, stream=background)
 
     def create() -> GeneratedResponse:

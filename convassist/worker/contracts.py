@@ -35,6 +35,8 @@ class GenerateRequest(CamelModel):
     stream: bool = False  # write the reply so far to the job's stream (someone watches it)
     adapter: Optional[AdapterRef] = None
     in_flight_key: Optional[str] = None  # the owner's in-flight jobs, which this one leaves when done
+    # the conversation (owner:id): the worker keeps what it read of it, so a follow-up reads only what is new
+    session: Optional[str] = Field(None, max_length=100)
 
 
 class Suggestion(CamelModel):

@@ -84,7 +84,7 @@ async def _generate(ctx: dict, request: GenerateRequest) -> Outcome:
         # tokens go to the stream only when someone watches it (the UI); streaming costs the model CPU
         prompt, found = await on_model_thread(
             run_generation, engine, turns, request.prompt, list(BASE_STOPS), adapter.path if adapter else None,
-            request.params, request.count, on_text if request.stream else None)
+            request.params, request.count, on_text if request.stream else None, request.session)
     except PromptTooLong as exc:
         return GenerateFailure(error="prompt_too_long", message=str(exc))
     except RuntimeError as exc:
