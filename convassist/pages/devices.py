@@ -13,9 +13,12 @@ def add_mac_card() -> rx.Component:
         rx.form(
             rx.vstack(
                 rx.heading("Add a Mac", size="4", as_="h2"),
-                rx.text("On the Mac, in the ConvAssist folder, run ",
-                        rx.code(DevicesState.install_command, id="install-command"),
-                        " and enter the 6-digit code it shows. The Mac then shows this account's name and email",
+                rx.text("On the Mac, in the ConvAssist folder, run:", size="2", color_scheme="gray"),
+                # wrapped between words only (a phone would split "--allow-http" at its dashes)
+                rx.code(rx.foreach(DevicesState.install_command_words,
+                                   lambda word: rx.fragment(rx.el.span(word, white_space="nowrap"), " ")),
+                        id="install-command", size="2"),
+                rx.text("Enter the 6-digit code it shows below. The Mac then shows this account's name and email"
                         " and asks to confirm.", size="2", color_scheme="gray"),
                 rx.hstack(
                     rx.input(name="code", id="pairing-code", placeholder="123456", max_length=7, size="3",

@@ -27,6 +27,10 @@ class DevicesState(rx.State):
         return devices.install_command(get_settings().public_url)
 
     @rx.var
+    def install_command_words(self) -> list[str]:
+        return self.install_command.split(" ")
+
+    @rx.var
     def has_devices(self) -> bool:
         return len(self.devices) > 0
 
