@@ -24,7 +24,7 @@ from convassist.schemas import CamelModel, CleanStr, check_page
 from convassist.services import live, queue
 from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
 from convassist.settings import get_settings
-from ml.registry import resolve_model
+from ml.registry import machine_memory_gb, resolve_model, training_memory_problem
 from ml.train import TrainConfig, TrainResult, TrainSample
 
 if TYPE_CHECKING:  # ml.judge loads the engine: only the trainer's process imports it
@@ -280,6 +280,10 @@ def begin_training(job_id: str) -> TrainingSpec | None:
                                  settings.convassist_data_dir / "models")
         if not resolved.found:
             job.status, job.error = "failed", "the base model file is missing"
+            return None
+        too_big = training_memory_problem(settings.ml_service_model_id, machine_memory_gb())
+        if too_big:  # refused before loading anything, with the numbers
+            job.status, job.error, job.completed_at = "failed", too_big, utcnow()
             return None
         job.sample_count = len(samples)
         return TrainingSpec(

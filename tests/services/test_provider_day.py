@@ -136,3 +136,22 @@ def test_next_after_login_never_leaves_the_site(hostile):
 def test_next_after_login_returns_to_a_page_of_this_site():
     assert safe_next("/training") == "/training"
     assert safe_next("/conversations/abc?suggest=1") == "/conversations/abc?suggest=1"
+
+
+def test_training_refuses_with_the_numbers_a_model_this_machine_cannot_train(ana, monkeypatch):
+    from ml.registry import REGISTRY, machine_memory_gb, training_memory_problem
+
+    assert training_memory_problem("smollm2-135m-instruct", machine_memory_gb()) is None  # this machine: fine
+    assert "needs about 58.6 GB" in training_memory_problem("mistral-7b", 24.0)
+    provider_id, _ = ana
+    with session_scope() as session:
+        for i in range(training.MIN_SAMPLES):
+            training.add_sample(session, provider_id, training.SampleInput(
+                input_context=f"Them: question {i}\nMe:", expected_output=f"A fine answer number {i}."))
+        job = training.create_job(session, provider_id, training.TrainingParams(base_model="smollm2-135m-instruct"))
+    monkeypatch.setattr(training, "machine_memory_gb", lambda: 1.0)  # a machine too small for it
+    assert training.begin_training(str(job.id)) is None
+    with session_scope() as session:
+        failed = training.get_job(session, provider_id, job.id)
+    spec = REGISTRY["smollm2-135m-instruct"]
+    assert failed.status == "failed" and f"needs about {spec.train_gb} GB" in failed.error and "has 1.0 GB" in failed.error
