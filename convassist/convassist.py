@@ -36,4 +36,5 @@ app.add_page(conversations_page, route="/conversations", title="Conversations ·
 app.add_page(conversation_page, route="/conversations/[conversation_id]", title="Conversation · ConvAssist",
              on_load=[AuthState.require_login, ConversationState.load, ConversationState.watch])
 app.add_page(training_page, route="/training", title="Training · ConvAssist",
-             on_load=[AuthState.require_login, TrainingState.refresh, TrainingState.watch])
+             on_load=[AuthState.require_login, TrainingState.refresh, TrainingState.load_history,
+                      TrainingState.watch])

@@ -46,6 +46,25 @@ def teach_card() -> rx.Component:
         spacing="3", width="100%"), on_submit=TrainingState.start_training), width="100%")
 
 
+def history_card() -> rx.Component:
+    def exchange(item: dict) -> rx.Component:
+        return rx.box(rx.text("They wrote: ", rx.text.em(item["message"]), size="1", color_scheme="gray"),
+                      rx.text(item["reply"], size="2"), padding_y="0.4rem", class_name="history-exchange",
+                      border_bottom=f"1px solid {rx.color('gray', 4)}", width="100%")
+
+    return rx.card(rx.vstack(
+        rx.heading("Learn from your past replies", size="4", as_="h2"),
+        rx.text("Your Mac already synced how you answer clients. ConvAssist can learn from ",
+                rx.text.strong(TrainingState.history_total, id="history-total"),
+                " of those exchanges (one-to-one chats; short acknowledgements, attachments and late replies left "
+                "out: ", TrainingState.history_skipped, "). They count half as much as replies you edit. A few of "
+                "them:", size="2"),
+        rx.foreach(TrainingState.history_preview, exchange),
+        rx.button(rx.icon("history", size=16), "Learn from these ", TrainingState.history_total, " replies",
+                  id="import-history", variant="soft", on_click=TrainingState.import_history),
+        spacing="2", width="100%"), width="100%", id="history-card")
+
+
 def example_row(example: dict) -> rx.Component:
     return rx.box(
         rx.text("They wrote: ", rx.text.em(example["message"]), size="2"),
@@ -178,6 +197,7 @@ def training_page() -> rx.Component:
         rx.cond(TrainingState.notice != "", rx.callout(TrainingState.notice, icon="check", color_scheme="green",
                                                        id="training-notice")),
         teach_card(),
+        rx.cond(TrainingState.history_total > 0, history_card()),
         rx.cond(TrainingState.jobs.length() > 0, job_card()),
         rx.cond(TrainingState.adapters.length() > 0, versions_card()),
         samples_card(),

@@ -73,6 +73,13 @@ def usable_count(session: Session, provider_id: uuid.UUID) -> int:
     return sum(1 for reply in replies if sample_problem(reply) is None)
 
 
+def history_keys(session: Session, provider_id: uuid.UUID) -> set[tuple[str, str]]:
+    """(input, output) of the samples already imported from the provider's history."""
+    return set(session.execute(sa.select(TrainingSample.input_context, TrainingSample.expected_output)
+                               .where(TrainingSample.provider_id == provider_id,
+                                      TrainingSample.source == "history")).all())
+
+
 def _usable(samples: list[TrainingSample]) -> list[TrainingSample]:
     return [s for s in samples if sample_problem(s.expected_output) is None]
 

@@ -8,15 +8,17 @@ import reflex as rx
 
 from convassist.db import session_scope
 from convassist.schemas import form_fields, parse
-from convassist.services import training
+from convassist.services import history, training
 from convassist.services.errors import DomainError, NotFound
 from convassist.settings import get_settings
 from convassist.state.auth import current_provider_id
 from convassist.state.live import follow_changes
 
 
-SOURCE_WORDS = {"accepted": "You used it", "edited": "You edited it", "manual": "Added by hand"}
-SOURCE_FILTERS = {"All": None, "Used": "accepted", "Edited": "edited", "Added by hand": "manual"}
+SOURCE_WORDS = {"accepted": "You used it", "edited": "You edited it", "manual": "Added by hand",
+                "history": "From your past replies"}
+SOURCE_FILTERS = {"All": None, "Used": "accepted", "Edited": "edited", "Added by hand": "manual",
+                  "Past replies": "history"}
 STAGE_WORDS = {"queued": "Waiting for the trainer to start…", "loading": "Getting ready: loading the model…",
                "learning": "Learning from your replies…", "judging": "Comparing with the base model on replies "
                                                                        "it did not learn from…", "done": ""}
@@ -36,6 +38,9 @@ class TrainingState(rx.State):
     jobs: list[dict] = []
     error: str = ""
     notice: str = ""
+    history_preview: list[dict] = []  # a few of the past exchanges importing would add
+    history_total: int = 0
+    history_skipped: int = 0
     _watch_id: str = ""
 
     @rx.var
@@ -93,6 +98,31 @@ class TrainingState(rx.State):
                          "source": SOURCE_WORDS.get(s.source, s.source), "weight": f"{s.quality:.2f}",
                          "problem": training.sample_problem(s.expected_output) or ""} for s in rows]
         self.jobs = [_job_dict(j) for j in jobs]
+
+    @rx.event
+    async def load_history(self):
+        """What the provider's synced history would add (read on opening the page and after an import)."""
+        provider_id = await current_provider_id(self)
+        if provider_id is None:
+            return
+        with session_scope() as session:
+            pairs, self.history_skipped = history.history_pairs(session, provider_id)
+            have = training.history_keys(session, provider_id)
+        fresh = [p for p in pairs if (p.prompt, p.reply) not in have]
+        self.history_total = len(fresh)
+        self.history_preview = [{"message": p.message, "reply": p.reply} for p in fresh[:5]]
+
+    @rx.event
+    async def import_history(self):
+        """Learn from the past replies shown (opt-in)."""
+        provider_id = await current_provider_id(self)
+        if provider_id is None:
+            return
+        with session_scope() as session:
+            added = history.import_history(session, provider_id)
+        self.notice = f"Added {added} of your past replies to what ConvAssist learns from."
+        await self.load_history()
+        await self.refresh()
 
     @rx.event
     async def set_source_filter(self, value: str):

@@ -88,3 +88,36 @@ def test_train_from_the_training_page(live_app, signed_in):
     expect(page.locator(".active-adapter")).to_have_count(0)
     expect(page.locator("#rollback")).to_have_count(0)
     expect(page.locator("#activate-latest")).to_be_visible()
+
+
+def test_past_replies_can_be_learned_from_on_day_one(live_app, page, db):
+    from tests.ui.conftest import log_in, provider_with_mac
+
+    api = httpx.Client(base_url=live_app, timeout=30)
+    email, password, mac = provider_with_mac(api)
+    exchanges = [("Do you have parking nearby?", "Yes, free parking behind the salon. Cheers, Ana"),
+                 ("How much is a trim?", "A trim is $25 and takes half an hour. Cheers, Ana"),
+                 ("Are you open on Sunday?", "Sundays we are closed, Monday from nine. Cheers, Ana"),
+                 ("Thanks!", "ok")]  # an acknowledgement: left out
+    messages = []
+    for i, (asked, answered) in enumerate(exchanges):
+        messages += [{"imessageGuid": f"h{i}q", "senderId": "+15550004444", "direction": "incoming", "text": asked,
+                      "sentAt": f"2026-06-0{i + 1}T09:00:00Z"},
+                     {"imessageGuid": f"h{i}a", "direction": "outgoing", "text": answered,
+                      "sentAt": f"2026-06-0{i + 1}T09:10:00Z"}]
+    api.post("/api/sync/messages", headers=mac, json={"conversationId": "chat-h", "participants": ["+15550004444"],
+                                                      "messages": messages}).raise_for_status()
+    log_in(page, live_app, email, password)
+    page.click("#nav-training")
+    card = page.locator("#history-card")
+    expect(page.locator("#history-total")).to_have_text("3")
+    expect(card.locator(".history-exchange")).to_have_count(3)
+    expect(card).to_contain_text("Sundays we are closed")
+    expect(card).not_to_contain_text("They wrote: Thanks!")
+    page.screenshot(path=str(SHOTS / "training-history-offer.png"), full_page=True)
+    page.click("#import-history")
+    expect(page.locator("#training-notice")).to_contain_text("Added 3 of your past replies")
+    expect(page.locator(".sample-row")).to_have_count(3)
+    expect(page.locator(".sample-row").first).to_contain_text("From your past replies")
+    expect(page.locator("#history-card")).to_have_count(0)  # nothing new left to offer
+    expect(page.locator("#usable-total")).to_have_text("3")

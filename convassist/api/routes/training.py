@@ -11,7 +11,7 @@ from pydantic import Field
 from convassist.api.deps import CurrentProvider, DbSession
 from convassist.db import session_scope
 from convassist.schemas import MAX_OFFSET, CamelModel
-from convassist.services import training
+from convassist.services import history, training
 
 router = APIRouter(prefix="/training", tags=["training"])
 
@@ -44,7 +44,7 @@ def _sample(s) -> SampleOut:
 
 @router.get("/samples", response_model=SampleList)
 def list_samples(session: DbSession, provider: CurrentProvider,
-                 source: Annotated[Optional[Literal["accepted", "edited", "manual"]], Query()] = None,
+                 source: Annotated[Optional[Literal["accepted", "edited", "manual", "history"]], Query()] = None,
                  min_quality: Annotated[Optional[float], Query(alias="minQuality", ge=0, le=1)] = None,
                  limit: Annotated[int, Query(ge=1, le=500)] = 50,
                  offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0):
@@ -64,6 +64,40 @@ def add_sample(body: training.SampleInput, session: DbSession, provider: Current
 def delete_sample(sample_id: uuid.UUID, session: DbSession, provider: CurrentProvider):
     training.delete_sample(session, provider.id, sample_id)
     return Response(status_code=204)
+
+
+class HistoryExchange(CamelModel):
+    message: str
+    reply: str
+
+
+class HistoryPreview(CamelModel):
+    """What importing the provider's past replies would add (the first few of them shown)."""
+
+    exchanges: list[HistoryExchange]
+    total: int  # usable past exchanges (at most history.MAX_IMPORT)
+    skipped: int  # replies left out: acknowledgements, attachments, late or unprompted messages
+    quality: float  # the weight each gets (edits weigh 1.0)
+
+
+class HistoryImported(CamelModel):
+    imported: int
+
+
+@router.get("/history", response_model=HistoryPreview)
+def preview_history(session: DbSession, provider: CurrentProvider,
+                    limit: Annotated[int, Query(ge=1, le=100)] = 20):
+    """A preview of the samples the provider's synced history would give (groups, acknowledgements,
+    attachments and late replies left out)."""
+    pairs, skipped = history.history_pairs(session, provider.id)
+    return HistoryPreview(exchanges=[HistoryExchange(message=p.message, reply=p.reply) for p in pairs[:limit]],
+                          total=len(pairs), skipped=skipped, quality=history.HISTORY_QUALITY)
+
+
+@router.post("/history/import", response_model=HistoryImported)
+def import_history(session: DbSession, provider: CurrentProvider):
+    """Turn the provider's past exchanges into training samples (opt-in; importing again adds only new ones)."""
+    return HistoryImported(imported=history.import_history(session, provider.id))
 
 
 @router.get("/samples/export", response_class=StreamingResponse)

@@ -1,0 +1,98 @@
+"""Learning from the history a provider already has: their past exchanges — a client's message and the
+reply the provider sent after it — as training samples, opt-in, with a preview of what would be used.
+
+What does not teach the voice is left out: group chats (chatter not addressed to the provider),
+attachments and empty messages, very short acknowledgements ("ok", "thanks!"), and replies sent long
+after the client's message (usually about something else). History samples weigh less than the
+provider's own edits (HISTORY_QUALITY), and importing twice adds nothing twice.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from convassist.models import Conversation, Message, TrainingSample, as_utc
+from convassist.services import live
+from ml.prompt import Turn, render
+
+HISTORY_QUALITY = 0.5  # edits weigh 1.0, used suggestions their confidence
+REPLY_WITHIN = timedelta(hours=3)
+CONTEXT_TURNS = 4  # the turns before the reply that go into the sample's prompt
+MIN_REPLY_WORDS = 3
+ACKNOWLEDGEMENTS = {"ok", "okay", "k", "kk", "thanks", "thank you", "thx", "ty", "yes", "no", "sure", "cool",
+                    "great", "perfect", "np", "lol", "haha", "👍", "sounds good", "see you", "bye"}
+MAX_IMPORT = 2000
+
+
+@dataclass(frozen=True)
+class HistoryPair:
+    conversation_id: uuid.UUID
+    message: str  # the client's message the reply answers
+    reply: str
+    prompt: str  # the sample's input: the turns before the reply, Them/Me, ending with "Me:"
+
+
+def _acknowledgement(text: str) -> bool:
+    words = re.sub(r"[^\w\s']", " ", text.lower()).split()
+    return " ".join(words) in ACKNOWLEDGEMENTS or len(words) < MIN_REPLY_WORDS
+
+
+def history_pairs(session: Session, provider_id: uuid.UUID, *, limit: int = MAX_IMPORT) -> tuple[list[HistoryPair], int]:
+    """The provider's past exchanges that would teach the voice (newest first, at most `limit`), and
+    how many of their replies were left out."""
+    rows = session.execute(
+        sa.select(Message.conversation_id, Message.direction, Message.text, Message.message_type, Message.sent_at)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Message.provider_id == provider_id, Conversation.provider_id == provider_id,
+               Conversation.is_group.is_(False), Message.retracted.is_(False))
+        .order_by(Message.conversation_id, Message.sent_at, Message.id)).all()
+    pairs: list[HistoryPair] = []
+    skipped = 0
+    turns: list[tuple] = []
+    current = None
+    for row in rows:
+        if row.conversation_id != current:
+            current, turns = row.conversation_id, []
+        text = (row.text or "").strip()
+        if row.direction == "outgoing" and turns and turns[-1].direction == "incoming":
+            asked = turns[-1]
+            usable = (text and row.message_type == "text" and not _acknowledgement(text)
+                      and as_utc(row.sent_at) - as_utc(asked.sent_at) <= REPLY_WITHIN and (asked.text or "").strip())
+            if usable:
+                context = [Turn("Me" if t.direction == "outgoing" else "Them", t.text.strip())
+                           for t in turns[-CONTEXT_TURNS:] if (t.text or "").strip()]
+                pairs.append(HistoryPair(row.conversation_id, asked.text.strip(), text, render(context)))
+            else:
+                skipped += 1
+        elif row.direction == "outgoing":
+            skipped += 1  # not an answer to a client's message (it started the conversation, or followed up)
+        turns.append(row)
+    pairs.reverse()  # newest first
+    return pairs[:limit], skipped
+
+
+def import_history(session: Session, provider_id: uuid.UUID, *, limit: int = MAX_IMPORT) -> int:
+    """Add the history pairs as samples (source "history", quality HISTORY_QUALITY); pairs already
+    imported are not added again. Returns how many were added."""
+    from convassist.services.training import history_keys
+
+    pairs, _ = history_pairs(session, provider_id, limit=limit)
+    existing = history_keys(session, provider_id)
+    added = 0
+    for pair in pairs:
+        if (pair.prompt, pair.reply) in existing:
+            continue
+        session.add(TrainingSample(provider_id=provider_id, input_context=pair.prompt, expected_output=pair.reply,
+                                   source="history", quality=HISTORY_QUALITY))
+        existing.add((pair.prompt, pair.reply))
+        added += 1
+    session.flush()
+    if added:
+        live.changed(session, provider_id, "samples")
+    return added
