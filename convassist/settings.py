@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     ml_service_redis_cache_ttl: int = Field(3600, ge=1)
     ml_service_queue: str = "convassist:queue"
     ml_service_train_threads: int = Field(1, ge=1, le=64)
+    # switch a new adapter on by itself when it beats the base model and the adapter serving (never if worse)
+    ml_service_training_auto_activate: bool = False
     ml_service_generations_per_minute: int = Field(120, ge=1)
     ml_service_max_in_flight: int = Field(4, ge=1)
     ml_service_training_queue: str | None = None

@@ -218,6 +218,7 @@ class JudgementView(CamelModel):
                    verdict=judgement.verdict, examples=[ExampleView(**vars(e)) for e in judgement.examples])
 
 
+JUDGE_MARGIN = 1.0  # chrF points: a smaller difference is "about the same" (ml.judge.MARGIN)
 STAGES = ("queued", "loading", "learning", "judging", "done")
 
 
@@ -341,7 +342,25 @@ def complete_job(job_id: str, result: TrainResult, judgement: Judgement | None =
                        "trainSamples": result.train_samples, "evalSamples": result.eval_samples,
                        "stepsPerEpoch": result.steps_per_epoch, "stage": "done"}
         if judgement is not None:
-            job.metrics["judgement"] = JudgementView.of(judgement).model_dump(by_alias=True)
+            view = JudgementView.of(judgement)
+            job.metrics["judgement"] = view.model_dump(by_alias=True)
+            if get_settings().ml_service_training_auto_activate and _beats_the_serving_one(session, job, view):
+                session.flush()
+                activate(session, job.provider_id, job.id)
+
+
+def _beats_the_serving_one(session: Session, job: TrainingJob, new: JudgementView) -> bool:
+    """Whether a new adapter may replace what serves without asking: it must beat the base model, and
+    the active adapter (if any) by the same margin on its own judgement; never when it is worse, and
+    never over an active adapter that was not judged (nothing to compare with)."""
+    if new.verdict != "better":
+        return False
+    serving = session.execute(sa.select(TrainingJob).where(TrainingJob.provider_id == job.provider_id,
+                                                           TrainingJob.is_active.is_(True))).scalar_one_or_none()
+    if serving is None:
+        return True
+    judged = (serving.metrics or {}).get("judgement")
+    return bool(judged) and new.voice_chrf > float(judged.get("voiceChrf", 0)) + JUDGE_MARGIN
 
 
 def fail_job(job_id: str, reason: str) -> None:

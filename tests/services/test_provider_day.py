@@ -155,3 +155,32 @@ def test_training_refuses_with_the_numbers_a_model_this_machine_cannot_train(ana
         failed = training.get_job(session, provider_id, job.id)
     spec = REGISTRY["smollm2-135m-instruct"]
     assert failed.status == "failed" and f"needs about {spec.train_gb} GB" in failed.error and "has 1.0 GB" in failed.error
+
+
+def test_a_new_adapter_switches_itself_on_only_when_it_beats_what_serves(ana, settings_env):
+    """With the setting on: better than the base model and than the adapter serving → on; about the
+    same or worse → left for the provider to decide."""
+    from ml.judge import Judgement
+    from ml.train import TrainResult
+
+    settings_env(ML_SERVICE_TRAINING_AUTO_ACTIVATE="true")
+    provider_id, _ = ana
+    with session_scope() as session:
+        for i in range(training.MIN_SAMPLES):
+            training.add_sample(session, provider_id, training.SampleInput(
+                input_context=f"Them: question {i}\nMe:", expected_output=f"A fine answer number {i}."))
+
+    def finished(base: float, voice: float) -> str:
+        with session_scope() as session:
+            job = training.create_job(session, provider_id, training.TrainingParams(base_model="smollm2-135m-instruct"))
+            job_id = str(job.id)
+        with session_scope() as session:
+            session.get(training.TrainingJob, job.id).status = "training"
+        training.complete_job(job_id, TrainResult(), Judgement(base, voice, 5))
+        with session_scope() as session:
+            return session.get(training.TrainingJob, job.id).is_active
+
+    assert finished(9.0, 8.5) is False  # worse than the base model: never
+    assert finished(9.0, 25.0) is True  # better, nothing serving: on
+    assert finished(9.0, 25.5) is False  # about the same as what serves: left alone
+    assert finished(9.0, 30.0) is True  # clearly better than what serves: replaces it
