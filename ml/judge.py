@@ -57,7 +57,8 @@ def judge(engine: ReplyEngine, adapter_path: Path, held_out: list[TrainSample]) 
     """Score base vs adapter on up to MAX_JUDGED held-out samples (chrF, corpus level)."""
     from sacrebleu.metrics import CHRF
 
-    items = held_out[:MAX_JUDGED]
+    room = engine.context_size - GREEDY.max_tokens - 8
+    items = [s for s in held_out if engine.count_tokens(s.prompt) <= room][:MAX_JUDGED]  # long ones: not judged
 
     def answers(adapter: str | None) -> list[str]:
         engine.use_adapter(adapter)

@@ -96,6 +96,10 @@ def serving_copy(resolved: ResolvedModel, cache_dir: Path, kind: str = FAST_TYPE
         return resolved
     from ml.engine import file_identity
 
-    copy = fast_copy(resolved.path, cache_dir, file_identity(resolved.path), kind)
+    try:
+        copy = fast_copy(resolved.path, cache_dir, file_identity(resolved.path), kind)
+    except (OSError, RuntimeError) as exc:  # a full or read-only disk: serve the shipped file, slower
+        log.warning("could not make the %s copy (%s): serving the %s file", kind, type(exc).__name__, current)
+        return resolved
     log.info("serving the %s copy of a %s model (faster prompt reading on CPU)", kind, current)
     return ResolvedModel(resolved.model_id, copy, resolved.searched + (str(copy),))

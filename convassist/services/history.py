@@ -28,6 +28,7 @@ MIN_REPLY_WORDS = 3
 ACKNOWLEDGEMENTS = {"ok", "okay", "k", "kk", "thanks", "thank you", "thx", "ty", "yes", "no", "sure", "cool",
                     "great", "perfect", "np", "lol", "haha", "👍", "sounds good", "see you", "bye"}
 MAX_IMPORT = 2000
+SCAN_MESSAGES = 20_000  # the newest messages read for exchanges (a preview must not read years of history)
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,14 @@ def _acknowledgement(text: str) -> bool:
 def history_pairs(session: Session, provider_id: uuid.UUID, *, limit: int = MAX_IMPORT) -> tuple[list[HistoryPair], int]:
     """The provider's past exchanges that would teach the voice (newest first, at most `limit`), and
     how many of their replies were left out."""
-    rows = session.execute(
-        sa.select(Message.conversation_id, Message.direction, Message.text, Message.message_type, Message.sent_at)
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Message.provider_id == provider_id, Conversation.provider_id == provider_id,
-               Conversation.is_group.is_(False), Message.retracted.is_(False))
-        .order_by(Message.conversation_id, Message.sent_at, Message.id)).all()
+    newest = (sa.select(Message.conversation_id, Message.direction, Message.text, Message.message_type,
+                        Message.sent_at, Message.id)
+              .join(Conversation, Conversation.id == Message.conversation_id)
+              .where(Message.provider_id == provider_id, Conversation.provider_id == provider_id,
+                     Conversation.is_group.is_(False), Message.retracted.is_(False))
+              .order_by(Message.sent_at.desc()).limit(SCAN_MESSAGES).subquery())
+    rows = session.execute(sa.select(newest).order_by(newest.c.conversation_id, newest.c.sent_at,
+                                                      newest.c.id)).all()
     pairs: list[HistoryPair] = []
     skipped = 0
     turns: list[tuple] = []
@@ -62,11 +65,12 @@ def history_pairs(session: Session, provider_id: uuid.UUID, *, limit: int = MAX_
         text = (row.text or "").strip()
         if row.direction == "outgoing" and turns and turns[-1].direction == "incoming":
             asked = turns[-1]
-            usable = (text and row.message_type == "text" and not _acknowledgement(text)
+            usable = (text and row.message_type == "text" and asked.message_type == "text"
+                      and not _acknowledgement(text)
                       and as_utc(row.sent_at) - as_utc(asked.sent_at) <= REPLY_WITHIN and (asked.text or "").strip())
             if usable:
                 context = [Turn("Me" if t.direction == "outgoing" else "Them", t.text.strip())
-                           for t in turns[-CONTEXT_TURNS:] if (t.text or "").strip()]
+                           for t in turns[-CONTEXT_TURNS:] if (t.text or "").strip() and t.message_type == "text"]
                 pairs.append(HistoryPair(row.conversation_id, asked.text.strip(), text, render(context)))
             else:
                 skipped += 1
@@ -75,6 +79,16 @@ def history_pairs(session: Session, provider_id: uuid.UUID, *, limit: int = MAX_
         turns.append(row)
     pairs.reverse()  # newest first
     return pairs[:limit], skipped
+
+
+def history_offer(session: Session, provider_id: uuid.UUID) -> tuple[list[HistoryPair], int]:
+    """What importing would add now (pairs not imported yet, newest first) and how many replies were
+    left out: the preview both the Training page and the API show."""
+    from convassist.services.training import history_keys
+
+    pairs, skipped = history_pairs(session, provider_id)
+    have = history_keys(session, provider_id)
+    return [p for p in pairs if (p.prompt, p.reply) not in have], skipped
 
 
 def import_history(session: Session, provider_id: uuid.UUID, *, limit: int = MAX_IMPORT) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import reflex as rx
@@ -105,10 +106,11 @@ class TrainingState(rx.State):
         provider_id = await current_provider_id(self)
         if provider_id is None:
             return
-        with session_scope() as session:
-            pairs, self.history_skipped = history.history_pairs(session, provider_id)
-            have = training.history_keys(session, provider_id)
-        fresh = [p for p in pairs if (p.prompt, p.reply) not in have]
+        def read():
+            with session_scope() as session:
+                return history.history_offer(session, provider_id)
+
+        fresh, self.history_skipped = await asyncio.to_thread(read)  # a scan: off the event loop
         self.history_total = len(fresh)
         self.history_preview = [{"message": p.message, "reply": p.reply} for p in fresh[:5]]
 

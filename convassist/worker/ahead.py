@@ -32,6 +32,9 @@ async def run(ctx: dict) -> None:
             item = await redis.bzpopmax(keys.ahead_key(queue_name), timeout=WAIT)
             if not item:
                 continue
+            if await redis.zcard(queue_name):  # a click came while we waited: it goes first
+                await redis.zadd(keys.ahead_key(queue_name), {item[1]: item[2]}, nx=True)
+                continue
             provider_id, conversation_id = ahead.parse_member(item[1])
             started = time.perf_counter()
             outcome = await ahead.run_one(provider_id, conversation_id)

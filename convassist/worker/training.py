@@ -37,13 +37,17 @@ def main(job_id: str) -> int:
     try:
         result = train_lora(spec.gguf_path, spec.samples, spec.config, spec.adapter_path, on_progress)
         training.report_stage(job_id, "judging", TRAINED + 2)
-        judgement = _judge(spec)
     except SystemExit:
         raise
     except Exception as exc:  # the reason goes to the job, the traceback to the worker's log
         log.error("training failed job=%s type=%s", job_id, type(exc).__name__)  # no message: it may quote data
         training.fail_job(job_id, f"{type(exc).__name__}: {exc}")
         return 1
+    try:
+        judgement = _judge(spec)
+    except Exception as exc:  # the adapter is good (exported and checked): it stays, without a verdict
+        log.error("judging failed job=%s type=%s", job_id, type(exc).__name__)
+        judgement = None
     training.complete_job(job_id, result, judgement)
     return 0
 
@@ -57,7 +61,7 @@ def _judge(spec):
 
     settings = get_settings()
     engine = LlamaEngine.load(ResolvedModel("judge", spec.gguf_path, (str(spec.gguf_path),)),
-                              context_size=min(settings.ml_service_context_size, 2048), gpu_layers=0,
+                              context_size=settings.ml_service_context_size, gpu_layers=0,
                               threads=settings.ml_service_train_threads)
     if not engine.status.loaded:
         raise RuntimeError(f"the model could not be loaded to judge the adapter: {engine.status.error}")

@@ -40,6 +40,8 @@ def test_only_exchanges_that_teach_the_voice_are_offered_and_imported_once(db):
             ("outgoing", "A colour is $80, see you soon. Cheers, Ana", 30 + 5 * 60, "text"),  # five hours later
             ("incoming", "Can I see the style?", 400, "text"),
             ("outgoing", "Here is the style I meant", 401, "attachment"),  # an attachment
+            ("incoming", "[Attachment]", 500, "attachment"),  # the client's photo: nothing to answer in words
+            ("outgoing", "Love that colour, we can do it next week", 502, "text"),
         ])
         chat(session, mac, "c-group", [("incoming", "Who brings snacks to the party?", 0, "text"),
                                        ("outgoing", "I will bring the chips and dip!", 2, "text")], group=True)
@@ -49,7 +51,8 @@ def test_only_exchanges_that_teach_the_voice_are_offered_and_imported_once(db):
     assert [(p.message, p.reply) for p in pairs] == [
         ("Do you have parking near the salon?", "Yes, free parking behind the building. Cheers, Ana")]
     assert pairs[0].prompt.endswith("Them: Do you have parking near the salon?\nMe:")
-    assert skipped == 3  # the acknowledgement, the late reply, the attachment (the group is never read)
+    # the acknowledgement, the late reply, the attachment, the reply to a photo (the group is never read)
+    assert skipped == 4
 
     with session_scope() as session:
         assert history.import_history(session, ana) == 1

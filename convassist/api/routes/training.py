@@ -75,7 +75,7 @@ class HistoryPreview(CamelModel):
     """What importing the provider's past replies would add (the first few of them shown)."""
 
     exchanges: list[HistoryExchange]
-    total: int  # usable past exchanges (at most history.MAX_IMPORT)
+    total: int  # usable past exchanges not imported yet (at most history.MAX_IMPORT)
     skipped: int  # replies left out: acknowledgements, attachments, late or unprompted messages
     quality: float  # the weight each gets (edits weigh 1.0)
 
@@ -89,7 +89,7 @@ def preview_history(session: DbSession, provider: CurrentProvider,
                     limit: Annotated[int, Query(ge=1, le=100)] = 20):
     """A preview of the samples the provider's synced history would give (groups, acknowledgements,
     attachments and late replies left out)."""
-    pairs, skipped = history.history_pairs(session, provider.id)
+    pairs, skipped = history.history_offer(session, provider.id)
     return HistoryPreview(exchanges=[HistoryExchange(message=p.message, reply=p.reply) for p in pairs[:limit]],
                           total=len(pairs), skipped=skipped, quality=history.HISTORY_QUALITY)
 
