@@ -12,7 +12,7 @@ class ScriptedEngine(FakeEngine):
         super().__init__()
         self.replies = list(replies)
 
-    def generate(self, prompt, params, stop=(), on_text=None):
+    def generate(self, prompt, params, stop=(), on_text=None, session=None):
         text = self.replies.pop(0)
         if on_text and text:
             on_text(text)
