@@ -78,6 +78,11 @@ async def on_model_thread(fn: Callable, *args):
     return await asyncio.get_running_loop().run_in_executor(_MODEL_THREAD, partial(fn, *args))
 
 
+def queue_on_model_thread(fn: Callable, *args) -> asyncio.Future:
+    """Queue a model call now (ahead of any call made later) without waiting for it."""
+    return asyncio.get_running_loop().run_in_executor(_MODEL_THREAD, partial(fn, *args))
+
+
 class ReplyEngine(ABC):
     """A loaded model that continues prompts."""
 
@@ -98,6 +103,9 @@ class ReplyEngine(ABC):
         """Serve with this LoRA adapter file (None: the base model)."""
         if path is not None:
             raise RuntimeError("this engine cannot load LoRA adapters")
+
+    def keep_pending(self) -> None:
+        """Keep what the last generation read (an engine with defer_keeping saves it only when asked)."""
 
 
 class UnavailableEngine(ReplyEngine):
@@ -166,6 +174,16 @@ class LlamaEngine(ReplyEngine):
         self._adapters: OrderedDict[str, object] = OrderedDict()  # path → llama_adapter_lora_p, LRU
         self._adapter_path: str | None = None
         self._memory = ConversationMemory(model, kv_memory_bytes)
+        self.defer_keeping = False
+        self._pending: tuple[str, list[int]] | None = None
+
+    def keep_pending(self) -> None:
+        """Save what the last generation read (on the model thread, before any other call: the worker
+        queues this right after the generation, so the KV cache still holds it)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            with self._lock:
+                self._memory.remember(self._model, *pending)
 
     def _key(self, session: str) -> str:
         """What a kept conversation is filed under: its owner and id, and the adapter that read it."""
@@ -300,7 +318,10 @@ class LlamaEngine(ReplyEngine):
                 if len(generated) >= params.max_tokens:
                     break
             if session is not None:
-                self._memory.remember(model, self._key(session), prompt_tokens)
+                if self.defer_keeping:  # the worker saves it after the result is on its way (keep_pending)
+                    self._pending = (self._key(session), prompt_tokens)
+                else:
+                    self._memory.remember(model, self._key(session), prompt_tokens)
         if cut is not None:
             keep = sum(1 for offset in offsets if offset < cut)
             text, logprobs = text[:cut], logprobs[:keep]

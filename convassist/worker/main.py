@@ -73,6 +73,7 @@ async def startup(ctx: dict) -> None:
     if interrupted:
         log.warning("marked %d interrupted training job(s) failed", interrupted)
     engine = await on_model_thread(load_engine)
+    engine.defer_keeping = True  # replies.py keeps the conversation's state after the result is sent
     settings = get_settings()
     ctx["engine"], ctx["settings"] = engine, settings
     ctx["worker_id"] = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"

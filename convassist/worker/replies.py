@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from convassist import keys
 from convassist.services import cache
 from convassist.worker.contracts import GenerateFailure, GenerateRequest, GenerateResult, Outcome, Suggestion, dump
-from ml.engine import ReplyEngine, on_model_thread
+from ml.engine import ReplyEngine, on_model_thread, queue_on_model_thread
 from ml.prompt import BASE_STOPS, Turn
 from ml.suggestions import PromptTooLong, run_generation
 
@@ -62,6 +62,15 @@ async def generate_reply(ctx: dict, payload: dict) -> dict:
     return result
 
 
+_keeping: set[asyncio.Future] = set()  # saves of conversation state in flight (kept alive until done)
+
+
+def _kept(future: asyncio.Future) -> None:
+    _keeping.discard(future)
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("keeping the conversation's state failed: %s", type(future.exception()).__name__)
+
+
 async def _generate(ctx: dict, request: GenerateRequest) -> Outcome:
     engine: ReplyEngine = ctx["engine"]
     redis = ctx["redis"]
@@ -85,6 +94,10 @@ async def _generate(ctx: dict, request: GenerateRequest) -> Outcome:
         prompt, found = await on_model_thread(
             run_generation, engine, turns, request.prompt, list(BASE_STOPS), adapter.path if adapter else None,
             request.params, request.count, on_text if request.stream else None, request.session)
+        # what the model read of the conversation is kept next on the model thread (≈7 ms for 8 MB), while
+        # the result travels: a follow-up then reads only what is new (ml.engine.ConversationMemory)
+        _keeping.add(keeping := queue_on_model_thread(engine.keep_pending))
+        keeping.add_done_callback(_kept)
     except PromptTooLong as exc:
         return GenerateFailure(error="prompt_too_long", message=str(exc))
     except RuntimeError as exc:

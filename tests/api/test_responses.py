@@ -284,3 +284,36 @@ def test_redis_down_is_a_clear_503_within_two_seconds(provider, settings_env):
     response = generate(provider, ids["m0"])
     assert time.monotonic() - started < 2
     assert response.status_code == 503 and response.json()["error"] == "queue_unavailable"
+
+
+def test_a_follow_up_reads_only_the_new_message_through_the_worker(provider, db):
+    """The worker keeps what it read of a conversation (after the result is on its way), so a suggestion
+    after one new message evaluates only that message, even with another conversation in between."""
+    import asyncio
+
+    from convassist.services import responses
+
+    texts = [f"{'question' if i % 2 == 0 else 'answer'} {i} about booking a colour on Friday" for i in range(9)]
+    device, ids = seed_chat(provider, texts=texts)  # (seed_chat's clock holds 10 messages)
+    first = generate(provider, ids["m8"]).json()
+    assert device.sync(batch(chat="iMessage;-;+15559998888", participants=["+15559998888"], messages=[
+        message("o1", "Is parking free near the salon on Monday?", sender="+15559998888")])).status_code == 200
+    other = next(c for c in provider.get("/api/conversations").json()["items"] if c["messageCount"] == 1)
+    other_message = provider.get(f"/api/conversations/{other['id']}").json()["messages"][0]["id"]
+    generate(provider, other_message)  # the worker reads another conversation in between
+    assert device.sync(batch(messages=[
+        message("m9", "answer 9: see you then", direction="outgoing", sent="2026-11-01T10:09:00Z"),
+        message("m10", "question 10: and is parking free?", sent="2026-11-01T10:10:00Z")])).status_code == 200
+    conv = next(c for c in provider.get("/api/conversations").json()["items"] if c["messageCount"] >= 11)
+    newest = provider.get(f"/api/conversations/{conv['id']}").json()["messages"][0]["id"]
+    follow = generate(provider, newest).json()
+
+    def job(response_id):
+        with db.connect() as conn:
+            job_id = conn.execute(sa.select(GeneratedResponse.job_id)
+                                  .where(GeneratedResponse.id == uuid.UUID(response_id))).scalar_one()
+        return asyncio.run(responses.job_result(job_id, timeout=5))
+
+    cold, warm = job(first["responseId"]), job(follow["responseId"])
+    assert cold.prompt_evaluated > 60
+    assert 0 < warm.prompt_evaluated < cold.prompt_evaluated // 3, (cold.prompt_evaluated, warm.prompt_evaluated)
