@@ -66,3 +66,26 @@ def run_in_transaction(work, *, attempts: int = 3):
             code = getattr(getattr(exc, "orig", None), "sqlstate", None)
             if (code not in _RETRYABLE and not exc.connection_invalidated) or attempt == attempts:
                 raise
+
+
+_AFTER_COMMIT = "convassist_after_commit"
+
+
+def after_commit(session: Session, name: str, item, send) -> None:
+    """Collect `item` under `name` on the session; once its transaction commits, `send(items)` gets the
+    set collected (once), and a rollback drops it — for what must not be announced before the rows it
+    announces are visible (live pages, suggestions ahead)."""
+    pending = session.info.get(_AFTER_COMMIT)
+    if pending is None:  # first use in this session: hear its commits and rollbacks (the session is short-lived)
+        pending = session.info[_AFTER_COMMIT] = {}
+        sa.event.listen(session, "after_commit", _send_pending)
+        sa.event.listen(session, "after_rollback", lambda s: s.info[_AFTER_COMMIT].clear())
+    pending.setdefault(name, (send, set()))[1].add(item)
+
+
+def _send_pending(session: Session) -> None:
+    pending = session.info[_AFTER_COMMIT]
+    batches, session.info[_AFTER_COMMIT] = list(pending.values()), {}
+    for send, items in batches:
+        send(items)
+

@@ -290,11 +290,8 @@ class LlamaEngine(ReplyEngine):
             model.set_seed(params.seed)
             if session is not None:
                 self._memory.resume(model, self._key(session), prompt_tokens)
-            reused = 0  # the prefix llama-cpp-python keeps from the previous prompt (Llama.generate's rule)
-            for kept, wanted in zip(model._input_ids[:model.n_tokens], prompt_tokens):
-                if kept != wanted:
-                    break
-                reused += 1
+            # the prefix llama-cpp-python keeps from the previous prompt (Llama.generate's rule)
+            reused = common_prefix(model._input_ids[:model.n_tokens], prompt_tokens)
             evaluated, first = max(1, len(prompt_tokens) - reused), 0.0
             for token in model.generate(prompt_tokens, temp=params.temperature, top_k=params.top_k,
                                         top_p=params.top_p, min_p=0.05, repeat_penalty=1.0, reset=True):
@@ -332,6 +329,16 @@ class LlamaEngine(ReplyEngine):
                           first_token_seconds=first)
 
 
+def common_prefix(a, b) -> int:
+    """How many tokens two token sequences share from the start."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 @dataclass
 class _Kept:
     tokens: list[int]
@@ -362,22 +369,13 @@ class ConversationMemory:
         self._llama = llama_cpp
         self.restored = 0  # for tests and the bench
 
-    @staticmethod
-    def _common(a: list[int], b: list[int]) -> int:
-        n = 0
-        for x, y in zip(a, b):
-            if x != y:
-                break
-            n += 1
-        return n
-
     def resume(self, model, key: str, prompt: list[int]) -> None:
         """Put the most the model has read of this prompt into the KV cache."""
         kept = self._kept.get(key)
         if kept is None or self.max_bytes <= 0:
             return
-        reused = self._common(kept.tokens, prompt)
-        if reused < self._common(list(model._input_ids[:model.n_tokens]), prompt) + self.MIN_GAIN:
+        reused = common_prefix(kept.tokens, prompt)
+        if reused < common_prefix(list(model._input_ids[:model.n_tokens]), prompt) + self.MIN_GAIN:
             return  # the KV cache holds as much already: Llama.generate's own prefix match does it
         llama, ctx = self._llama, model._ctx.ctx
         memory = llama.llama_get_memory(ctx)

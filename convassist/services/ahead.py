@@ -16,19 +16,18 @@ conversation finds them there (and a click on Suggest is a cache hit).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
 from datetime import timedelta
-from functools import lru_cache
 from typing import Literal
 
-import redis
 import sqlalchemy as sa
 from redis.exceptions import RedisError
 from sqlmodel import Session
 
-from convassist import keys
+from convassist import db, keys, redis_sync
 from convassist.db import session_scope
 from convassist.models import Conversation, GeneratedResponse, Message, as_utc, utcnow
 from convassist.settings import get_settings
@@ -38,14 +37,8 @@ log = logging.getLogger(__name__)
 MAX_PENDING = 1000
 FRESH = timedelta(hours=24)
 COUNT = 3  # what the conversation page asks for: the same request, so the same cache entry
-_PENDING = "convassist_ahead"
 
 Outcome = Literal["generated", "answered", "group", "stale", "has_suggestions", "gone", "failed"]
-
-
-@lru_cache(maxsize=4)
-def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
 
 
 def member(provider_id: uuid.UUID, conversation_id: uuid.UUID) -> str:
@@ -60,21 +53,16 @@ def parse_member(value: bytes | str) -> tuple[uuid.UUID, uuid.UUID]:
 def wanted(session: Session, provider_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
     """Note the conversation for suggestions ahead once `session` commits (after a sync that brought a
     fresh incoming message into a one-to-one conversation)."""
-    if _PENDING not in session.info:
-        sa.event.listen(session, "after_commit", _after_commit)
-        sa.event.listen(session, "after_rollback", lambda s: s.info.__setitem__(_PENDING, set()))
-    session.info.setdefault(_PENDING, set()).add(member(provider_id, conversation_id))
+    db.after_commit(session, "ahead", member(provider_id, conversation_id), _note)
 
 
-def _after_commit(session: Session) -> None:
-    entries = session.info.get(_PENDING) or set()
-    session.info[_PENDING] = set()
-    if not entries or not get_settings().ml_service_ahead:
+def _note(entries: set[str]) -> None:
+    if not get_settings().ml_service_ahead:
         return
     now = time.time() * 1000
     try:
         key = keys.ahead_key(get_settings().ml_service_queue)
-        pipe = _client(get_settings().redis_url).pipeline()
+        pipe = redis_sync.client().pipeline()
         pipe.zadd(key, {entry: now for entry in entries})
         pipe.zremrangebyrank(key, 0, -MAX_PENDING - 1)
         pipe.execute()
@@ -110,8 +98,6 @@ def _target(session: Session, provider_id: uuid.UUID, conversation_id: uuid.UUID
 
 async def run_one(provider_id: uuid.UUID, conversation_id: uuid.UUID) -> Outcome:
     """Generate the suggestions the conversation page would ask for, if they are still wanted."""
-    import asyncio
-
     from convassist.services import responses
     from convassist.services.errors import DomainError
 

@@ -17,16 +17,13 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from functools import lru_cache
 from typing import Literal
 
-import redis
 import redis.asyncio
-import sqlalchemy as sa
 from redis.exceptions import RedisError
 from sqlmodel import Session
 
-from convassist import keys
+from convassist import db, keys, redis_sync
 from convassist.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -34,39 +31,27 @@ log = logging.getLogger(__name__)
 Topic = Literal["messages", "devices", "training", "samples", "suggestions"]
 EVERYTHING: frozenset[str] = frozenset(Topic.__args__)
 IDLE_SECONDS = 10.0  # how often a listener wakes without news (to notice that its page closed)
-_PENDING = "convassist_live_topics"
-
-
-@lru_cache(maxsize=4)
-def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
 
 
 def publish(provider_id: uuid.UUID, topics: set[str] | frozenset[str]) -> None:
     """Tell the provider's open pages, now (a process without a transaction, or after one)."""
     try:
-        _client(get_settings().redis_url).publish(keys.live_channel(str(provider_id)),
-                                                  json.dumps(sorted(topics)))
+        redis_sync.client().publish(keys.live_channel(str(provider_id)), json.dumps(sorted(topics)))
     except RedisError as exc:  # pages catch up at their next event or reload
         log.warning("live publish failed provider=%s error=%s", provider_id, type(exc).__name__)
 
 
 def changed(session: Session, provider_id: uuid.UUID, topic: Topic) -> None:
     """Publish `topic` to the provider's pages once `session`'s transaction has committed."""
-    if _PENDING not in session.info:  # first change in this session: hear its commits and rollbacks
-        sa.event.listen(session, "after_commit", _after_commit)
-        sa.event.listen(session, "after_rollback", _after_rollback)
-    session.info.setdefault(_PENDING, {}).setdefault(provider_id, set()).add(topic)
+    db.after_commit(session, "live", (provider_id, topic), _publish_all)
 
 
-def _after_commit(session: Session) -> None:
-    for provider_id, topics in session.info.get(_PENDING, {}).items():
+def _publish_all(changes: set[tuple[uuid.UUID, str]]) -> None:
+    by_provider: dict[uuid.UUID, set[str]] = {}
+    for provider_id, topic in changes:
+        by_provider.setdefault(provider_id, set()).add(topic)
+    for provider_id, topics in by_provider.items():
         publish(provider_id, topics)
-    session.info[_PENDING] = {}  # the listeners stay (a session is short-lived); nothing left to send
-
-
-def _after_rollback(session: Session) -> None:
-    session.info[_PENDING] = {}
 
 
 async def follow(provider_id: uuid.UUID) -> AsyncIterator[frozenset[str]]:

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TypeVar
 
 import redis
 from redis.exceptions import RedisError
 
-from convassist import keys
+from convassist import keys, redis_sync
 from convassist.services.errors import DomainError, Unavailable
 from convassist.settings import get_settings
 
@@ -41,15 +40,6 @@ class TooManyAttempts(DomainError):
     status = 429
 
 
-@lru_cache(maxsize=4)
-def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-
-
-def _redis() -> redis.Redis:
-    return _client(get_settings().redis_url)
-
-
 def _key(limit: Limit, key: str) -> str:
     return f"{KEY_PREFIX}{limit.bucket}:{key}"
 
@@ -63,7 +53,7 @@ def hit(limit: Limit, key: str) -> None:
     """Count one request for key; 429 `rate_limited` (with Retry-After) past limit.count per window."""
     name = _key(limit, key)
     try:
-        pipe = _redis().pipeline()
+        pipe = redis_sync.client().pipeline()
         pipe.incr(name).expire(name, limit.window, nx=True).ttl(name)
         count, _, ttl = pipe.execute()
     except RedisError:
@@ -117,7 +107,7 @@ class FailureBudget:
 
     def _run(self, script: str, args: list[int]) -> int:
         try:
-            return int(_redis().eval(script, len(self.charges), *self._names(), *args))
+            return int(redis_sync.client().eval(script, len(self.charges), *self._names(), *args))
         except RedisError as exc:  # without Redis nobody can count the guesses: nothing is tried
             raise Unavailable("Cannot check sign-in limits right now; try again shortly.",
                               code="limits_unavailable") from exc
