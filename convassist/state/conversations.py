@@ -103,6 +103,7 @@ class ConversationState(rx.State):
     timezone: str = ""  # the browser's (IANA name), for day separators
     notice: str = ""
     _watch_id: str = ""
+    _shown: str = ""  # the id of the conversation on the page (set by load; a watch reloads this one)
 
     @rx.var
     def verdict_message(self) -> str:
@@ -119,8 +120,9 @@ class ConversationState(rx.State):
         await follow_changes(self, frozenset({"messages", "suggestions"}), lambda _: self.catch_up())
 
     def _conversation_id(self) -> uuid.UUID:
-        # the route is /conversations/[conversation_id]
-        return uuid.UUID(self.router.url.path.rstrip("/").rsplit("/", 1)[-1])
+        """The conversation on the page: the one load read (a background watch sees the router of when it
+        started, which may be a page the tab has left)."""
+        return uuid.UUID(self._shown)
 
 
     def _clear_suggestions(self) -> None:
@@ -155,6 +157,8 @@ class ConversationState(rx.State):
     async def load(self):
         """Open the conversation at its newest page."""
         self.error, self.notice = "", ""
+        # the route is /conversations/[conversation_id]
+        self._shown = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
         self._clear_suggestions()
         latest = await self._read()
         if latest is False:
