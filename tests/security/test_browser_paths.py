@@ -173,7 +173,8 @@ def test_reflex_handlers_given_another_providers_ids_reach_nothing(live_app, pag
     page.screenshot(path=str(SHOTS / "forged-events-refused.png"))
     conversation_state = ConversationState.get_full_name()
 
-    # from a conversation of her own, claiming to be on the victim's: marking it handled is refused
+    # from a conversation of her own, claiming to be on the victim's: the handler acts on the
+    # conversation the page loaded (kept server-side), never on an address the event claims
     mallory_reg = api.post("/api/devices/register", json={"name": "M's Mac", "hardwareId": f"HW-{uuid.uuid4()}",
                                                           "platform": "macos"}).json()
     assert api.post("/api/devices/approve", json={"code": mallory_reg["code"]}, headers=mallory).status_code == 200
@@ -187,7 +188,8 @@ def test_reflex_handlers_given_another_providers_ids_reach_nothing(live_app, pag
     page.goto(f"{live_app}/conversations/{own['id']}")
     expect(page.locator("#mark-handled")).to_be_visible()
     forged.send(page, f"{conversation_state}.mark_handled", {}, address=(own["id"], conversation["id"]))
-    expect(page.get_by_text("Something went wrong")).to_be_visible()
+    expect(page.get_by_text("Marked as handled: off your Needs reply list until +1 555-000-3333")).to_be_visible()
+    assert "555-000-2222" not in page.content() and secret not in page.content()
     for hostile in ("../../../etc/passwd", ["Europe/Paris"], {"$ne": None}, "x" * 100_000):
         forged.send(page, f"{conversation_state}.set_timezone", {"timezone": hostile})
     expect(page.locator(".day-separator")).to_have_count(1)  # the page still works, days in UTC
@@ -197,3 +199,25 @@ def test_reflex_handlers_given_another_providers_ids_reach_nothing(live_app, pag
     assert [d["active"] for d in api.get("/api/devices", headers=ana).json()] == [True]
     assert api.get("/api/training/samples", headers=ana).json()["total"] == 1
     assert api.get(f"/api/training/jobs/{job}", headers=ana).json()["active"] is False
+
+
+def test_a_password_typed_before_the_page_is_ready_never_lands_in_a_url(live_app, browser):
+    """The login and sign-up pages arrive as HTML before the app takes over the form. A person quick on
+    Enter (or a slow phone) used to submit it natively: a GET to /login/?email=…&password=… — the
+    password in the address bar, the browser's history and the server's access log. Here the page is
+    held at that moment for good (no JavaScript)."""
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        for path, button in (("/login", "#login-submit"), ("/signup", "#signup-submit")):
+            page.goto(live_app + path)
+            if path == "/signup":
+                page.fill("#name", "Quick Typer")
+            page.fill("#email", "quick@example.com")
+            page.fill("#password", "PW-typed-too-early")
+            expect(page.locator(button)).to_be_disabled()
+            page.press("#password", "Enter")
+            page.wait_for_timeout(500)
+            assert "PW-typed-too-early" not in page.url and "password" not in page.url, page.url
+    finally:
+        context.close()

@@ -14,6 +14,14 @@ from convassist.worker import main as worker_main
 from ml.engine import FakeEngine
 
 
+async def stop(worker: Worker, running: asyncio.Task) -> None:
+    """Stop a worker started with `worker.main()`: let its jobs finish their bookkeeping first (a job's
+    result is readable a moment before its task ends; closing cancels the task mid-way otherwise)."""
+    await asyncio.wait_for(asyncio.gather(*worker.tasks.values()), timeout=10)
+    running.cancel()
+    await worker.close()
+
+
 def test_installed_redis_py_is_the_one_reflex_needs():
     major = int(redis_py.__version__.split(".")[0])
     assert major >= 6, "Reflex 0.10 needs redis-py >= 6.4"
@@ -70,8 +78,7 @@ def test_a_queued_job_wakes_the_worker_and_one_queued_without_a_wake_is_still_fo
         job = await pool.enqueue_job("ping", _queue_name="wake-test")  # no wake
         polled = await job.result(timeout=10, poll_delay=0.01)
         polled_after = time.monotonic() - started
-        running.cancel()
-        await worker.close()
+        await stop(worker, running)
         await queue.close_pools()
         return woken, woken_after, polled, polled_after
 
@@ -108,8 +115,7 @@ def test_a_job_queued_behind_a_busy_worker_starts_the_moment_the_first_one_ends(
         second = await queue.enqueue("stamp", _queue_name="busy-test")
         ended, started = await first.result(timeout=10, poll_delay=0.01), await second.result(timeout=10,
                                                                                               poll_delay=0.01)
-        running.cancel()
-        await worker.close()
+        await stop(worker, running)
         await queue.close_pools()
         return started["at"] - ended["at"]
 
