@@ -15,12 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-import redis
 from redis.exceptions import RedisError
 
 from convassist import keys, redis_sync
 from convassist.services.errors import DomainError, Unavailable
-from convassist.settings import get_settings
 
 KEY_PREFIX = keys.RATE_LIMIT_PREFIX
 T = TypeVar("T")
