@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     ml_service_requantize: Literal["Q8_0", "Q4_0", "off"] = "Q8_0"
     # what the worker keeps of recent conversations' reading (llama.cpp sequence states), at most
     ml_service_kv_memory_mb: int = Field(256, ge=0, le=65536)
+    # suggestions of one request decoded together (ml.engine._Sequences); each holds its own KV cache of
+    # CONTEXT_SIZE tokens (SmolLM2: ≈94 MB at 4096; a 7B model ≈0.5 GB), 1: one after another
+    ml_service_parallel_replies: int = Field(3, ge=1, le=3)
     # suggestions computed when a client's message arrives (services/ahead.py), per provider per minute
     ml_service_ahead: bool = True
     ml_service_ahead_per_minute: int = Field(20, ge=1)

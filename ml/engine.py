@@ -99,6 +99,13 @@ class ReplyEngine(ABC):
         """Continue prompt until a stop sequence, end of text or max_tokens; on_text gets the reply so far.
         session names the conversation (its owner and id): an engine may keep what it read of it."""
 
+    def generate_many(self, prompt: str, variants: Sequence[GenerationParams], stop: Sequence[str] = (),
+                      on_text: TextCallback | None = None, session: str | None = None) -> list[Generation]:
+        """One reply per set of parameters to the same prompt (the first one streamed). Engines that can
+        read the prompt once and decode the replies together do; this one makes them one by one."""
+        return [self.generate(prompt, params, stop, on_text if i == 0 else None, session=session)
+                for i, params in enumerate(variants)]
+
     def use_adapter(self, path: str | None) -> None:
         """Serve with this LoRA adapter file (None: the base model)."""
         if path is not None:
@@ -154,6 +161,56 @@ def _held_back(text: str, stops: Sequence[str]) -> int:
     return hold
 
 
+class _Reply:
+    """One reply as it decodes: its tokens, each one's probability (read from the logits llama.cpp
+    computed anyway), its text. It ends at the end of text, a stop sequence (cut off) or max_tokens."""
+
+    def __init__(self, model, prompt_tokens: list[int], stops: Sequence[str], max_tokens: int,
+                 scratch: np.ndarray):
+        import llama_cpp
+
+        self._model, self._prompt, self._stops, self._max = model, prompt_tokens, stops, max_tokens
+        self._scratch, self._eog = scratch, partial(llama_cpp.llama_vocab_is_eog, model._model.vocab)
+        self.generated: list[int] = []
+        self._offsets: list[int] = []  # each token's start offset in the text
+        self._logprobs: list[float] = []
+        self._raw, self.text, self._cut, self.done = b"", "", None, False
+
+    def add(self, token: int, logits_pointer) -> bool:
+        """Take the next token; True if the text to show grew (no stop sequence in it)."""
+        if self._eog(token):
+            self.done = True
+            return False
+        logits = np.ctypeslib.as_array(logits_pointer, shape=self._scratch.shape)
+        top = logits.max()
+        np.exp(np.subtract(logits, top, out=self._scratch), out=self._scratch)  # in place: no new arrays
+        self._logprobs.append(float(logits[token] - top) - math.log(float(self._scratch.sum())))
+        self._offsets.append(len(self.text))
+        self.generated.append(token)
+        self._raw += self._model.detokenize([token], prev_tokens=self._prompt + self.generated[:-1])
+        self.text = self._raw.decode("utf-8", errors="ignore")
+        hits = [self.text.find(s) for s in self._stops if s in self.text]
+        if hits:
+            self._cut, self.done = min(hits), True
+            return False
+        self.done = len(self.generated) >= self._max
+        return True
+
+    def shown(self) -> str:
+        """The text so far without a trailing piece that may still become a stop sequence."""
+        return self.text[: len(self.text) - _held_back(self.text, self._stops)]
+
+    def result(self, seconds: float, evaluated: int, first: float) -> Generation:
+        text, logprobs = self.text, self._logprobs
+        if self._cut is not None:
+            keep = sum(1 for offset in self._offsets if offset < self._cut)
+            text, logprobs = text[:self._cut], logprobs[:keep]
+        text = text.strip()
+        confidence = math.exp(sum(logprobs) / len(logprobs)) if logprobs and text else 0.0
+        return Generation(text, round(confidence, 4), len(logprobs), len(self._prompt), seconds,
+                          decoded=len(self.generated), prompt_evaluated=evaluated, first_token_seconds=first)
+
+
 def file_identity(path: Path) -> str:
     """A cheap identity of a model file: size, mtime and a hash of its first MiB."""
     stat = path.stat()
@@ -163,17 +220,24 @@ def file_identity(path: Path) -> str:
 
 
 class LlamaEngine(ReplyEngine):
-    """llama-cpp-python, loaded once per process; calls are serialised (one context)."""
+    """llama-cpp-python, loaded once per process; calls are serialised (one context).
+
+    The high-level Llama gives the weights, the tokenizer and the adapters; generation runs in our
+    own context (_Sequences), which holds one sequence per reply of a request so that several replies
+    share one reading of the prompt and decode together."""
 
     MAX_LOADED_ADAPTERS = 16
 
-    def __init__(self, model, status: ModelStatus, kv_memory_bytes: int = 256 << 20):
+    def __init__(self, model, status: ModelStatus, kv_memory_bytes: int = 256 << 20, *, context_size: int = 4096,
+                 sequences: int = 3, threads: int = 2):
         self._model = model
         self._lock = threading.Lock()
         self.status = status
+        self.context_size = context_size
+        self._seqs = _Sequences(model, sequences, context_size, threads)
         self._adapters: OrderedDict[str, object] = OrderedDict()  # path → llama_adapter_lora_p, LRU
         self._adapter_path: str | None = None
-        self._memory = ConversationMemory(model, kv_memory_bytes)
+        self._memory = ConversationMemory(kv_memory_bytes)
         self.defer_keeping = False
         self._pending: tuple[str, list[int]] | None = None
 
@@ -183,24 +247,22 @@ class LlamaEngine(ReplyEngine):
         pending, self._pending = self._pending, None
         if pending is not None:
             with self._lock:
-                self._memory.remember(self._model, *pending)
+                self._memory.remember(self._seqs, *pending)
 
     def _key(self, session: str) -> str:
         """What a kept conversation is filed under: its owner and id, and the adapter that read it."""
         return f"{self._adapter_path or '-'}|{session}"
 
     def use_adapter(self, path: str | None) -> None:
-        """Switch LoRA adapters in place (≈10 ms; the base model is never reloaded). The prompt cache
-        is cleared: its KV entries were computed with the previous adapter."""
+        """Switch LoRA adapters in place (≈10 ms; the base model is never reloaded). What the context
+        holds is dropped: its KV entries were computed with the previous adapter."""
         if path == self._adapter_path:
             return
         import llama_cpp
 
         with self._lock:
-            ctx = self._model._ctx.ctx
-            if path is None:
-                code = llama_cpp.llama_set_adapters_lora(ctx, None, 0, None)
-            else:
+            handle = None
+            if path is not None:
                 handle = self._adapters.get(path)
                 if handle is None:
                     if not Path(path).is_file():
@@ -211,11 +273,7 @@ class LlamaEngine(ReplyEngine):
                     self._adapters[path] = handle
                     self._evict()
                 self._adapters.move_to_end(path)
-                code = llama_cpp.llama_set_adapters_lora(ctx, (llama_cpp.llama_adapter_lora_p_ctypes * 1)(handle), 1,
-                                                         (ctypes.c_float * 1)(1.0))
-            if code != 0:
-                raise RuntimeError(f"llama.cpp refused the adapter (code {code})")
-            self._model.reset()
+            self._seqs.use_adapter(handle)
             self._adapter_path = path
             log.info("adapter switched loaded=%d active=%s", len(self._adapters), path is not None)
 
@@ -232,7 +290,7 @@ class LlamaEngine(ReplyEngine):
 
     @classmethod
     def load(cls, resolved: ResolvedModel, *, context_size: int, gpu_layers: int, threads: int,
-             kv_memory_mb: int = 256) -> ReplyEngine:
+             kv_memory_mb: int = 256, sequences: int = 3) -> ReplyEngine:
         """Load the GGUF; on failure return an UnavailableEngine that says why and where it looked."""
         status = ModelStatus(loaded=False, model_id=resolved.model_id,
                              path=str(resolved.path) if resolved.path else None,
@@ -248,85 +306,182 @@ class LlamaEngine(ReplyEngine):
             return UnavailableEngine(status)
         started = time.perf_counter()
         try:
-            model = llama_cpp.Llama(model_path=str(resolved.path), n_ctx=context_size,
+            # the Llama's own context is not used for generation (_Sequences is): keep it small
+            model = llama_cpp.Llama(model_path=str(resolved.path), n_ctx=256, n_batch=256,
                                     n_gpu_layers=gpu_layers, n_threads=threads,
                                     n_threads_batch=threads, verbose=False, seed=0)
+            engine = cls(model, status, kv_memory_mb << 20, context_size=context_size, sequences=sequences,
+                         threads=threads)
         except Exception as exc:  # llama.cpp raises ValueError/RuntimeError for a broken file
             status.error = f"model file could not be loaded: {type(exc).__name__}: {exc}"
             return UnavailableEngine(status)
         status.loaded = True
         status.load_seconds = round(time.perf_counter() - started, 3)
         status.file_identity = file_identity(resolved.path)
-        log.info("model loaded id=%s seconds=%.3f threads=%d ctx=%d", resolved.model_id,
-                 status.load_seconds, threads, context_size)
-        engine = cls(model, status, kv_memory_mb << 20)
-        engine.context_size = context_size
+        log.info("model loaded id=%s seconds=%.3f threads=%d ctx=%d sequences=%d", resolved.model_id,
+                 status.load_seconds, threads, context_size, sequences)
         return engine
 
     def count_tokens(self, text: str) -> int:
         return len(self._model.tokenize(text.encode("utf-8"), add_bos=True, special=False))
 
     def generate(self, prompt, params, stop=(), on_text=None, session=None):
-        """Our own decode loop over Llama.generate: the same sampling as create_completion, plus the
-        probability of each generated token read from the logits llama.cpp already computed (no
-        logits_all, so no slowdown) and streaming that never shows a partial stop sequence."""
+        """One reply: see generate_many."""
+        return self.generate_many(prompt, [params], stop, on_text, session)[0]
+
+    def generate_many(self, prompt, variants, stop=(), on_text=None, session=None):
+        """One reply per set of parameters, decoded together: the prompt is read once (what the context
+        or the conversation memory already holds of it is reused), given to one sequence per reply,
+        and each llama_decode advances every unfinished reply by a token. Each token's probability is
+        read from the logits llama.cpp computed anyway; the first reply streams, never showing a partial
+        stop sequence. A reply says what it would say alone (each sequence has its own KV stream)."""
+        made: list[Generation] = []
+        for at in range(0, len(variants), self._seqs.count):
+            made += self._decode_together(prompt, variants[at:at + self._seqs.count], stop,
+                                          on_text if at == 0 else None, session)
+        return made
+
+    def _decode_together(self, prompt, variants, stop, on_text, session) -> list[Generation]:
         import llama_cpp
 
-        model = self._model
         started = time.perf_counter()
-        prompt_tokens = model.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
-        if len(prompt_tokens) + params.max_tokens > self.context_size:
-            raise ValueError(f"prompt of {len(prompt_tokens)} tokens does not fit the context window")
-        eos = model.token_eos()
-        stops = [s for s in stop if s]
-        generated: list[int] = []
-        offsets: list[int] = []  # each token's start offset in the reply text
-        logprobs: list[float] = []
-        raw = b""
-        text = ""
-        cut = None
-        scratch = np.empty(model.n_vocab(), dtype=np.float32)  # in place: no two new arrays per token
+        tokens = self._model.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+        if len(tokens) + max(p.max_tokens for p in variants) > self.context_size:
+            raise ValueError(f"prompt of {len(tokens)} tokens does not fit the context window")
+        scratch = np.empty(self._model.n_vocab(), dtype=np.float32)  # reused: no new arrays per token
+        replies = [_Reply(self._model, tokens, [s for s in stop if s], p.max_tokens, scratch) for p in variants]
+        samplers = [_sampler(p) for p in variants]
+        seqs = self._seqs
         with self._lock:
-            model.set_seed(params.seed)
             if session is not None:
-                self._memory.resume(model, self._key(session), prompt_tokens)
-            # the prefix llama-cpp-python keeps from the previous prompt (Llama.generate's rule)
-            reused = common_prefix(model._input_ids[:model.n_tokens], prompt_tokens)
-            evaluated, first = max(1, len(prompt_tokens) - reused), 0.0
-            for token in model.generate(prompt_tokens, temp=params.temperature, top_k=params.top_k,
-                                        top_p=params.top_p, min_p=0.05, repeat_penalty=1.0, reset=True):
-                first = first or time.perf_counter() - started
-                if token == eos or llama_cpp.llama_vocab_is_eog(model._model.vocab, token):
-                    break
-                logits = np.ctypeslib.as_array(model._ctx.get_logits(), shape=scratch.shape)
-                top = logits.max()
-                np.exp(np.subtract(logits, top, out=scratch), out=scratch)
-                logprobs.append(float(logits[token] - top) - math.log(float(scratch.sum())))
-                offsets.append(len(text))
-                generated.append(token)
-                raw += model.detokenize([token], prev_tokens=prompt_tokens + generated[:-1])
-                text = raw.decode("utf-8", errors="ignore")
-                hits = [text.find(s) for s in stops if s in text]
-                if hits:
-                    cut = min(hits)
-                    break
-                if on_text:
-                    on_text(text[: len(text) - _held_back(text, stops)])
-                if len(generated) >= params.max_tokens:
-                    break
+                self._memory.resume(seqs, self._key(session), tokens)
+            evaluated = seqs.read(tokens, len(variants))
+            first = time.perf_counter() - started
+            live, at, position = list(range(len(variants))), [-1] * len(variants), len(tokens)
+            while live:  # each reply's first token from the prompt's logits, then one step for all live
+                for s, i in zip(live, at):
+                    token = samplers[s].sample(seqs.context, i)
+                    if replies[s].add(token, llama_cpp.llama_get_logits_ith(seqs.context.ctx, i)) and s == 0 \
+                            and on_text:
+                        on_text(replies[0].shown())
+                live = [s for s in live if not replies[s].done]
+                if live:
+                    seqs.step([replies[s].generated[-1] for s in live], position, live)
+                    at, position = list(range(len(live))), position + 1
             if session is not None:
                 if self.defer_keeping:  # the worker saves it after the result is on its way (keep_pending)
-                    self._pending = (self._key(session), prompt_tokens)
+                    self._pending = (self._key(session), tokens)
                 else:
-                    self._memory.remember(model, self._key(session), prompt_tokens)
-        if cut is not None:
-            keep = sum(1 for offset in offsets if offset < cut)
-            text, logprobs = text[:cut], logprobs[:keep]
-        text = text.strip()
-        confidence = math.exp(sum(logprobs) / len(logprobs)) if logprobs and text else 0.0
-        return Generation(text, round(confidence, 4), len(logprobs), len(prompt_tokens),
-                          time.perf_counter() - started, decoded=len(generated), prompt_evaluated=evaluated,
-                          first_token_seconds=first)
+                    self._memory.remember(seqs, self._key(session), tokens)
+        seconds = time.perf_counter() - started
+        return [reply.result(seconds, evaluated if i == 0 else 0, first) for i, reply in enumerate(replies)]
+
+
+def _sampler(params: GenerationParams):
+    """A sampler chain for one sequence: llama-cpp-python's (Llama._init_sampler) for these parameters."""
+    from llama_cpp._internals import LlamaSampler
+
+    chain = LlamaSampler()
+    if params.temperature <= 0:
+        chain.add_greedy()
+    else:
+        chain.add_top_k(params.top_k)
+        chain.add_typical(1.0, 1)
+        chain.add_top_p(params.top_p, 1)
+        chain.add_min_p(0.05, 1)
+        chain.add_temp(params.temperature)
+        chain.add_dist(params.seed)
+    return chain
+
+
+class _Sequences:
+    """The llama.cpp context the engine generates in: up to `count` sequences, one per reply of a
+    request. Each sequence has its own KV stream (not unified) and flash attention is off, so a
+    sequence computes exactly what it would alone. `tokens` is what sequence 0 holds: the next prompt
+    reuses its common prefix; the other sequences are copies made per request."""
+
+    PROMPT_BATCH = 512
+
+    def __init__(self, model, count: int, context_size: int, threads: int):
+        import llama_cpp
+        from llama_cpp._internals import LlamaBatch, LlamaContext
+
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx, params.n_seq_max, params.kv_unified = context_size * count, count, False  # n_ctx / count each
+        params.n_batch = params.n_ubatch = self.PROMPT_BATCH
+        params.n_threads = params.n_threads_batch = threads  # n_threads_batch's default would oversubscribe
+        params.flash_attn_type, params.no_perf = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED, True
+        self.count = count
+        self.context = LlamaContext(model=model._model, params=params, verbose=False)
+        self._batch = LlamaBatch(n_tokens=max(self.PROMPT_BATCH, count), embd=0, n_seq_max=1, verbose=False)
+        self._llama, self._memory = llama_cpp, llama_cpp.llama_get_memory(self.context.ctx)
+        self.tokens: list[int] = []
+
+    def read(self, prompt: list[int], sequences: int) -> int:
+        """Put the prompt in `sequences` sequences, the logits of its last token ready (index -1).
+        Returns the prompt tokens this evaluated (those already held are reused; at least one is read
+        again for its logits)."""
+        llama = self._llama
+        for s in range(1, self.count):
+            llama.llama_memory_seq_rm(self._memory, s, -1, -1)
+        reused = min(common_prefix(self.tokens, prompt), len(prompt) - 1)
+        llama.llama_memory_seq_rm(self._memory, 0, reused, -1)
+        del self.tokens[reused:]
+        for at in range(reused, len(prompt), self.PROMPT_BATCH):  # the chunks llama-cpp-python reads
+            chunk = prompt[at:at + self.PROMPT_BATCH]
+            self._decode(chunk, list(range(at, at + len(chunk))), [0] * len(chunk), last_only=True)
+            self.tokens += chunk
+        for s in range(1, sequences):
+            llama.llama_memory_seq_cp(self._memory, 0, s, -1, -1)
+        return len(prompt) - reused
+
+    def step(self, tokens: list[int], position: int, sequences: list[int]) -> None:
+        """One token for each sequence, all at the same position, each with its logits (index i)."""
+        self._decode(tokens, [position] * len(tokens), sequences, last_only=False)
+        if sequences[0] == 0:
+            self.tokens.append(tokens[0])
+
+    def _decode(self, tokens: list[int], positions: list[int], sequences: list[int], last_only: bool) -> None:
+        b = self._batch.batch
+        b.n_tokens = len(tokens)
+        for i, (token, position, s) in enumerate(zip(tokens, positions, sequences)):
+            b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = token, position, 1, not last_only
+            b.seq_id[i][0] = s
+        b.logits[len(tokens) - 1] = True
+        self.context.decode(self._batch)
+
+    def clear(self) -> None:
+        self._llama.llama_memory_clear(self._memory, True)
+        self.tokens = []
+
+    def use_adapter(self, handle) -> None:
+        """Serve with this LoRA adapter (None: the base model); what the context holds is dropped."""
+        llama = self._llama
+        if handle is None:
+            code = llama.llama_set_adapters_lora(self.context.ctx, None, 0, None)
+        else:
+            code = llama.llama_set_adapters_lora(self.context.ctx, (llama.llama_adapter_lora_p_ctypes * 1)(handle), 1,
+                                                 (ctypes.c_float * 1)(1.0))
+        if code != 0:
+            raise RuntimeError(f"llama.cpp refused the adapter (code {code})")
+        self.clear()
+
+    def save(self) -> ctypes.Array | None:
+        """Sequence 0's state (its KV cells), or None if llama.cpp cannot give it."""
+        llama, ctx = self._llama, self.context.ctx
+        size = llama.llama_state_seq_get_size(ctx, 0)
+        data = (ctypes.c_uint8 * size)()
+        return data if size and llama.llama_state_seq_get_data(ctx, data, size, 0) == size else None
+
+    def restore(self, data: ctypes.Array, tokens: list[int]) -> bool:
+        """Make sequence 0 hold a saved state (≈3 ms for 8 MB); on failure it holds nothing."""
+        llama = self._llama
+        llama.llama_memory_seq_rm(self._memory, 0, -1, -1)
+        if llama.llama_state_seq_set_data(self.context.ctx, data, len(data), 0) != len(data):
+            self.clear()
+            return False
+        self.tokens = list(tokens)
+        return True
 
 
 def common_prefix(a, b) -> int:
@@ -343,7 +498,6 @@ def common_prefix(a, b) -> int:
 class _Kept:
     tokens: list[int]
     data: ctypes.Array  # llama.cpp's sequence state (its KV cells)
-    size: int
 
 
 class ConversationMemory:
@@ -352,62 +506,46 @@ class ConversationMemory:
 
     The app keeps a conversation's prompt beginning where it began while the conversation grows
     (services.responses.window_size), so the next prompt extends the previous one. `resume` restores
-    the kept state when it holds more of the prompt than the KV cache does now (≈3 ms for 8 MB; the
-    reading is exactly the one a fresh read gives), and Llama.generate then evaluates only the new
-    tokens. `remember` keeps the state after a generation, bounded by bytes (least recently used out).
-    Keys carry the owner, the conversation and the adapter (LlamaEngine._key).
+    the kept state when it holds more of the prompt than the context does now (≈3 ms for 8 MB; the
+    reading is exactly the one a fresh read gives), and only the new tokens are then evaluated.
+    `remember` keeps the state after a generation, bounded by bytes (least recently used out). Keys
+    carry the owner, the conversation and the adapter (LlamaEngine._key).
     """
 
-    MIN_GAIN = 16  # tokens a restore must save over what the KV cache already holds
+    MIN_GAIN = 16  # tokens a restore must save over what the context already holds
 
-    def __init__(self, model, max_bytes: int):
-        import llama_cpp
-
+    def __init__(self, max_bytes: int):
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
         self._bytes = 0
         self.max_bytes = max_bytes
-        self._llama = llama_cpp
         self.restored = 0  # for tests and the bench
 
-    def resume(self, model, key: str, prompt: list[int]) -> None:
-        """Put the most the model has read of this prompt into the KV cache."""
+    def resume(self, seqs: _Sequences, key: str, prompt: list[int]) -> None:
+        """Put the most the model has read of this prompt into sequence 0."""
         kept = self._kept.get(key)
         if kept is None or self.max_bytes <= 0:
             return
-        reused = common_prefix(kept.tokens, prompt)
-        if reused < common_prefix(list(model._input_ids[:model.n_tokens]), prompt) + self.MIN_GAIN:
-            return  # the KV cache holds as much already: Llama.generate's own prefix match does it
-        llama, ctx = self._llama, model._ctx.ctx
-        memory = llama.llama_get_memory(ctx)
-        llama.llama_memory_clear(memory, False)
-        if llama.llama_state_seq_set_data(ctx, kept.data, kept.size, 0) != kept.size:
-            model.reset()  # could not restore: read it all
-            return
-        llama.llama_memory_seq_rm(memory, 0, reused, -1)  # what followed (an old reply) goes
-        model.input_ids[:reused] = prompt[:reused]
-        model.n_tokens = reused
-        model._requires_eval = True  # the logits are not of this state: Llama.generate evaluates a token
-        self._kept.move_to_end(key)
-        self.restored += 1
+        if common_prefix(kept.tokens, prompt) < common_prefix(seqs.tokens, prompt) + self.MIN_GAIN:
+            return  # the context holds as much already
+        if seqs.restore(kept.data, kept.tokens):
+            self._kept.move_to_end(key)
+            self.restored += 1
 
-    def remember(self, model, key: str, prompt: list[int]) -> None:
+    def remember(self, seqs: _Sequences, key: str, prompt: list[int]) -> None:
         kept = self._kept.get(key)
         if kept is not None and kept.tokens[:len(prompt)] == prompt:
             self._kept.move_to_end(key)
-            return  # already kept (the second and third suggestions of one request)
-        llama = self._llama
-        ctx = model._ctx.ctx
-        size = llama.llama_state_seq_get_size(ctx, 0)
-        if size > self.max_bytes:  # also: max_bytes 0 keeps nothing
+            return  # already kept (a second round of suggestions for one request)
+        if self.max_bytes <= 0:
             return
-        data = (ctypes.c_uint8 * size)()
-        if llama.llama_state_seq_get_data(ctx, data, size, 0) != size:
+        data = seqs.save()
+        if data is None or len(data) > self.max_bytes:
             return
         if kept is not None:
-            self._bytes -= kept.size
-        self._kept[key] = _Kept(list(model._input_ids[:model.n_tokens]), data, size)
+            self._bytes -= len(kept.data)
+        self._kept[key] = _Kept(list(seqs.tokens), data)
         self._kept.move_to_end(key)
-        self._bytes += size
+        self._bytes += len(data)
         while self._bytes > self.max_bytes and len(self._kept) > 1:
             _, old = self._kept.popitem(last=False)
-            self._bytes -= old.size
+            self._bytes -= len(old.data)

@@ -26,13 +26,23 @@ def near_duplicate(text: str, others: list[str]) -> bool:
     return any(a == _normal(b) or difflib.SequenceMatcher(None, a, _normal(b)).ratio() >= SIMILAR for b in others)
 
 
+def _sampled(params: GenerationParams, attempt: int) -> GenerationParams:
+    """The parameters of an extra suggestion: sampled, with a seed of its own."""
+    return params.model_copy(update={"temperature": max(params.temperature, 0.9), "seed": params.seed + 100 + attempt})
+
+
 def generate_suggestions(engine: ReplyEngine, prompt: str, stops: list[str], params: GenerationParams, count: int,
                          on_text=None, session: str | None = None) -> list[Generation]:
-    """The first reply with the caller's parameters (streamed); more, sampled, only if clearly different.
+    """The first reply with the caller's parameters (streamed) and count - 1 sampled ones, made together
+    (engine.generate_many); replies too like one already found are dropped, and the missing ones are
+    sampled once more, together. At most two rounds: when the model keeps saying the same thing, fewer
+    suggestions come back rather than many more tries.
 
-    An empty reply is retried with sampling; if every try is empty, the list is empty.
+    An empty first reply is retried with sampling; if every try is empty, the list is empty.
     """
-    first = engine.generate(prompt, params, stops, on_text, session=session)
+    made = engine.generate_many(prompt, [params] + [_sampled(params, i) for i in range(1, count)], stops, on_text,
+                                session=session)
+    first, extra = made[0], made[1:]
     tries = 0
     while not first.text and tries < 2:
         tries += 1
@@ -41,14 +51,17 @@ def generate_suggestions(engine: ReplyEngine, prompt: str, stops: list[str], par
     if not first.text:
         return []
     found = [first]
-    attempt = 0
-    while len(found) < count and attempt < count * 3:
-        attempt += 1
-        sampled = params.model_copy(update={"temperature": max(params.temperature, 0.9),
-                                            "seed": params.seed + 100 + attempt})
-        candidate = engine.generate(prompt, sampled, stops, session=session)
-        if candidate.text and not near_duplicate(candidate.text, [g.text for g in found]):
-            found.append(candidate)
+
+    def keep(candidates: list[Generation]) -> None:
+        for candidate in candidates:
+            if len(found) < count and candidate.text and not near_duplicate(candidate.text, [g.text for g in found]):
+                found.append(candidate)
+
+    keep(extra)
+    missing = count - len(found)
+    if missing > 0:
+        keep(engine.generate_many(prompt, [_sampled(params, count - 1 + i) for i in range(1, missing + 1)], stops,
+                                  session=session))
     return found
 
 

@@ -43,7 +43,8 @@ def load_engine() -> ReplyEngine:
                             settings.ml_service_requantize)
     return LlamaEngine.load(resolved, context_size=settings.ml_service_context_size,
                             gpu_layers=settings.ml_service_gpu_layers, threads=settings.ml_service_threads,
-                            kv_memory_mb=settings.ml_service_kv_memory_mb)
+                            kv_memory_mb=settings.ml_service_kv_memory_mb,
+                            sequences=settings.ml_service_parallel_replies)
 
 
 async def train_adapter(ctx: dict, job_id: str) -> dict:

@@ -69,12 +69,15 @@ def test_llama_cpp_serves_the_adapter_and_rolls_back_in_place(trained):
     engine = LlamaEngine.load(BASE, context_size=2048, gpu_layers=0, threads=2)
     params, stops = GenerationParams(max_tokens=40), list(BASE_STOPS)
     base = engine.generate(HELD_OUT, params, stops).text
+    assert engine.generate_many(HELD_OUT, [params, params], stops)[1].text == base  # the batch context exists
     engine.use_adapter(str(path))
     tuned = engine.generate(HELD_OUT, params, stops).text
+    batched = engine.generate_many(HELD_OUT, [params, params], stops)  # the switch reached the batch context
     engine.use_adapter(None)
     back = engine.generate(HELD_OUT, params, stops).text
     assert SIGN_OFF.split(",")[0] in tuned or "Blue Salon" in tuned, tuned
     assert "Blue Salon" not in base
-    assert back == base
+    assert back == base and [g.text for g in batched] == [tuned, tuned]
+    assert engine.generate_many(HELD_OUT, [params, params], stops)[1].text == base
     with pytest.raises(RuntimeError, match="missing"):
         engine.use_adapter("/nonexistent/adapter.gguf")
