@@ -62,7 +62,7 @@ def _judge(spec):
     settings = get_settings()
     engine = LlamaEngine.load(ResolvedModel("judge", spec.gguf_path, (str(spec.gguf_path),)),
                               context_size=settings.ml_service_context_size, gpu_layers=0,
-                              threads=settings.ml_service_train_threads)
+                              threads=settings.ml_service_train_threads, sequences=1)  # one reply at a time
     if not engine.status.loaded:
         raise RuntimeError(f"the model could not be loaded to judge the adapter: {engine.status.error}")
     _, held_out = split_samples(spec.samples, spec.config.eval_fraction, spec.config.seed)

@@ -82,3 +82,20 @@ def test_a_prompt_that_does_not_fit_is_refused_before_any_work(model, tmp_path: 
     with pytest.raises(ValueError, match="does not fit"):
         model.generate_many(long, [GREEDY, sampled(1)], BASE_STOPS)
     assert model.generate(prompts()[0], GREEDY, BASE_STOPS).text  # and the engine still serves
+
+
+def test_one_sequence_at_a_time_gives_the_same_replies(model, tmp_path: Path):
+    """ML_SERVICE_PARALLEL_REPLIES=1 (less memory for a big model): the replies come one after another,
+    and they are the ones decoded together, sampled ones included (each sequence computes alone)."""
+    from ml.quantize import serving_copy
+    from ml.registry import resolve_model
+
+    resolved = serving_copy(resolve_model("smollm2-135m-instruct", None, tmp_path), tmp_path / "converted")
+    single = LlamaEngine.load(resolved, context_size=2048, gpu_layers=0, threads=2, sequences=1)
+    for prompt in prompts()[1:3]:
+        variants = [GREEDY, sampled(11), sampled(12)]
+        apart = single.generate_many(prompt, variants, BASE_STOPS)
+        model._seqs.clear()
+        together = model.generate_many(prompt, variants, BASE_STOPS)
+        assert [g.text for g in apart] == [g.text for g in together]
+        assert apart[1].prompt_evaluated == 1  # the second read only re-reads the last token for its logits
