@@ -346,6 +346,8 @@ class LlamaEngine(ReplyEngine):
 
         started = time.perf_counter()
         tokens = self._model.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+        if not tokens:
+            raise ValueError("the prompt is empty")
         if len(tokens) + max(p.max_tokens for p in variants) > self.context_size:
             raise ValueError(f"prompt of {len(tokens)} tokens does not fit the context window")
         scratch = np.empty(self._model.n_vocab(), dtype=np.float32)  # reused: no new arrays per token
@@ -425,15 +427,30 @@ class _Sequences:
         for s in range(1, self.count):
             llama.llama_memory_seq_rm(self._memory, s, -1, -1)
         reused = min(common_prefix(self.tokens, prompt), len(prompt) - 1)
-        llama.llama_memory_seq_rm(self._memory, 0, reused, -1)
+        if not llama.llama_memory_seq_rm(self._memory, 0, reused, -1):  # a model whose cells cannot be cut
+            self.clear()
+            reused = 0
         del self.tokens[reused:]
         for at in range(reused, len(prompt), self.PROMPT_BATCH):  # the chunks llama-cpp-python reads
             chunk = prompt[at:at + self.PROMPT_BATCH]
             self._decode(chunk, list(range(at, at + len(chunk))), [0] * len(chunk), last_only=True)
             self.tokens += chunk
-        for s in range(1, sequences):
-            llama.llama_memory_seq_cp(self._memory, 0, s, -1, -1)
+        if sequences > 1:
+            self._share(sequences)
         return len(prompt) - reused
+
+    def _share(self, sequences: int) -> None:
+        """Give sequence 0's cells to sequences 1.. through its saved state: that copies the cells the
+        prompt fills, where llama_memory_seq_cp between streams copies whole streams (context_size cells
+        each, ≈35 ms per request for SmolLM2 at 4096 whatever the prompt's length)."""
+        llama, ctx = self._llama, self.context.ctx
+        size = llama.llama_state_seq_get_size(ctx, 0)
+        data = (ctypes.c_uint8 * size)()
+        if llama.llama_state_seq_get_data(ctx, data, size, 0) != size:
+            raise RuntimeError("could not read the prompt's state")
+        for s in range(1, sequences):
+            if llama.llama_state_seq_set_data(ctx, data, size, s) != size:
+                raise RuntimeError("could not give the prompt to another sequence")
 
     def step(self, tokens: list[int], position: int, sequences: list[int]) -> None:
         """One token for each sequence, all at the same position, each with its logits (index i)."""
@@ -466,10 +483,13 @@ class _Sequences:
             raise RuntimeError(f"llama.cpp refused the adapter (code {code})")
         self.clear()
 
-    def save(self) -> ctypes.Array | None:
-        """Sequence 0's state (its KV cells), or None if llama.cpp cannot give it."""
+    def save(self, max_bytes: int) -> ctypes.Array | None:
+        """Sequence 0's state (its KV cells), or None if it is larger than max_bytes or llama.cpp cannot
+        give it."""
         llama, ctx = self._llama, self.context.ctx
         size = llama.llama_state_seq_get_size(ctx, 0)
+        if size > max_bytes:
+            return None
         data = (ctypes.c_uint8 * size)()
         return data if size and llama.llama_state_seq_get_data(ctx, data, size, 0) == size else None
 
@@ -536,10 +556,10 @@ class ConversationMemory:
         if kept is not None and kept.tokens[:len(prompt)] == prompt:
             self._kept.move_to_end(key)
             return  # already kept (a second round of suggestions for one request)
-        if self.max_bytes <= 0:
-            return
-        data = seqs.save()
-        if data is None or len(data) > self.max_bytes:
+        if self.max_bytes <= 0 or seqs.tokens[:len(prompt)] != prompt:
+            return  # nothing to keep, or the context holds something else by now
+        data = seqs.save(self.max_bytes)
+        if data is None:
             return
         if kept is not None:
             self._bytes -= len(kept.data)
