@@ -3,7 +3,8 @@ provider's held-out messages (the replies the training never saw), and chrF (sac
 close each comes to what the provider really wrote.
 
 The replies are made the way suggestions are (ml.suggestions, greedy, the same stops), so the score
-is the score of what the provider would see.
+is the score of what the provider would see. Next to chrF the judge counts invented numbers (ml.facts):
+numbers in a suggestion that neither the conversation nor the provider's training replies state.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml.engine import ReplyEngine
+from ml.facts import invented
 from ml.params import GenerationParams
 from ml.prompt import BASE_STOPS
 from ml.suggestions import generate_suggestions
@@ -37,6 +39,8 @@ class Judgement:
     voice_chrf: float
     judged: int
     examples: list[Example] = field(default_factory=list)
+    base_invented: int = 0  # numbers stated that the provider never gave, over all judged replies
+    voice_invented: int = 0
 
     @property
     def verdict(self) -> str:
@@ -53,8 +57,10 @@ def last_message(prompt: str) -> str:
     return last.split(":", 1)[1].strip() if ":" in last else last.strip()
 
 
-def judge(engine: ReplyEngine, adapter_path: Path, held_out: list[TrainSample]) -> Judgement:
-    """Score base vs adapter on up to MAX_JUDGED held-out samples (chrF, corpus level)."""
+def judge(engine: ReplyEngine, adapter_path: Path, held_out: list[TrainSample],
+          known_replies: list[str] = ()) -> Judgement:
+    """Score base vs adapter on up to MAX_JUDGED held-out samples (chrF, corpus level) and count the
+    numbers each invents (known: each sample's conversation and known_replies, the provider's own)."""
     from sacrebleu.metrics import CHRF
 
     room = engine.context_size - GREEDY.max_tokens - 8
@@ -72,4 +78,8 @@ def judge(engine: ReplyEngine, adapter_path: Path, held_out: list[TrainSample]) 
     score = (lambda replies: round(chrf.corpus_score(replies, [truths]).score, 1)) if items else (lambda _: 0.0)
     examples = [Example(last_message(s.prompt), s.reply, b, v)
                 for s, b, v in zip(items[:MAX_EXAMPLES], base, voice)]
-    return Judgement(score(base), score(voice), len(items), examples)
+
+    def made_up(replies: list[str]) -> int:
+        return sum(len(invented(reply, [s.prompt, *known_replies])) for s, reply in zip(items, replies))
+
+    return Judgement(score(base), score(voice), len(items), examples, made_up(base), made_up(voice))

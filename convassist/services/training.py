@@ -211,11 +211,15 @@ class JudgementView(CamelModel):
     judged: int
     verdict: Literal["better", "same", "worse"]
     examples: list[ExampleView]
+    # numbers its suggestions stated that neither the conversation nor the provider's replies gave
+    base_invented: int = 0
+    voice_invented: int = 0
 
     @classmethod
     def of(cls, judgement: Judgement) -> "JudgementView":
         return cls(base_chrf=judgement.base_chrf, voice_chrf=judgement.voice_chrf, judged=judgement.judged,
-                   verdict=judgement.verdict, examples=[ExampleView(**vars(e)) for e in judgement.examples])
+                   verdict=judgement.verdict, examples=[ExampleView(**vars(e)) for e in judgement.examples],
+                   base_invented=judgement.base_invented, voice_invented=judgement.voice_invented)
 
 
 JUDGE_MARGIN = 1.0  # chrF points: a smaller difference is "about the same" (ml.judge.MARGIN)
@@ -352,8 +356,9 @@ def complete_job(job_id: str, result: TrainResult, judgement: Judgement | None =
 def _beats_the_serving_one(session: Session, job: TrainingJob, new: JudgementView) -> bool:
     """Whether a new adapter may replace what serves without asking: it must beat the base model, and
     the active adapter (if any) by the same margin on its own judgement; never when it is worse, and
-    never over an active adapter that was not judged (nothing to compare with)."""
-    if new.verdict != "better":
+    never over an active adapter that was not judged (nothing to compare with), and never when it
+    invents more numbers than the base model (a provider sends a suggestion only if it is right)."""
+    if new.verdict != "better" or new.voice_invented > new.base_invented:
         return False
     serving = session.execute(sa.select(TrainingJob).where(TrainingJob.provider_id == job.provider_id,
                                                            TrainingJob.is_active.is_(True))).scalar_one_or_none()

@@ -215,9 +215,13 @@ def _verdict_words(judgement: training.JudgementView | None) -> str:
         return ""
     score = f"(closeness to your real replies: {judgement.voice_chrf:.0f} vs {judgement.base_chrf:.0f} out of 100, " \
             f"on {judgement.judged} replies it did not learn from)"
-    return {"better": f"Sounds more like you than the base model {score}.",
-            "same": f"About as close to you as the base model {score}: more replies will help.",
-            "worse": f"Further from you than the base model {score}: better not to switch it on."}[judgement.verdict]
+    words = {"better": f"Sounds more like you than the base model {score}.",
+             "same": f"About as close to you as the base model {score}: more replies will help.",
+             "worse": f"Further from you than the base model {score}: better not to switch it on."}[judgement.verdict]
+    if judgement.voice_invented or judgement.base_invented:
+        words += (f" Its replies gave {judgement.voice_invented} number(s) (times, prices) that neither you nor "
+                  f"your client had written; the base model's {judgement.base_invented}. Check those before sending.")
+    return words
 
 
 def _uuid(value: object) -> uuid.UUID:

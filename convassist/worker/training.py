@@ -65,10 +65,10 @@ def _judge(spec):
                               threads=settings.ml_service_train_threads, sequences=1)  # one reply at a time
     if not engine.status.loaded:
         raise RuntimeError(f"the model could not be loaded to judge the adapter: {engine.status.error}")
-    _, held_out = split_samples(spec.samples, spec.config.eval_fraction, spec.config.seed)
-    verdict = judge(engine, spec.adapter_path, held_out)
-    log.info("judged judged=%d base_chrf=%.1f voice_chrf=%.1f", verdict.judged, verdict.base_chrf,
-             verdict.voice_chrf)
+    learned, held_out = split_samples(spec.samples, spec.config.eval_fraction, spec.config.seed)
+    verdict = judge(engine, spec.adapter_path, held_out, [s.reply for s in learned])
+    log.info("judged judged=%d base_chrf=%.1f voice_chrf=%.1f base_invented=%d voice_invented=%d", verdict.judged,
+             verdict.base_chrf, verdict.voice_chrf, verdict.base_invented, verdict.voice_invented)
     return verdict
 
 

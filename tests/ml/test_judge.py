@@ -16,3 +16,14 @@ def test_samples_too_long_for_the_context_are_not_judged():
     verdict = judge(engine, Path("/nonexistent/adapter.gguf"), samples)
     assert verdict.judged == 1 and verdict.voice_chrf == 100.0
     assert last_message(samples[1].prompt) == "Is Friday free?"
+
+
+def test_the_judge_counts_numbers_the_provider_never_gave():
+    samples = [TrainSample("Them: How much is a trim?\nMe:", "A trim is $35."),
+               TrainSample("Them: Are you open at 9?\nMe:", "Yes, from 9.")]
+    engine = FakeEngine(reply="Sure, it's $35 at 10pm")
+    verdict = judge(engine, Path("/nonexistent/adapter.gguf"), samples, ["Trims are $35, colour $120."])
+    # "10" invented in each reply; "35" is the provider's own price
+    assert verdict.voice_invented == verdict.base_invented == 2
+    # without the provider's replies "35" is invented too, in each
+    assert judge(engine, Path("/nonexistent/adapter.gguf"), samples).voice_invented == 4

@@ -170,13 +170,14 @@ def test_a_new_adapter_switches_itself_on_only_when_it_beats_what_serves(ana, se
             training.add_sample(session, provider_id, training.SampleInput(
                 input_context=f"Them: question {i}\nMe:", expected_output=f"A fine answer number {i}."))
 
-    def finished(base: float, voice: float) -> str:
+    def finished(base: float, voice: float, invented: tuple[int, int] = (0, 0)) -> str:
         with session_scope() as session:
             job = training.create_job(session, provider_id, training.TrainingParams(base_model="smollm2-135m-instruct"))
             job_id = str(job.id)
         with session_scope() as session:
             session.get(training.TrainingJob, job.id).status = "training"
-        training.complete_job(job_id, TrainResult(), Judgement(base, voice, 5))
+        training.complete_job(job_id, TrainResult(), Judgement(base, voice, 5, base_invented=invented[0],
+                                                                voice_invented=invented[1]))
         with session_scope() as session:
             return session.get(training.TrainingJob, job.id).is_active
 
@@ -184,3 +185,26 @@ def test_a_new_adapter_switches_itself_on_only_when_it_beats_what_serves(ana, se
     assert finished(9.0, 25.0) is True  # better, nothing serving: on
     assert finished(9.0, 25.5) is False  # about the same as what serves: left alone
     assert finished(9.0, 30.0) is True  # clearly better than what serves: replaces it
+    assert finished(9.0, 45.0, invented=(1, 2)) is False  # closer, but invents more numbers than the base
+
+
+def test_a_judged_job_tells_the_provider_about_numbers_nobody_gave(ana):
+    """The judgement's invented-number counts are stored with the job and said in the verdict sentence."""
+    from convassist.state.training import _verdict_words
+    from ml.judge import Judgement
+    from ml.train import TrainResult
+
+    provider_id, _ = ana
+    with session_scope() as session:
+        for i in range(training.MIN_SAMPLES):
+            training.add_sample(session, provider_id, training.SampleInput(
+                input_context=f"Them: question {i}\nMe:", expected_output=f"A fine answer number {i}."))
+        job = training.create_job(session, provider_id, training.TrainingParams(base_model="smollm2-135m-instruct"))
+        job.status = "training"
+    training.complete_job(str(job.id), TrainResult(), Judgement(9.0, 25.0, 5, base_invented=3, voice_invented=1))
+    with session_scope() as session:
+        view = training.job_view(training.get_job(session, provider_id, job.id)).judgement
+    assert (view.base_invented, view.voice_invented) == (3, 1)
+    words = _verdict_words(view)
+    assert "gave 1 number(s)" in words and "the base model's 3" in words
+    assert "number" not in _verdict_words(view.model_copy(update={"base_invented": 0, "voice_invented": 0}))

@@ -1,0 +1,35 @@
+"""Facts a reply states that the provider never gave: the numbers in it (times, prices, durations,
+dates) that appear neither in the conversation nor in the provider's own replies. A provider sends a
+suggestion only if it is right; "see you at 10pm" when nobody said 10 is the worst kind of wrong.
+
+Numbers are compared as the digits they are written with ("$120" and "120.00" are 120; "10:30" and
+"10.30" are 10:30; "3pm" is 3). Numbers written as words ("three") are not counted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_NUMBER = re.compile(r"\d+(?:[:.,]\d+)*")
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers a text states, normalised so that the same fact reads the same: thousands separators
+    and zero cents dropped, "10.30" read as the time 10:30."""
+    found = set()
+    for raw in _NUMBER.findall(text):
+        value = re.sub(r",(?=\d{3}(?!\d))", "", raw)  # 1,200 → 1200
+        value = re.sub(r"\.0+$", "", value)  # 120.00 → 120
+        value = re.sub(r"^(\d{1,2})\.(\d{2})$", r"\1:\2", value)  # 10.30 → 10:30
+        found.add(value)
+    return found
+
+
+def invented(reply: str, known: Iterable[str]) -> set[str]:
+    """The numbers of a reply that none of the known texts (the conversation, the provider's past
+    replies) states."""
+    given: set[str] = set()
+    for text in known:
+        given |= numbers(text)
+    return numbers(reply) - given
