@@ -138,6 +138,14 @@ def test_next_after_login_returns_to_a_page_of_this_site():
     assert safe_next("/conversations/abc?suggest=1") == "/conversations/abc?suggest=1"
 
 
+def job_with_samples(session, provider_id) -> training.TrainingJob:
+    """A queued training job of a provider with just enough samples."""
+    for i in range(training.MIN_SAMPLES):
+        training.add_sample(session, provider_id, training.SampleInput(
+            input_context=f"Them: question {i}\nMe:", expected_output=f"A fine answer number {i}."))
+    return training.create_job(session, provider_id, training.TrainingParams(base_model="smollm2-135m-instruct"))
+
+
 def test_training_refuses_with_the_numbers_a_model_this_machine_cannot_train(ana, monkeypatch):
     from ml.registry import REGISTRY, machine_memory_gb, training_memory_problem
 
@@ -145,10 +153,7 @@ def test_training_refuses_with_the_numbers_a_model_this_machine_cannot_train(ana
     assert "needs about 58.6 GB" in training_memory_problem("mistral-7b", 24.0)
     provider_id, _ = ana
     with session_scope() as session:
-        for i in range(training.MIN_SAMPLES):
-            training.add_sample(session, provider_id, training.SampleInput(
-                input_context=f"Them: question {i}\nMe:", expected_output=f"A fine answer number {i}."))
-        job = training.create_job(session, provider_id, training.TrainingParams(base_model="smollm2-135m-instruct"))
+        job = job_with_samples(session, provider_id)
     monkeypatch.setattr(training, "machine_memory_gb", lambda: 1.0)  # a machine too small for it
     assert training.begin_training(str(job.id)) is None
     with session_scope() as session:
@@ -196,10 +201,7 @@ def test_a_judged_job_tells_the_provider_about_numbers_nobody_gave(ana):
 
     provider_id, _ = ana
     with session_scope() as session:
-        for i in range(training.MIN_SAMPLES):
-            training.add_sample(session, provider_id, training.SampleInput(
-                input_context=f"Them: question {i}\nMe:", expected_output=f"A fine answer number {i}."))
-        job = training.create_job(session, provider_id, training.TrainingParams(base_model="smollm2-135m-instruct"))
+        job = job_with_samples(session, provider_id)
         job.status = "training"
     training.complete_job(str(job.id), TrainResult(), Judgement(9.0, 25.0, 5, base_invented=3, voice_invented=1))
     with session_scope() as session:
