@@ -218,10 +218,20 @@ def _verdict_words(judgement: training.JudgementView | None) -> str:
     words = {"better": f"Sounds more like you than the base model {score}.",
              "same": f"About as close to you as the base model {score}: more replies will help.",
              "worse": f"Further from you than the base model {score}: better not to switch it on."}[judgement.verdict]
-    if judgement.voice_invented or judgement.base_invented:
-        words += (f" Its replies gave {judgement.voice_invented} number(s) (times, prices) that neither you nor "
-                  f"your client had written; the base model's {judgement.base_invented}. Check those before sending.")
-    return words
+    return words + _invented_words(judgement.voice_invented, judgement.base_invented)
+
+
+def _invented_words(voice: int, base: int) -> str:
+    """Numbers (times, prices) the replies made up, in a sentence; nothing when neither made any up."""
+    def numbers(n: int) -> str:
+        return f"{n} number{'' if n == 1 else 's'}"
+
+    if voice:
+        return (f" Its replies made up {numbers(voice)} (times, prices) that neither you nor your client had "
+                f"written (the base model: {base}): check numbers before you send a suggestion.")
+    if base:
+        return f" It made up no times or prices; the base model made up {numbers(base)}."
+    return ""
 
 
 def _uuid(value: object) -> uuid.UUID:

@@ -207,6 +207,7 @@ def test_a_judged_job_tells_the_provider_about_numbers_nobody_gave(ana):
     with session_scope() as session:
         view = training.job_view(training.get_job(session, provider_id, job.id)).judgement
     assert (view.base_invented, view.voice_invented) == (3, 1)
-    words = _verdict_words(view)
-    assert "gave 1 number(s)" in words and "the base model's 3" in words
-    assert "number" not in _verdict_words(view.model_copy(update={"base_invented": 0, "voice_invented": 0}))
+    assert "made up 1 number (times, prices)" in _verdict_words(view) and "(the base model: 3)" in _verdict_words(view)
+    assert _verdict_words(view.model_copy(update={"voice_invented": 0})).endswith(
+        "It made up no times or prices; the base model made up 3 numbers.")
+    assert "made up" not in _verdict_words(view.model_copy(update={"base_invented": 0, "voice_invented": 0}))
