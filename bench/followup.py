@@ -58,22 +58,29 @@ def salon(i: int) -> list[dict]:
     return out
 
 
-def in_the_engine() -> str:
-    """The same everyday prompts in the worker's engine (its model file, context and threads): three
-    replies decoded together vs three one after another (the prompt read once either way: the way
-    before batching) vs one; and what one decode step costs with 1, 2 and 3 sequences."""
+def worker_engine():
+    """The engine a worker loads: its model file (the served copy), context size and threads."""
     from convassist.settings import get_settings
-    from ml.engine import LlamaEngine, _Sequences
-    from ml.params import GenerationParams
-    from ml.prompt import BASE_STOPS, Turn, render
+    from ml.engine import LlamaEngine
     from ml.quantize import serving_copy
     from ml.registry import resolve_model
 
     settings = get_settings()
     resolved = serving_copy(resolve_model(settings.ml_service_model_id, None, settings.convassist_data_dir),
                             settings.convassist_data_dir / "models" / "converted", settings.ml_service_requantize)
-    engine = LlamaEngine.load(resolved, context_size=settings.ml_service_context_size, gpu_layers=0,
-                              threads=settings.ml_service_threads)
+    return LlamaEngine.load(resolved, context_size=settings.ml_service_context_size, gpu_layers=0,
+                            threads=settings.ml_service_threads)
+
+
+def in_the_engine() -> str:
+    """The same everyday prompts in the worker's engine (its model file, context and threads): three
+    replies decoded together vs three one after another (the prompt read once either way: the way
+    before batching) vs one; and what one decode step costs with 1, 2 and 3 sequences."""
+    from ml.engine import _Sequences
+    from ml.params import GenerationParams
+    from ml.prompt import BASE_STOPS, Turn, render
+
+    engine = worker_engine()
     greedy = GenerationParams(max_tokens=64)
     variants = [greedy] + [GenerationParams(max_tokens=64, temperature=0.9, seed=100 + i) for i in (1, 2)]
     steps: dict[int, list[float]] = {1: [], 2: [], 3: []}
