@@ -26,10 +26,15 @@ def numbers(text: str) -> set[str]:
     return found
 
 
-def invented(reply: str, known: Iterable[str]) -> set[str]:
+def stated(texts: Iterable[str]) -> set[str]:
+    """Every number the texts state."""
+    found: set[str] = set()
+    for text in texts:
+        found |= numbers(text)
+    return found
+
+
+def invented(reply: str, known: Iterable[str], also_known: set[str] = frozenset()) -> set[str]:
     """The numbers of a reply that none of the known texts (the conversation, the provider's past
-    replies) states."""
-    given: set[str] = set()
-    for text in known:
-        given |= numbers(text)
-    return numbers(reply) - given
+    replies) states; also_known: numbers already gathered (stated() of texts shared by many replies)."""
+    return numbers(reply) - stated(known) - also_known

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml.engine import ReplyEngine
-from ml.facts import invented
+from ml.facts import invented, stated
 from ml.params import GenerationParams
 from ml.prompt import BASE_STOPS
 from ml.suggestions import generate_suggestions
@@ -79,7 +79,9 @@ def judge(engine: ReplyEngine, adapter_path: Path, held_out: list[TrainSample],
     examples = [Example(last_message(s.prompt), s.reply, b, v)
                 for s, b, v in zip(items[:MAX_EXAMPLES], base, voice)]
 
+    given = stated(known_replies)  # gathered once, not per reply
+
     def made_up(replies: list[str]) -> int:
-        return sum(len(invented(reply, [s.prompt, *known_replies])) for s, reply in zip(items, replies))
+        return sum(len(invented(reply, [s.prompt], given)) for s, reply in zip(items, replies))
 
     return Judgement(score(base), score(voice), len(items), examples, made_up(base), made_up(voice))
