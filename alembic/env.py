@@ -3,7 +3,7 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import convassist.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from convassist.models import in_models  # (importing it registers the tables on SQLModel.metadata)
 from convassist.db import engine_for
 from convassist.settings import get_settings
 
@@ -13,13 +13,13 @@ target_metadata = SQLModel.metadata
 def run() -> None:
     connection = context.config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata)
+        context.configure(connection=connection, target_metadata=target_metadata, include_object=in_models)
         with context.begin_transaction():
             context.run_migrations()
         return
     url = context.config.get_main_option("sqlalchemy.url") or get_settings().resolved_database_url
     with engine_for(url).connect() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata)
+        context.configure(connection=conn, target_metadata=target_metadata, include_object=in_models)
         with context.begin_transaction():
             context.run_migrations()
 

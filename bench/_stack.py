@@ -114,13 +114,15 @@ def bench_stack(databases: tuple[str, ...] = ("bench",), *, redis: bool = True, 
                 service.stop()
 
 
-def _start_api(env: dict, processes: list, *, database_url: str | None = None, workers: int = 2) -> str:
-    """The API in granian, the server `reflex run --env prod` uses, with `make run`'s worker count."""
+def _start_api(env: dict, processes: list, *, database_url: str | None = None, workers: int = 2,
+               settings: dict[str, str] | None = None) -> str:
+    """The API in granian, the server `reflex run --env prod` uses, with `make run`'s worker count;
+    settings: environment variables of its own (e.g. ML_SERVICE_EXAMPLES)."""
     port = free_port()
     processes.append(subprocess.Popen(
         [str(Path(sys.executable).parent / "granian"), "--interface", "asgi", "--factory", "--workers", str(workers),
          "--port", str(port), "--log-level", "warning", "--no-access-log", "convassist.api:create_api"],
-        cwd=ROOT, env={**env, **({"DATABASE_URL": database_url} if database_url else {})}))
+        cwd=ROOT, env={**env, **({"DATABASE_URL": database_url} if database_url else {}), **(settings or {})}))
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/api/openapi.json")
     return base

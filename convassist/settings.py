@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     # suggestions of one request decoded together (ml.engine._Sequences); each holds its own KV cache of
     # CONTEXT_SIZE tokens (SmolLM2: ≈94 MB at 4096; a 7B model ≈0.5 GB), 1: one after another
     ml_service_parallel_replies: int = Field(3, ge=1, le=3)
+    # the provider's past exchanges most like the client's message, put in the prompt as examples
+    # (services/examples.py; PostgreSQL full-text search), at most; 0: none
+    ml_service_examples: int = Field(3, ge=0, le=8)
     # suggestions computed when a client's message arrives (services/ahead.py), per provider per minute
     ml_service_ahead: bool = True
     ml_service_ahead_per_minute: int = Field(20, ge=1)

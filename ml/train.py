@@ -23,7 +23,8 @@ from pathlib import Path
 
 log = logging.getLogger("ml.train")
 
-MIN_AGREEMENT = 0.95  # top-token agreement of the GGUF export with the peft model
+MAX_EXPORT_DIVERGENCE = 1.5  # llama.cpp with the exported adapter vs the peft model, × the noise floor
+# (ml.lora_export.export_divergence: a right export measured ×0.78-0.79, a wrong q/k permutation ×2.4-2.6)
 TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 REPLY_END = "\nThem:"  # the model learns to end its turn the way the prompt's stop sequences expect
 
@@ -57,7 +58,7 @@ class TrainResult:
     epochs_run: int = 0
     best_epoch: int = 0
     seconds_per_step: float = 0.0
-    agreement: float = 0.0
+    export_divergence: float = 0.0  # × the quantization noise floor (ml.lora_export)
     train_samples: int = 0
     eval_samples: int = 0
     steps_per_epoch: int = 0
@@ -129,7 +130,7 @@ def train_lora(gguf_path: Path, samples: list[TrainSample], config: TrainConfig,
     from peft import LoraConfig, get_peft_model
     from transformers import get_linear_schedule_with_warmup
 
-    from ml.lora_export import export_gguf_adapter, top_token_agreement
+    from ml.lora_export import export_divergence, export_gguf_adapter
 
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
@@ -195,11 +196,11 @@ def train_lora(gguf_path: Path, samples: list[TrainSample], config: TrainConfig,
     model.eval()
     export_gguf_adapter(model, adapter_path, alpha=2 * config.rank)
     texts = [s.prompt + " " + s.reply for s in (eval_set + train_set)[:4]]
-    result.agreement = round(top_token_agreement(model, tokenizer, gguf_path, adapter_path, texts), 4)
-    if result.agreement < MIN_AGREEMENT:
+    result.export_divergence = round(export_divergence(model, tokenizer, gguf_path, adapter_path, texts), 3)
+    if result.export_divergence > MAX_EXPORT_DIVERGENCE:
         adapter_path.unlink(missing_ok=True)
-        raise RuntimeError(f"the exported adapter disagrees with the trained model (top-token agreement "
-                           f"{result.agreement:.3f} < {MIN_AGREEMENT}); not published")
+        raise RuntimeError(f"the exported adapter disagrees with the trained model (divergence "
+                           f"{result.export_divergence:.2f} x the noise floor > {MAX_EXPORT_DIVERGENCE}); not published")
     if keep_model:
         result.model, result.tokenizer = model, tokenizer
     return result

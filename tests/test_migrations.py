@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import convassist.models  # noqa: F401
+from convassist.models import in_models
 from tests.conftest import alembic_config
 
 TABLES = {"provider", "device", "contact", "conversation", "message", "reaction", "generatedresponse",
@@ -20,7 +20,8 @@ def _upgrade_and_compare(url: str) -> None:
     try:
         with engine.connect() as conn:
             assert TABLES <= set(sa.inspect(conn).get_table_names())
-            diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"include_object": in_models}),
+                                    SQLModel.metadata)
             assert diff == [], f"models and migrations differ: {diff}"
         command.downgrade(alembic_config(url), "base")
         with engine.connect() as conn:

@@ -110,7 +110,12 @@ def suggestion_card(s: dict, index: int) -> rx.Component:
                 width="100%",
             ),
             rx.hstack(
-                rx.text(s["text"], size="2", class_name="suggestion-text", flex="1"),
+                rx.vstack(
+                    rx.text(s["text"], size="2", class_name="suggestion-text"),
+                    rx.cond(s["check"] != "",
+                            rx.text(rx.icon("triangle-alert", size=12), " ", s["check"], size="1",
+                                    color_scheme="amber", class_name="suggestion-check")),
+                    spacing="1", flex="1"),
                 rx.cond(ConversationState.chosen == index,
                         rx.badge(rx.icon("check", size=12), "Copied", color_scheme="green", class_name="chosen-badge")),
                 rx.badge(s["confidence"], variant="soft", title=s["percent"], class_name="confidence"),

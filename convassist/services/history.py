@@ -39,7 +39,7 @@ class HistoryPair:
     prompt: str  # the sample's input: the turns before the reply, Them/Me, ending with "Me:"
 
 
-def _acknowledgement(text: str) -> bool:
+def is_acknowledgement(text: str) -> bool:
     words = re.sub(r"[^\w\s']", " ", text.lower()).split()
     return " ".join(words) in ACKNOWLEDGEMENTS or len(words) < MIN_REPLY_WORDS
 
@@ -66,7 +66,7 @@ def history_pairs(session: Session, provider_id: uuid.UUID, *, limit: int = MAX_
         if row.direction == "outgoing" and turns and turns[-1].direction == "incoming":
             asked = turns[-1]
             usable = (text and row.message_type == "text" and asked.message_type == "text"
-                      and not _acknowledgement(text)
+                      and not is_acknowledgement(text)
                       and as_utc(row.sent_at) - as_utc(asked.sent_at) <= REPLY_WITHIN and (asked.text or "").strip())
             if usable:
                 context = [Turn("Me" if t.direction == "outgoing" else "Them", t.text.strip())

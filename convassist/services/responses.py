@@ -27,6 +27,7 @@ from convassist.models import Conversation, GeneratedResponse, Message, Training
 from convassist.schemas import CamelModel, CleanStr
 from convassist.services import cache, contacts, live, queue, ratelimit, training
 from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
+from convassist.services.examples import examples_for, with_examples
 from convassist.settings import get_settings
 from convassist.worker.contracts import (AdapterRef, GenerateFailure, GenerateRequest, GenerateResult, Outcome,
                                          Suggestion, parse_outcome)
@@ -115,10 +116,11 @@ def window_size(rows, max_history: int, step: int) -> int:
 
 
 def conversation_turns(session: Session, provider_id: uuid.UUID, message_id: uuid.UUID,
-                       max_history: int) -> tuple[list[Turn], uuid.UUID]:
+                       max_history: int, examples: int = 0) -> tuple[list[Turn], uuid.UUID]:
     """The prompt turns: the last max_history messages up to and including the target, oldest first
-    (retracted left out; tapbacks are never messages), and the conversation's id. One query: it is on
-    every suggestion's path."""
+    (retracted left out; tapbacks are never messages), with up to `examples` of the provider's past
+    exchanges like the client's newest messages before them (services/examples.py); and the
+    conversation's id. One query for the window: it is on every suggestion's path."""
     step = window_step(max_history)
     rows = session.execute(_window_query(), {"message_id": message_id, "provider_id": provider_id,
                                              "max_history": max_history + step - 1}).all()
@@ -134,7 +136,8 @@ def conversation_turns(session: Session, provider_id: uuid.UUID, message_id: uui
     turns = [Turn(speaker_for(r.direction, names.get(r.sender_id) or r.sender_id, is_group), r.text) for r in rows]
     if not turns:
         raise DomainError("There is no message text to reply to.", code="nothing_to_reply_to", status=422)
-    return turns, conversation_id
+    found = examples_for(session, provider_id, conversation_id, turns, is_group, examples)
+    return with_examples(turns, found), conversation_id
 
 
 # -- generation ------------------------------------------------------------------------------------
@@ -380,7 +383,8 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
         raise DomainError(f"count must be between 1 and {MAX_SUGGESTIONS}.", code="invalid_count", status=422)
 
     def load(session: Session) -> tuple[tuple[list[Turn], uuid.UUID], training.ActiveAdapter | None, int]:
-        return (conversation_turns(session, provider_id, message_id, max_history),
+        return (conversation_turns(session, provider_id, message_id, max_history,
+                                   get_settings().ml_service_examples),
                 training.active_adapter(session, provider_id), _verdicts_on(session, provider_id, message_id))
 
     ((turns, conversation_id), adapter, verdicts), model = await _read_beside_worker_model(load, session)
@@ -415,6 +419,13 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
         log.info("generation failed response=%s code=%s", row.id, outcome.error)
         raise DomainError(outcome.message, code=outcome.error, status=outcome.http_status)
     return response_view(row)
+
+
+def ranked(suggestions: list[Suggestion]) -> list[tuple[int, Suggestion]]:
+    """Suggestions in the order the provider should read them, each with its place in the response (what
+    a verdict names): those whose numbers all come from the conversation or the provider's examples
+    first (a made-up time or price is the worst kind of wrong), then the most confident."""
+    return sorted(enumerate(suggestions), key=lambda pair: (bool(pair[1].unsupported_numbers), -pair[1].confidence))
 
 
 def _verdicts_on(session: Session, provider_id: uuid.UUID, message_id: uuid.UUID) -> int:

@@ -183,7 +183,7 @@ def list_jobs(session: Session, provider_id: uuid.UUID) -> list[TrainingJob]:
 
 
 class JobMetrics(CamelModel):
-    """The losses per epoch, and whatever else the trainer reported (steps per epoch, agreement…)."""
+    """The losses per epoch, and whatever else the trainer reported (steps per epoch, export divergence…)."""
 
     model_config = CamelModel.model_config | {"extra": "allow"}
 
@@ -342,7 +342,7 @@ def complete_job(job_id: str, result: TrainResult, judgement: Judgement | None =
         job.output_path = str(get_settings().convassist_data_dir / "adapters" / str(job.provider_id) / f"{job.id}.gguf")
         job.metrics = {"trainLoss": result.train_loss, "evalLoss": result.eval_loss, "steps": result.steps,
                        "epochsRun": result.epochs_run, "bestEpoch": result.best_epoch,
-                       "secondsPerStep": result.seconds_per_step, "agreement": result.agreement,
+                       "secondsPerStep": result.seconds_per_step, "exportDivergence": result.export_divergence,
                        "trainSamples": result.train_samples, "evalSamples": result.eval_samples,
                        "stepsPerEpoch": result.steps_per_epoch, "stage": "done"}
         if judgement is not None:

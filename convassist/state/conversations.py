@@ -209,7 +209,7 @@ class ConversationState(rx.State):
             at = view.chosen_suggestion or 0
             self.chosen = next((i for i, card in enumerate(self.suggestions) if card["at"] == at), 0)
         if view.status == "edited" and self.suggestions:  # the card shows what was sent
-            self.suggestions = [{**card, "text": view.edited_response} if i == self.chosen else card
+            self.suggestions = [{**card, "text": view.edited_response, "check": ""} if i == self.chosen else card
                                 for i, card in enumerate(self.suggestions)]
 
     @rx.event
@@ -335,12 +335,20 @@ def confidence_word(confidence: float) -> str:
     return "likely" if confidence >= 0.4 else "maybe" if confidence >= 0.15 else "long shot"
 
 
+def _check(numbers: list[str]) -> str:
+    """What a card says about numbers the model may have made up ("" when there are none)."""
+    if not numbers:
+        return ""
+    listed = ", ".join(numbers)
+    return f"Check {listed}: not in this conversation or your past replies."
+
+
 def _cards(suggestions: list[Suggestion]) -> list[dict]:
-    """Suggestions as cards, most confident first; `at` is the suggestion's place in the response
+    """Suggestions as cards in responses.ranked's order; `at` is the suggestion's place in the response
     (what a verdict names)."""
-    ranked = sorted(enumerate(suggestions), key=lambda pair: -pair[1].confidence)
     return [{"text": s.text, "confidence": confidence_word(s.confidence),
-             "percent": f"Confidence {round(s.confidence * 100)}%", "at": i} for i, s in ranked]
+             "percent": f"Confidence {round(s.confidence * 100)}%", "at": i, "check": _check(s.unsupported_numbers)}
+            for i, s in responses.ranked(suggestions)]
 
 
 async def _wait_done(provider_id: uuid.UUID, response_id: uuid.UUID) -> responses.ResponsePublic:

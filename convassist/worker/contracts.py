@@ -42,6 +42,9 @@ class GenerateRequest(CamelModel):
 class Suggestion(CamelModel):
     text: str
     confidence: float
+    # numbers the suggestion states that its prompt (the conversation and the provider's own examples)
+    # does not: a time, price or date the model may have made up (ml.facts), for the provider to check
+    unsupported_numbers: list[str] = []
 
 
 class GenerateResult(CamelModel):

@@ -44,7 +44,9 @@ def test_generate_then_repeat_is_a_cache_hit_with_identical_text(provider):
     assert body["status"] == "completed" and body["cached"] is False, body["error"]
     assert body["response"] and 0 <= body["confidence"] <= 1
     assert body["modelVersion"] == "smollm2-135m-instruct"
-    assert body["suggestions"][0] == {"text": body["response"], "confidence": body["confidence"]}
+    first = body["suggestions"][0]
+    assert (first["text"], first["confidence"]) == (body["response"], body["confidence"])
+    assert all(n in first["text"] for n in first["unsupportedNumbers"])  # numbers the prompt never gave
     again = generate(provider, ids["m2"]).json()
     assert again["cached"] is True and again["response"] == body["response"]
     assert again["responseId"] != body["responseId"]
@@ -317,3 +319,36 @@ def test_a_follow_up_reads_only_the_new_message_through_the_worker(provider, db)
     cold, warm = job(first["responseId"]), job(follow["responseId"])
     assert cold.prompt_evaluated > 60
     assert 0 < warm.prompt_evaluated < cold.prompt_evaluated // 3, (cold.prompt_evaluated, warm.prompt_evaluated)
+
+
+def test_the_providers_own_past_reply_is_an_example_and_the_model_uses_its_facts(make_provider, db):
+    """Day one, no training: Ana once told a client the price; asked again in another conversation,
+    the prompt holds that exchange and the suggestion states her price. Mallory, asked the same, never
+    gets Ana's exchange."""
+    ana, mallory = make_provider("Ana"), make_provider("Mallory")
+    past = [message("p0", "Hi! How much is a colour and cut?", sender="+15550000001", sent="2026-10-01T10:00:00Z"),
+            message("p1", "A colour and cut is $120. Cheers, Ana", direction="outgoing", sent="2026-10-01T10:05:00Z")]
+    now = [message("n0", "Hello, how much would a colour and cut be?", sender="+15550000002",
+                   sent="2026-11-01T10:00:00Z")]
+    asked = {}
+    for who in (ana, mallory):
+        device = who.pair_device()
+        if who is ana:
+            assert device.sync(batch("iMessage;-;+15550000001", past, participants=["+15550000001"])).status_code == 200
+        assert device.sync(batch("iMessage;-;+15550000002", now, participants=["+15550000002"])).status_code == 200
+        conversation = next(c for c in who.get("/api/conversations").json()["items"]
+                            if c["participants"] == ["+15550000002"])
+        newest = who.get(f"/api/conversations/{conversation['id']}").json()["messages"][0]["id"]
+        body = generate(who, newest).json()
+        assert body["status"] == "completed", body
+        with db.connect() as conn:
+            prompt = conn.execute(sa.select(GeneratedResponse.prompt)
+                                  .where(GeneratedResponse.id == uuid.UUID(body["responseId"]))).scalar_one()
+        asked[who.email] = (prompt, body["response"])
+    prompt, reply = asked[ana.email]
+    assert prompt == ("Them: Hi! How much is a colour and cut?\nMe: A colour and cut is $120. Cheers, Ana\n"
+                      "Them: Hello, how much would a colour and cut be?\nMe:")
+    assert "120" in reply, reply  # her price, not one the model made up
+    prompt, reply = asked[mallory.email]
+    assert prompt == "Them: Hello, how much would a colour and cut be?\nMe:"
+    assert "Ana" not in reply and "120" not in reply

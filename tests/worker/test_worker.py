@@ -247,3 +247,28 @@ def test_the_engine_is_a_setting_and_the_fake_one_serves_through_the_real_worker
             worker.kill()
     assert model.model_id == "fake"
     assert answer.response == "Sounds good, see" and answer.model_version == "fake"
+
+
+def test_a_number_the_prompt_never_gave_is_flagged_on_its_suggestion():
+    """The worker marks the numbers a suggestion states that neither the conversation nor the provider's
+    examples give; the cards put grounded suggestions first and say what to check."""
+    from convassist.state.conversations import _cards
+    from convassist.worker.contracts import GenerateRequest, Suggestion
+    from convassist.worker.replies import _generate
+    from ml.params import GenerationParams
+
+    def run(reply: str):
+        request = GenerateRequest(turns=[["Them", "Can I come at 3pm? Is it still $45?"]], params=GenerationParams())
+        return asyncio.run(_generate({"engine": FakeEngine(reply), "redis": None, "job_id": "t"}, request))
+
+    made_up = run("Sure, 3pm works, it's $60 now and 10:30 tomorrow")
+    assert made_up.suggestions[0].unsupported_numbers == ["10:30", "60"]
+    grounded = run("Yes! 3pm and $45.00 as always")
+    assert grounded.suggestions[0].unsupported_numbers == []
+
+    cards = _cards([Suggestion(text="See you at 10pm", confidence=0.9, unsupported_numbers=["10"]),
+                    Suggestion(text="See you at 3", confidence=0.2),
+                    Suggestion(text="See you then", confidence=0.5)])
+    assert [c["text"] for c in cards] == ["See you then", "See you at 3", "See you at 10pm"]
+    assert [c["at"] for c in cards] == [2, 1, 0]  # a verdict still names the suggestion's own place
+    assert cards[2]["check"] == "Check 10: not in this conversation or your past replies." and cards[0]["check"] == ""

@@ -1,0 +1,172 @@
+"""Suggestion quality on the generated validation set (bench/data/voice_set.py), through the product's
+own code path: the provider's history synced by the agent API, training samples through the training
+API, a training job with the defaults on the worker, its adapter activated, suggestions asked for with
+/api/responses/generate (greedy, count 1) for each test message.
+
+For each way of suggesting, against what the provider would really send:
+- chrF (sacrebleu, corpus level);
+- style: the share of suggestions ending in the provider's sign-off;
+- invented numbers: numbers that neither the conversation nor any reply of the provider states (ml.facts);
+- copies: suggestions identical to a reply the adapter trained on (another topic's: train and test
+  topics are disjoint for the samples adapter).
+
+Ways: base; base + examples (the provider's own past exchanges in the prompt, services/examples.py);
+adapter (trained on the samples); adapter + examples; an adapter trained only on imported history
+(another provider with the same history and no samples), alone and with examples. Goals: adapter +
+examples >= 3.5x the base model's chrF, style on >= 95%, fewer invented numbers than the adapter alone,
+0 copies. Also printed: how long each training job took.
+
+Real parts: PostgreSQL, Redis, one worker (`python -m convassist.worker`), two API processes (one with
+ML_SERVICE_EXAMPLES=0). Run: `.venv/bin/python bench/quality.py` (≈5-10 min on 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from _stack import ROOT, bench_stack, paired_device
+
+sys.path.insert(0, str(ROOT))
+
+from ml.facts import invented, stated  # noqa: E402
+
+DATA = json.loads((Path(__file__).parent / "data" / "voice_set.json").read_text())
+EPOCH = datetime(2026, 9, 1, tzinfo=timezone.utc)
+MODEL = "smollm2-135m-instruct"
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+class Provider:
+    """One provider of the bench: their Mac's token, their own token, the two APIs."""
+
+    def __init__(self, api, api_plain, db_url: str):
+        _, _, device_token, provider_token = paired_device(db_url)
+        self.mac = {"Authorization": f"Bearer {device_token}"}
+        self.me = {"Authorization": f"Bearer {provider_token}"}
+        self.api, self.api_plain = api, api_plain
+
+    def sync_history_and_tests(self) -> dict[int, str]:
+        """Every history exchange in a client's conversation of its own, and every test message in one
+        more; returns each test message's id by its index."""
+        for i, item in enumerate(DATA["history"]):
+            sent = EPOCH + timedelta(days=i)
+            self._sync(f"h{i}", f"+1555100{i:04d}", [
+                ("incoming", item["message"], sent), ("outgoing", item["reply"], sent + timedelta(minutes=7))])
+        for j, item in enumerate(DATA["test"]):
+            self._sync(f"t{j}", f"+1555200{j:04d}", [("incoming", item["message"], EPOCH + timedelta(days=90 + j))])
+        items = self.api.get("/api/conversations", headers=self.me, params={"limit": 200}).json()["items"]
+        by_phone = {c["participants"][0]: c["id"] for c in items}
+        ids = {}
+        for j in range(len(DATA["test"])):
+            conversation = self.api.get(f"/api/conversations/{by_phone[f'+1555200{j:04d}']}", headers=self.me).json()
+            ids[j] = conversation["messages"][0]["id"]
+        return ids
+
+    def _sync(self, chat: str, phone: str, messages: list[tuple[str, str, datetime]]) -> None:
+        self.api.post("/api/sync/messages", headers=self.mac, json={
+            "conversationId": chat, "participants": [phone], "messages": [
+                {"imessageGuid": f"{chat}-{k}", "direction": direction, "text": text, "sentAt": sent.isoformat(),
+                 "senderId": phone if direction == "incoming" else None}
+                for k, (direction, text, sent) in enumerate(messages)]}).raise_for_status()
+
+    def suggest(self, ids: dict[int, str], *, examples: bool) -> list[str]:
+        api = self.api if examples else self.api_plain
+        out = []
+        for j in range(len(DATA["test"])):
+            body = api.post("/api/responses/generate", headers=self.me, json={"messageId": ids[j], "count": 1})
+            body.raise_for_status()
+            out.append(body.json()["response"])
+        return out
+
+    def train(self) -> float:
+        """A training job with the defaults, waited for and activated; returns its wall time (s)."""
+        started = time.perf_counter()
+        job = self.api.post("/api/training/jobs", headers=self.me, json={"baseModel": MODEL})
+        job.raise_for_status()
+        job_id = job.json()["jobId"]
+        while (state := self.api.get(f"/api/training/jobs/{job_id}", headers=self.me).json())["status"] in (
+                "queued", "training"):
+            time.sleep(1)
+        if state["status"] != "completed":
+            raise SystemExit(f"training failed: {state.get('error')}")
+        seconds = time.perf_counter() - started
+        self.api.post("/api/training/adapters/active", headers=self.me, json={"jobId": job_id}).raise_for_status()
+        return seconds
+
+
+def score(name: str, replies: list[str], trained_on: list[str]) -> dict:
+    from sacrebleu.metrics import CHRF
+
+    truths = [t["reply"] for t in DATA["test"]]
+    known = stated([h["reply"] for h in DATA["history"]] + [t["reply"] for t in DATA["train"]])
+    made_up = sum(len(invented(reply, [t["message"]], known)) for reply, t in zip(replies, DATA["test"]))
+    trained = {_normal(r) for r in trained_on}
+    return {"name": name, "chrf": CHRF().corpus_score(replies, [truths]).score,
+            "style": sum(r.rstrip().endswith(DATA["signOff"]) for r in replies) / len(replies),
+            "invented": made_up, "copies": sum(_normal(r) in trained for r in replies), "replies": replies}
+
+
+def main() -> int:
+    import httpx
+
+    rows, timings = [], {}
+    with bench_stack(worker=True) as stack:
+        db_url = stack["db"]["bench"]
+        with httpx.Client(base_url=stack["start_api"](), timeout=300) as api, \
+                httpx.Client(base_url=stack["start_api"](settings={"ML_SERVICE_EXAMPLES": "0"}), timeout=300) as plain:
+            maya = Provider(api, plain, db_url)
+            ids = maya.sync_history_and_tests()
+            rows.append(score("base", maya.suggest(ids, examples=False), []))
+            rows.append(score("base + examples", maya.suggest(ids, examples=True), []))
+            for item in DATA["train"]:
+                api.post("/api/training/samples", headers=maya.me, json={
+                    "inputContext": f"Them: {item['message']}\nMe:", "expectedOutput": item["reply"]}).raise_for_status()
+            timings["adapter (samples)"] = maya.train()
+            samples = [t["reply"] for t in DATA["train"]]
+            rows.append(score("adapter", maya.suggest(ids, examples=False), samples))
+            rows.append(score("adapter + examples", maya.suggest(ids, examples=True), samples))
+
+            history = Provider(api, plain, db_url)
+            history_ids = history.sync_history_and_tests()
+            imported = api.post("/api/training/history/import", headers=history.me)
+            imported.raise_for_status()
+            timings["history-only adapter"] = history.train()
+            past = [h["reply"] for h in DATA["history"]]
+            rows.append(score("history-only adapter", history.suggest(history_ids, examples=False), past))
+            rows.append(score("history-only adapter + examples", history.suggest(history_ids, examples=True), past))
+
+    base = rows[0]["chrf"] or 1e-9
+    print(f"validation set: {DATA['provider']}; {len(DATA['test'])} test messages on topics disjoint from the "
+          f"{len(DATA['train'])} training samples; {len(DATA['history'])} past exchanges synced")
+    print(f"{'':34} {'chrF':>6} {'x base':>7} {'style':>6} {'invented':>9} {'copies':>7}")
+    for row in rows:
+        print(f"{row['name']:34} {row['chrf']:6.1f} {row['chrf'] / base:7.2f} {row['style']:6.0%} "
+              f"{row['invented']:9d} {row['copies']:7d}")
+    for name, seconds in timings.items():
+        print(f"training job ({name}, defaults): {seconds:.0f} s from request to adapter ready")
+    by = {r["name"]: r for r in rows}
+    best, alone = by["adapter + examples"], by["adapter"]
+    goals = [("adapter + examples chrF >= 3.5x base", best["chrf"] >= 3.5 * rows[0]["chrf"]),
+             ("style >= 95%", best["style"] >= 0.95),
+             ("fewer invented numbers than the adapter alone", best["invented"] < alone["invented"]
+              or best["invented"] == alone["invented"] == 0),
+             ("0 copies", best["copies"] == 0)]
+    for goal, met in goals:
+        print(f"goal {goal}: {'PASS' if met else 'FAIL'}")
+    if "-v" in sys.argv:
+        for row in rows:
+            print(f"\n## {row['name']}")
+            for t, reply in zip(DATA["test"], row["replies"]):
+                print(f"  {t['message']!r} -> {reply!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

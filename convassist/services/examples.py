@@ -1,0 +1,124 @@
+"""The provider's own past replies as examples in the prompt (works before any training).
+
+Most of what a provider writes they have written before: prices, opening hours, the parking answer, the
+sign-off. Before a suggestion, the provider's past exchanges most like the message being answered — a
+client's message and the provider's reply that followed — are found with PostgreSQL's full-text search
+(message.search_vector, a stored tsvector with a GIN index; ranked by ts_rank) and go into the prompt as
+Them/Me turns just before the client's newest messages, where the model reads them last.
+
+Strictly per provider: every row read is the provider's own. Group chats, attachments, short
+acknowledgements and replies sent hours later are never examples (the same rules as importing history,
+services/history.py), nor the conversation being answered (it is in the prompt already).
+
+Why just before the client's newest messages and not at the top: a conversation's follow-up prompt then
+begins exactly as the previous one did up to there, and the worker reads only what is new
+(ml.engine.ConversationMemory); examples at the top would change the prompt's first tokens at every
+new message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from convassist.services.history import REPLY_WITHIN, is_acknowledgement
+from ml.prompt import ME, THEM, Turn
+
+MAX_TEXT = 300  # characters of an example's message or reply (a long one would crowd out the conversation)
+CANDIDATES = 40  # best-ranked client messages looked at for examples
+QUERY_CHARS = 1000  # of the client's newest messages, what the search reads
+
+# The client's messages that share a word with the query (any word: plainto_tsquery ANDs them, the
+# replace makes it OR; its lexemes are quoted, so the text cannot inject tsquery syntax), best first,
+# each with the message that followed it in its conversation.
+_EXAMPLES = sa.text("""
+WITH query AS (SELECT replace(plainto_tsquery('english', :query)::text, ' & ', ' | ')::tsquery AS q),
+asked AS (
+  SELECT m.id, m.conversation_id, m.text, m.sent_at, ts_rank(m.search_vector, query.q) AS rank
+  FROM message m
+  JOIN conversation c ON c.id = m.conversation_id
+  CROSS JOIN query
+  WHERE m.provider_id = :provider_id AND c.provider_id = :provider_id AND NOT c.is_group
+    AND m.direction = 'incoming' AND m.message_type = 'text' AND NOT m.retracted
+    AND m.conversation_id <> :conversation_id AND m.search_vector @@ query.q
+  ORDER BY rank DESC, m.sent_at DESC
+  LIMIT :candidates)
+SELECT asked.text AS message, reply.text AS reply, asked.rank
+FROM asked
+CROSS JOIN LATERAL (
+  SELECT n.text, n.direction, n.message_type, n.sent_at
+  FROM message n
+  WHERE n.conversation_id = asked.conversation_id AND n.provider_id = :provider_id AND NOT n.retracted
+    AND (n.sent_at, n.id) > (asked.sent_at, asked.id)
+  ORDER BY n.sent_at, n.id
+  LIMIT 1) reply
+WHERE reply.direction = 'outgoing' AND reply.message_type = 'text'
+  AND reply.sent_at - asked.sent_at <= :within
+ORDER BY asked.rank DESC, asked.sent_at DESC
+""")
+
+
+@dataclass(frozen=True)
+class Example:
+    message: str  # the client's message
+    reply: str  # the provider's reply that followed it
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT].rsplit(" ", 1)[0] + "…"
+
+
+def find_examples(session: Session, provider_id: uuid.UUID, conversation_id: uuid.UUID, query: str,
+                  limit: int) -> list[Example]:
+    """The provider's `limit` past exchanges most like `query` (best first), from their other
+    conversations; [] when nothing matches, the query has no searchable word, or the database has no
+    full-text search (SQLite)."""
+    if limit <= 0 or not query.strip() or session.get_bind().dialect.name != "postgresql":
+        return []
+    rows = session.execute(_EXAMPLES, {"query": query[-QUERY_CHARS:], "provider_id": provider_id,
+                                       "conversation_id": conversation_id, "candidates": CANDIDATES,
+                                       "within": REPLY_WITHIN}).all()
+    found: list[Example] = []
+    seen: set[str] = set()
+    for row in rows:
+        reply = (row.reply or "").strip()
+        key = " ".join(reply.lower().split())
+        if not reply or key in seen or is_acknowledgement(reply) or not (row.message or "").strip():
+            continue
+        seen.add(key)
+        found.append(Example(_clip(row.message), _clip(reply)))
+        if len(found) == limit:
+            break
+    return found
+
+
+def trailing_incoming(turns: list[Turn]) -> int:
+    """Where the client's newest run of messages starts (len(turns) when the last turn is the provider's)."""
+    start = len(turns)
+    while start > 0 and turns[start - 1].speaker != ME:
+        start -= 1
+    return start
+
+
+def with_examples(turns: list[Turn], examples: list[Example]) -> list[Turn]:
+    """The turns with the examples (best last: nearest the question) before the client's newest messages."""
+    if not examples:
+        return turns
+    at = trailing_incoming(turns)
+    shown = [t for e in reversed(examples) for t in (Turn(THEM, e.message), Turn(ME, e.reply))]
+    return turns[:at] + shown + turns[at:]
+
+
+def examples_for(session: Session, provider_id: uuid.UUID, conversation_id: uuid.UUID, turns: list[Turn],
+                 is_group: bool, limit: int) -> list[Example]:
+    """Examples for a conversation's prompt turns: searched with the client's newest messages; none for
+    groups (chatter, and examples from one-to-one chats would not fit the speakers) or when the provider
+    spoke last."""
+    if is_group:
+        return []
+    newest = turns[trailing_incoming(turns):]
+    return find_examples(session, provider_id, conversation_id, " ".join(t.text for t in newest), limit)

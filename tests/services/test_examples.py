@@ -1,0 +1,101 @@
+"""The provider's own past exchanges as examples in the prompt: found by PostgreSQL full-text search,
+best first, strictly per provider, never from groups, acknowledgements, late replies or the conversation
+being answered; placed before the client's newest messages so a follow-up prompt still begins as the
+previous one did."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from convassist.db import session_scope
+from convassist.models import Device, Message
+from convassist.services import examples
+from convassist.services.responses import conversation_turns
+from ml.prompt import Turn, render
+from tests.services.test_domain_rules import make_provider
+from tests.services.test_history import chat
+
+PRICE = "A colour and cut is $120, cut alone $45. Cheers, Ana"
+
+
+def ana_and_mallory(session):
+    ana, _ = make_provider(session, "Ana")
+    mallory, _ = make_provider(session, "Mallory")
+    mac = session.execute(sa.select(Device).where(Device.provider_id == ana)).scalar_one()
+    mallorys_mac = session.execute(sa.select(Device).where(Device.provider_id == mallory)).scalar_one()
+    chat(session, mac, "c-price", [("incoming", "Hi! How much is a colour and cut?", 0, "text"),
+                                   ("outgoing", PRICE, 4, "text")])
+    chat(session, mac, "c-parking", [("incoming", "Is there parking near the salon?", 0, "text"),
+                                     ("outgoing", "Yes, free parking behind the building. Cheers, Ana", 3, "text")])
+    chat(session, mac, "c-ack", [("incoming", "How much is the colour again?", 0, "text"),
+                                 ("outgoing", "ok", 1, "text")])  # an acknowledgement teaches nothing
+    chat(session, mac, "c-late", [("incoming", "What does a colour cost?", 0, "text"),
+                                  ("outgoing", "Colour is $999 this week only", 6 * 60, "text")])  # hours later
+    chat(session, mac, "c-group", [("incoming", "How much is a colour for the bride?", 0, "text"),
+                                   ("outgoing", "For the bride the colour is $300", 2, "text")], group=True)
+    chat(session, mallorys_mac, "c-mallory", [("incoming", "How much is a colour and cut?", 0, "text"),
+                                              ("outgoing", "Mallory charges $5 for a colour and cut", 2, "text")])
+    chat(session, mac, "c-now", [("incoming", "Hello again", 0, "text"),
+                                 ("outgoing", "Hi Jo, how are you?", 1, "text"),
+                                 ("incoming", "Good thanks.", 2, "text"),
+                                 ("incoming", "How much would a colour and cut be?", 3, "text")])
+    newest = session.execute(sa.select(Message.id).where(Message.provider_id == ana,
+                                                         Message.text.like("How much would%"))).scalar_one()
+    return ana, mallory, newest
+
+
+def test_the_providers_own_most_similar_exchange_comes_first_and_only_theirs(db):
+    with session_scope() as session:
+        ana, mallory, newest = ana_and_mallory(session)
+        turns, conversation_id = conversation_turns(session, ana, newest, 10, examples=3)
+        found = examples.examples_for(session, ana, conversation_id, turns[-2:], False, 3)
+        mallorys = examples.find_examples(session, mallory, conversation_id, "How much is a colour and cut?", 3)
+    assert [e.reply for e in found] == [PRICE]  # the parking answer shares no word with the question
+    texts = [t.text for t in turns]
+    # the example sits just before the client's newest messages, as a Them/Me exchange
+    assert texts == ["Hello again", "Hi Jo, how are you?", "Hi! How much is a colour and cut?", PRICE,
+                     "Good thanks.", "How much would a colour and cut be?"]
+    assert [t.speaker for t in turns] == ["Them", "Me", "Them", "Me", "Them", "Them"]
+    prompt = render(turns)
+    for never in ("$999", "$300", "Mallory", "ok\n"):  # late, group, another provider's, acknowledgement
+        assert never not in prompt
+    assert [e.reply for e in mallorys] == ["Mallory charges $5 for a colour and cut"]  # hers only
+
+
+def test_examples_can_be_switched_off_and_nothing_matches_without_a_shared_word(db):
+    with session_scope() as session:
+        ana, _, newest = ana_and_mallory(session)
+        plain, _ = conversation_turns(session, ana, newest, 10, examples=0)
+        conversation = session.get(Message, newest).conversation_id
+        assert examples.find_examples(session, ana, conversation, "Good morning to you", 3) == []
+        # only stop words: the search has nothing to look for
+        assert examples.find_examples(session, ana, conversation, "and the of to", 3) == []
+    assert [t.text for t in plain] == ["Hello again", "Hi Jo, how are you?", "Good thanks.",
+                                       "How much would a colour and cut be?"]
+
+
+def test_search_syntax_in_a_message_is_only_text(db):
+    """A client's message is never tsquery syntax: operators and quotes are words or nothing."""
+    with session_scope() as session:
+        ana, _, newest = ana_and_mallory(session)
+        conversation = session.get(Message, newest).conversation_id
+        for attack in ("colour & | ! ( :* ' \" \\", "') | ('", "!!!", "colour:* <-> cut", "\x00colour"):
+            found = examples.find_examples(session, ana, conversation, attack.replace("\x00", ""), 3)
+            assert all(e.reply != "Mallory charges $5 for a colour and cut" for e in found)
+        assert [e.reply for e in examples.find_examples(session, ana, conversation, "colour:* <-> cut", 3)] == [PRICE]
+
+
+def test_a_follow_up_prompt_begins_as_the_previous_one_did_up_to_the_examples():
+    """The worker reuses what it read of the previous prompt: examples are placed after the shared part."""
+    before = [Turn("Them", "Hello again"), Turn("Me", "Hi Jo"), Turn("Them", "How much is a cut?")]
+    after = before + [Turn("Me", "A cut is $45."), Turn("Them", "And parking?")]
+    first = examples.with_examples(before, [examples.Example("How much is a cut?", "Cut is $45. Ana")])
+    second = examples.with_examples(after, [examples.Example("Parking?", "Free behind the building. Ana")])
+    shared = "Them: Hello again\nMe: Hi Jo\n"  # everything before the client's newest messages
+    assert render(first).startswith(shared + "Them: How much is a cut?\nMe: Cut is $45. Ana\n")
+    # the next prompt holds the conversation as it was (no old examples) and reads on from there
+    assert render(second).startswith(shared + "Them: How much is a cut?\nMe: A cut is $45.\nThem: Parking?")
+    assert examples.with_examples(before, []) == before
+    # the best example goes last, nearest the question
+    two = examples.with_examples(before, [examples.Example("best q", "best a"), examples.Example("next q", "next a")])
+    assert [t.text for t in two][2:6] == ["next q", "next a", "best q", "best a"]
