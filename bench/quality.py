@@ -1,6 +1,6 @@
 """Suggestion quality on the generated validation set (bench/data/voice_set.py), through the product's
-own code path: the provider's history synced by the agent API, training samples through the training
-API, a training job with the defaults on the worker, its adapter activated, suggestions asked for with
+own code path: the provider's history synced by the agent API, training samples from edited
+suggestions, a training job with the defaults on the worker, its adapter activated, suggestions asked for with
 /api/responses/generate (greedy, count 1) for each test message.
 
 For each way of suggesting, against what the provider would really send:
@@ -14,7 +14,11 @@ Ways: base; base + examples (the provider's own past exchanges in the prompt, se
 adapter (trained on the samples); adapter + examples; an adapter trained only on imported history
 (another provider with the same history and no samples), alone and with examples. Goals: adapter +
 examples >= 3.5x the base model's chrF, style on >= 95%, fewer invented numbers than the adapter alone,
-0 copies. Also printed: how long each training job took.
+0 copies. Also printed: the first of three cards the provider sees (suggestions stating only known
+numbers first), and how long each training job took.
+
+The samples are made as a provider makes them: a suggestion for each training message, edited into the
+reply they really sent.
 
 Real parts: PostgreSQL, Redis, one worker (`python -m convassist.worker`), two API processes (one with
 ML_SERVICE_EXAMPLES=0). Run: `.venv/bin/python bench/quality.py` (≈5-10 min on 2 cores).
@@ -59,15 +63,31 @@ class Provider:
             sent = EPOCH + timedelta(days=i)
             self._sync(f"h{i}", f"+1555100{i:04d}", [
                 ("incoming", item["message"], sent), ("outgoing", item["reply"], sent + timedelta(minutes=7))])
-        for j, item in enumerate(DATA["test"]):
-            self._sync(f"t{j}", f"+1555200{j:04d}", [("incoming", item["message"], EPOCH + timedelta(days=90 + j))])
-        items = self.api.get("/api/conversations", headers=self.me, params={"limit": 200}).json()["items"]
-        by_phone = {c["participants"][0]: c["id"] for c in items}
+        return self._waiting("t", 2, DATA["test"], 90)
+
+    def _waiting(self, chat: str, series: int, items: list[dict], day: int) -> dict[int, str]:
+        """A conversation for each item whose client message waits for a reply; their message ids."""
+        for j, item in enumerate(items):
+            self._sync(f"{chat}{j}", f"+1555{series}00{j:04d}", [("incoming", item["message"],
+                                                                  EPOCH + timedelta(days=day + j))])
+        listed = self.api.get("/api/conversations", headers=self.me, params={"limit": 200}).json()["items"]
+        by_phone = {c["participants"][0]: c["id"] for c in listed}
         ids = {}
-        for j in range(len(DATA["test"])):
-            conversation = self.api.get(f"/api/conversations/{by_phone[f'+1555200{j:04d}']}", headers=self.me).json()
+        for j in range(len(items)):
+            conversation = self.api.get(f"/api/conversations/{by_phone[f'+1555{series}00{j:04d}']}",
+                                        headers=self.me).json()
             ids[j] = conversation["messages"][0]["id"]
         return ids
+
+    def edit_suggestions(self) -> None:
+        """The training samples the way a provider makes them: a suggestion for each training message's
+        conversation, edited into what they really sent (its prompt, examples included, is the sample's)."""
+        ids = self._waiting("s", 3, DATA["train"], 60)
+        for j, item in enumerate(DATA["train"]):
+            body = self.api.post("/api/responses/generate", headers=self.me, json={"messageId": ids[j]})
+            body.raise_for_status()
+            self.api.post(f"/api/responses/{body.json()['responseId']}/action", headers=self.me, json={
+                "action": "edit", "editedResponse": item["reply"], "suggestionIndex": 0}).raise_for_status()
 
     def _sync(self, chat: str, phone: str, messages: list[tuple[str, str, datetime]]) -> None:
         self.api.post("/api/sync/messages", headers=self.mac, json={
@@ -76,13 +96,19 @@ class Provider:
                  "senderId": phone if direction == "incoming" else None}
                 for k, (direction, text, sent) in enumerate(messages)]}).raise_for_status()
 
-    def suggest(self, ids: dict[int, str], *, examples: bool) -> list[str]:
+    def suggest(self, ids: dict[int, str], *, examples: bool, count: int = 1) -> list[str]:
+        """The suggestion the provider reads first for each test message: with count 3, the first card
+        (services.responses.ranked: grounded ones first, then the most confident)."""
+        from convassist.services.responses import ranked
+        from convassist.worker.contracts import Suggestion
+
         api = self.api if examples else self.api_plain
         out = []
         for j in range(len(DATA["test"])):
-            body = api.post("/api/responses/generate", headers=self.me, json={"messageId": ids[j], "count": 1})
+            body = api.post("/api/responses/generate", headers=self.me, json={"messageId": ids[j], "count": count})
             body.raise_for_status()
-            out.append(body.json()["response"])
+            cards = ranked([Suggestion.model_validate(s) for s in body.json()["suggestions"]])
+            out.append(cards[0][1].text)
         return out
 
     def train(self) -> float:
@@ -125,13 +151,13 @@ def main() -> int:
             ids = maya.sync_history_and_tests()
             rows.append(score("base", maya.suggest(ids, examples=False), []))
             rows.append(score("base + examples", maya.suggest(ids, examples=True), []))
-            for item in DATA["train"]:
-                api.post("/api/training/samples", headers=maya.me, json={
-                    "inputContext": f"Them: {item['message']}\nMe:", "expectedOutput": item["reply"]}).raise_for_status()
+            maya.edit_suggestions()
             timings["adapter (samples)"] = maya.train()
             samples = [t["reply"] for t in DATA["train"]]
             rows.append(score("adapter", maya.suggest(ids, examples=False), samples))
             rows.append(score("adapter + examples", maya.suggest(ids, examples=True), samples))
+            rows.append(score("adapter + examples, first of 3 cards", maya.suggest(ids, examples=True, count=3),
+                              samples))
 
             history = Provider(api, plain, db_url)
             history_ids = history.sync_history_and_tests()
@@ -145,9 +171,9 @@ def main() -> int:
     base = rows[0]["chrf"] or 1e-9
     print(f"validation set: {DATA['provider']}; {len(DATA['test'])} test messages on topics disjoint from the "
           f"{len(DATA['train'])} training samples; {len(DATA['history'])} past exchanges synced")
-    print(f"{'':34} {'chrF':>6} {'x base':>7} {'style':>6} {'invented':>9} {'copies':>7}")
+    print(f"{'':38} {'chrF':>6} {'x base':>7} {'style':>6} {'invented':>9} {'copies':>7}")
     for row in rows:
-        print(f"{row['name']:34} {row['chrf']:6.1f} {row['chrf'] / base:7.2f} {row['style']:6.0%} "
+        print(f"{row['name']:38} {row['chrf']:6.1f} {row['chrf'] / base:7.2f} {row['style']:6.0%} "
               f"{row['invented']:9d} {row['copies']:7d}")
     for name, seconds in timings.items():
         print(f"training job ({name}, defaults): {seconds:.0f} s from request to adapter ready")

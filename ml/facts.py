@@ -12,18 +12,32 @@ import re
 from collections.abc import Iterable
 
 _NUMBER = re.compile(r"\d+(?:[:.,]\d+)*")
+_WRITTEN = re.compile(r"[$£€]?\d+(?:[:.,]\d+)*(?:\s?(?:am|pm|%)(?![a-z]))?", re.IGNORECASE)
+
+
+def _normal(raw: str) -> str:
+    """One number as the fact it states: thousands separators and zero cents dropped, "10.30" read as
+    the time 10:30."""
+    value = re.sub(r",(?=\d{3}(?!\d))", "", raw)  # 1,200 → 1200
+    value = re.sub(r"\.0+$", "", value)  # 120.00 → 120
+    return re.sub(r"^(\d{1,2})\.(\d{2})$", r"\1:\2", value)  # 10.30 → 10:30
 
 
 def numbers(text: str) -> set[str]:
-    """The numbers a text states, normalised so that the same fact reads the same: thousands separators
-    and zero cents dropped, "10.30" read as the time 10:30."""
-    found = set()
-    for raw in _NUMBER.findall(text):
-        value = re.sub(r",(?=\d{3}(?!\d))", "", raw)  # 1,200 → 1200
-        value = re.sub(r"\.0+$", "", value)  # 120.00 → 120
-        value = re.sub(r"^(\d{1,2})\.(\d{2})$", r"\1:\2", value)  # 10.30 → 10:30
-        found.add(value)
-    return found
+    """The numbers a text states, normalised so that the same fact reads the same."""
+    return {_normal(raw) for raw in _NUMBER.findall(text)}
+
+
+def unsupported(reply: str, known: Iterable[str]) -> list[str]:
+    """The numbers of a reply that none of the known texts states, as the reply writes them ("$60",
+    "10:30", "3pm"), in order: what the provider should check before sending."""
+    missing = invented(reply, known)
+    shown: list[str] = []
+    for match in _WRITTEN.finditer(reply):
+        written = match.group(0).strip()
+        if _normal(_NUMBER.search(written).group(0)) in missing and written not in shown:
+            shown.append(written)
+    return shown
 
 
 def stated(texts: Iterable[str]) -> set[str]:

@@ -4,7 +4,8 @@ close each comes to what the provider really wrote.
 
 The replies are made the way suggestions are (ml.suggestions, greedy, the same stops), so the score
 is the score of what the provider would see. Next to chrF the judge counts invented numbers (ml.facts):
-numbers in a suggestion that neither the conversation nor the provider's training replies state.
+numbers in a suggestion that neither the conversation nor the provider's training replies state; and
+the replies in the provider's style (ml.style: ending with the sign-off most of their replies end with).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 from ml.engine import ReplyEngine
 from ml.facts import invented, stated
 from ml.params import GenerationParams
-from ml.prompt import BASE_STOPS
+from ml.prompt import BASE_STOPS, last_message
+from ml.style import in_style, sign_off
 from ml.suggestions import generate_suggestions
 from ml.train import TrainSample
 
@@ -41,6 +43,9 @@ class Judgement:
     examples: list[Example] = field(default_factory=list)
     base_invented: int = 0  # numbers stated that the provider never gave, over all judged replies
     voice_invented: int = 0
+    sign_off: str | None = None  # the provider's sign-off (None: their replies share none)
+    base_styled: int = 0  # judged replies ending with it
+    voice_styled: int = 0
 
     @property
     def verdict(self) -> str:
@@ -48,13 +53,6 @@ class Judgement:
         if self.voice_chrf > self.base_chrf + MARGIN:
             return "better"
         return "worse" if self.voice_chrf < self.base_chrf - MARGIN else "same"
-
-
-def last_message(prompt: str) -> str:
-    """The client's last message in a sample's prompt (`…\\nThem: text\\nMe:`)."""
-    lines = [line for line in prompt.splitlines() if line.strip() and line.strip() != "Me:"]
-    last = lines[-1] if lines else ""
-    return last.split(":", 1)[1].strip() if ":" in last else last.strip()
 
 
 def judge(engine: ReplyEngine, adapter_path: Path, held_out: list[TrainSample],
@@ -84,4 +82,10 @@ def judge(engine: ReplyEngine, adapter_path: Path, held_out: list[TrainSample],
     def made_up(replies: list[str]) -> int:
         return sum(len(invented(reply, [s.prompt], given)) for s, reply in zip(items, replies))
 
-    return Judgement(score(base), score(voice), len(items), examples, made_up(base), made_up(voice))
+    mark = sign_off(list(known_replies) + truths)
+
+    def styled(replies: list[str]) -> int:
+        return sum(in_style(reply, mark) for reply in replies)
+
+    return Judgement(score(base), score(voice), len(items), examples, made_up(base), made_up(voice), mark,
+                     styled(base), styled(voice))

@@ -43,6 +43,13 @@ def render(turns: Sequence[Turn]) -> str:
     return "".join(_line(t) + "\n" for t in turns) + f"{ME}:"
 
 
+def last_message(prompt: str) -> str:
+    """The client's last message in a prompt (`…\\nThem: text\\nMe:`)."""
+    lines = [line for line in prompt.splitlines() if line.strip() and line.strip() != "Me:"]
+    last = lines[-1] if lines else ""
+    return last.split(":", 1)[1].strip() if ":" in last else last.strip()
+
+
 def stops_for(turns: Sequence[Turn]) -> list[str]:
     """Stop sequences: the base three plus `\\n<name>:` for every group member in the prompt."""
     names = sorted({t.speaker for t in turns} - {ME, THEM})

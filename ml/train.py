@@ -48,6 +48,7 @@ class TrainConfig:
     max_length: int = 512
     seed: int = 0
     threads: int = 1
+    refit: bool = False  # after the eval split chose the epoch, train again on every sample for that many
 
 
 @dataclass
@@ -58,6 +59,7 @@ class TrainResult:
     epochs_run: int = 0
     best_epoch: int = 0
     seconds_per_step: float = 0.0
+    refit: bool = False  # the served adapter was trained again on every sample
     export_divergence: float = 0.0  # × the quantization noise floor (ml.lora_export)
     train_samples: int = 0
     eval_samples: int = 0
@@ -112,6 +114,11 @@ def batch_loss(model, batch: list[dict], pad_id: int, *, weighted: bool):
     return (per_sample * weights).sum() / weights.sum()
 
 
+def lora_state(model) -> dict:
+    """A copy of the model's LoRA weights."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if "lora_" in k}
+
+
 def load_base(gguf_path: Path):
     """Tokenizer and fp32 model from the GGUF the worker serves (Q4_1 dequantized by transformers)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -154,44 +161,61 @@ def train_lora(gguf_path: Path, samples: list[TrainSample], config: TrainConfig,
         return sum(losses) / len(eval_items)
 
     steps_per_epoch = math.ceil(len(train_items) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
+    refit_steps = math.ceil(len(samples) / config.batch_size) if config.refit else 0
+    # the refit's steps are counted from the start (its epochs assumed all), so progress never jumps back
+    total_steps = (steps_per_epoch + refit_steps) * config.epochs
     result.steps_per_epoch = steps_per_epoch
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
-    schedule = get_linear_schedule_with_warmup(optimizer, max(1, int(total_steps * config.warmup_fraction)),
-                                               total_steps)
+    fresh = lora_state(model)  # the initial LoRA weights: a refit starts from them again
     result.eval_loss.append(round(evaluate(), 4))
-    best = (result.eval_loss[0], {k: v.detach().clone() for k, v in model.state_dict().items() if "lora_" in k})
-    stale, step, step_seconds = 0, 0, 0.0
+    best = (result.eval_loss[0], fresh)
+    step, step_seconds = 0, 0.0
     rng = random.Random(config.seed)
-    model.train()
-    for epoch in range(1, config.epochs + 1):
-        order = train_items[:]
-        rng.shuffle(order)
-        for i in range(0, len(order), config.batch_size):
-            started = time.perf_counter()
-            loss = batch_loss(model, order[i:i + config.batch_size], pad_id, weighted=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
-            step_seconds += time.perf_counter() - started
-            step += 1
-            result.train_loss.append(round(loss.item(), 4))
-            result.steps = step
-            if on_progress:
-                on_progress(step, total_steps, result)
-        result.eval_loss.append(round(evaluate(), 4))
-        result.epochs_run = epoch
-        if result.eval_loss[-1] < best[0]:
-            best = (result.eval_loss[-1], {k: v.detach().clone() for k, v in model.state_dict().items()
-                                           if "lora_" in k})
-            result.best_epoch, stale = epoch, 0
-        else:
-            stale += 1
-            if stale >= config.patience:
-                log.info("early stop epoch=%d eval_loss=%.4f best=%.4f", epoch, result.eval_loss[-1], best[0])
-                break
-    model.load_state_dict(best[1], strict=False)
+
+    def run(items: list[dict], epochs: int, watch: bool) -> None:
+        """Train on items for up to `epochs`; watch: evaluate after each epoch, keep the best, stop early."""
+        nonlocal best, step, step_seconds
+        planned = math.ceil(len(items) / config.batch_size) * epochs
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
+        schedule = get_linear_schedule_with_warmup(optimizer, max(1, int(planned * config.warmup_fraction)), planned)
+        stale = 0
+        model.train()
+        for epoch in range(1, epochs + 1):
+            order = items[:]
+            rng.shuffle(order)
+            for i in range(0, len(order), config.batch_size):
+                started = time.perf_counter()
+                loss = batch_loss(model, order[i:i + config.batch_size], pad_id, weighted=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad()
+                step_seconds += time.perf_counter() - started
+                step += 1
+                result.train_loss.append(round(loss.item(), 4))
+                result.steps = step
+                if on_progress:
+                    on_progress(step, max(total_steps, step), result)
+            if not watch:
+                continue
+            result.eval_loss.append(round(evaluate(), 4))
+            result.epochs_run = epoch
+            if result.eval_loss[-1] < best[0]:
+                best, stale = (result.eval_loss[-1], lora_state(model)), 0
+                result.best_epoch = epoch
+            else:
+                stale += 1
+                if stale >= config.patience:
+                    log.info("early stop epoch=%d eval_loss=%.4f best=%.4f", epoch, result.eval_loss[-1], best[0])
+                    break
+
+    run(train_items, config.epochs, watch=True)
+    if config.refit and result.best_epoch:
+        # the held-out samples chose the epoch; now every sample teaches, for that many epochs
+        model.load_state_dict(fresh, strict=False)
+        run(train_items + eval_items, result.best_epoch, watch=False)
+        result.refit = True
+    else:
+        model.load_state_dict(best[1], strict=False)
     result.seconds_per_step = round(step_seconds / max(step, 1), 4)
     model.eval()
     export_gguf_adapter(model, adapter_path, alpha=2 * config.rank)

@@ -113,8 +113,9 @@ def suggestion_card(s: dict, index: int) -> rx.Component:
                 rx.vstack(
                     rx.text(s["text"], size="2", class_name="suggestion-text"),
                     rx.cond(s["check"] != "",
-                            rx.text(rx.icon("triangle-alert", size=12), " ", s["check"], size="1",
-                                    color_scheme="amber", class_name="suggestion-check")),
+                            rx.hstack(rx.icon("triangle-alert", size=12, color=rx.color("amber", 11), flex_shrink="0"),
+                                      rx.text(s["check"], size="1", color_scheme="amber", class_name="suggestion-check"),
+                                      spacing="1", align="center")),
                     spacing="1", flex="1"),
                 rx.cond(ConversationState.chosen == index,
                         rx.badge(rx.icon("check", size=12), "Copied", color_scheme="green", class_name="chosen-badge")),

@@ -37,6 +37,13 @@ class HistoryPair:
     message: str  # the client's message the reply answers
     reply: str
     prompt: str  # the sample's input: the turns before the reply, Them/Me, ending with "Me:"
+    context: tuple[Turn, ...] = ()  # those turns
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What makes two imports the same: the client's message and the reply (the prompt's examples
+        change as the history grows)."""
+        return " ".join(self.message.split()), self.reply
 
 
 def is_acknowledgement(text: str) -> bool:
@@ -71,7 +78,8 @@ def history_pairs(session: Session, provider_id: uuid.UUID, *, limit: int = MAX_
             if usable:
                 context = [Turn("Me" if t.direction == "outgoing" else "Them", t.text.strip())
                            for t in turns[-CONTEXT_TURNS:] if (t.text or "").strip() and t.message_type == "text"]
-                pairs.append(HistoryPair(row.conversation_id, asked.text.strip(), text, render(context)))
+                pairs.append(HistoryPair(row.conversation_id, asked.text.strip(), text, render(context),
+                                         tuple(context)))
             else:
                 skipped += 1
         elif row.direction == "outgoing":
@@ -88,23 +96,32 @@ def history_offer(session: Session, provider_id: uuid.UUID) -> tuple[list[Histor
 
     pairs, skipped = history_pairs(session, provider_id)
     have = history_keys(session, provider_id)
-    return [p for p in pairs if (p.prompt, p.reply) not in have], skipped
+    return [p for p in pairs if p.key not in have], skipped
 
 
 def import_history(session: Session, provider_id: uuid.UUID, *, limit: int = MAX_IMPORT) -> int:
     """Add the history pairs as samples (source "history", quality HISTORY_QUALITY); pairs already
-    imported are not added again. Returns how many were added."""
+    imported are not added again. Returns how many were added.
+
+    Each sample's prompt holds the provider's examples the way a suggestion's prompt does
+    (services/examples.py): trained without them, a voice learns to ignore them, and its suggestions
+    lose the facts they bring (measured in bench/tune.py)."""
+    from convassist.services.examples import find_examples, with_examples
     from convassist.services.training import history_keys
+    from convassist.settings import get_settings
 
     pairs, _ = history_pairs(session, provider_id, limit=limit)
     existing = history_keys(session, provider_id)
+    shown = get_settings().ml_service_examples
     added = 0
     for pair in pairs:
-        if (pair.prompt, pair.reply) in existing:
+        if pair.key in existing:
             continue
-        session.add(TrainingSample(provider_id=provider_id, input_context=pair.prompt, expected_output=pair.reply,
-                                   source="history", quality=HISTORY_QUALITY))
-        existing.add((pair.prompt, pair.reply))
+        examples = find_examples(session, provider_id, pair.conversation_id, pair.message, shown)
+        session.add(TrainingSample(provider_id=provider_id, input_context=render(with_examples(list(pair.context),
+                                                                                              examples)),
+                                   expected_output=pair.reply, source="history", quality=HISTORY_QUALITY))
+        existing.add(pair.key)
         added += 1
     session.flush()
     if added:

@@ -24,6 +24,7 @@ from convassist.schemas import CamelModel, CleanStr, check_page
 from convassist.services import live, queue
 from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
 from convassist.settings import get_settings
+from ml.prompt import last_message
 from ml.registry import machine_memory_gb, resolve_model, training_memory_problem
 from ml.train import TrainConfig, TrainResult, TrainSample
 
@@ -74,10 +75,11 @@ def usable_count(session: Session, provider_id: uuid.UUID) -> int:
 
 
 def history_keys(session: Session, provider_id: uuid.UUID) -> set[tuple[str, str]]:
-    """(input, output) of the samples already imported from the provider's history."""
-    return set(session.execute(sa.select(TrainingSample.input_context, TrainingSample.expected_output)
-                               .where(TrainingSample.provider_id == provider_id,
-                                      TrainingSample.source == "history")).all())
+    """(the client's message, the reply) of the samples already imported from the provider's history
+    (history.HistoryPair.key)."""
+    rows = session.execute(sa.select(TrainingSample.input_context, TrainingSample.expected_output)
+                           .where(TrainingSample.provider_id == provider_id, TrainingSample.source == "history"))
+    return {(last_message(prompt), reply) for prompt, reply in rows}
 
 
 def _usable(samples: list[TrainingSample]) -> list[TrainingSample]:
@@ -214,12 +216,17 @@ class JudgementView(CamelModel):
     # numbers its suggestions stated that neither the conversation nor the provider's replies gave
     base_invented: int = 0
     voice_invented: int = 0
+    sign_off: Optional[str] = None  # the provider's sign-off; None when their replies share none
+    base_styled: int = 0  # judged replies ending with it
+    voice_styled: int = 0
 
     @classmethod
     def of(cls, judgement: Judgement) -> "JudgementView":
         return cls(base_chrf=judgement.base_chrf, voice_chrf=judgement.voice_chrf, judged=judgement.judged,
                    verdict=judgement.verdict, examples=[ExampleView(**vars(e)) for e in judgement.examples],
-                   base_invented=judgement.base_invented, voice_invented=judgement.voice_invented)
+                   base_invented=judgement.base_invented, voice_invented=judgement.voice_invented,
+                   sign_off=judgement.sign_off, base_styled=judgement.base_styled,
+                   voice_styled=judgement.voice_styled)
 
 
 JUDGE_MARGIN = 1.0  # chrF points: a smaller difference is "about the same" (ml.judge.MARGIN)

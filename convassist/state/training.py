@@ -218,7 +218,15 @@ def _verdict_words(judgement: training.JudgementView | None) -> str:
     words = {"better": f"Sounds more like you than the base model {score}.",
              "same": f"About as close to you as the base model {score}: more replies will help.",
              "worse": f"Further from you than the base model {score}: better not to switch it on."}[judgement.verdict]
-    return words + _invented_words(judgement.voice_invented, judgement.base_invented)
+    return (words + _style_words(judgement.sign_off, judgement.voice_styled, judgement.base_styled, judgement.judged)
+            + _invented_words(judgement.voice_invented, judgement.base_invented))
+
+
+def _style_words(mark: str | None, voice: int, base: int, judged: int) -> str:
+    """How many replies end with the provider's sign-off, in a sentence; nothing when they have none."""
+    if not mark or not judged:
+        return ""
+    return f" Your sign-off “{mark}” ends {voice} of its {judged} replies (the base model's: {base})."
 
 
 def _invented_words(voice: int, base: int) -> str:

@@ -14,7 +14,7 @@ from convassist import keys
 from convassist.services import cache
 from convassist.worker.contracts import GenerateFailure, GenerateRequest, GenerateResult, Outcome, Suggestion, dump
 from ml.engine import ReplyEngine, on_model_thread, queue_on_model_thread
-from ml.facts import invented
+from ml.facts import unsupported
 from ml.prompt import BASE_STOPS, Turn
 from ml.suggestions import PromptTooLong, run_generation
 
@@ -108,7 +108,7 @@ async def _generate(ctx: dict, request: GenerateRequest) -> Outcome:
     result = GenerateResult(
         response=found[0].text, confidence=found[0].confidence,
         suggestions=[Suggestion(text=g.text, confidence=g.confidence,
-                                unsupported_numbers=sorted(invented(g.text, [prompt]))) for g in found],
+                                unsupported_numbers=unsupported(g.text, [prompt])) for g in found],
         model_version=cache.model_version(engine.status.model_id, adapter.label if adapter else None),
         prompt=prompt, tokens=found[0].tokens, generation_ms=round((time.perf_counter() - started) * 1000, 1),
         decoded=sum(g.decoded for g in found), decode_ms=round(sum(g.seconds for g in found) * 1000, 1),

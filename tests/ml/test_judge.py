@@ -4,7 +4,8 @@ must not fail a finished training job)."""
 from pathlib import Path
 
 from ml.engine import FakeEngine
-from ml.judge import judge, last_message
+from ml.judge import judge
+from ml.prompt import last_message
 from ml.train import TrainSample
 
 
@@ -27,3 +28,20 @@ def test_the_judge_counts_numbers_the_provider_never_gave():
     assert verdict.voice_invented == verdict.base_invented == 2
     # without the provider's replies "35" is invented too, in each
     assert judge(engine, Path("/nonexistent/adapter.gguf"), samples).voice_invented == 4
+
+
+def test_the_judge_counts_replies_in_the_providers_style():
+    """The sign-off most of the provider's replies end with is their style; the judge counts the replies
+    ending with it (a FakeEngine answers the same for base and voice)."""
+    from ml.style import in_style, sign_off
+
+    past = ["Yes, Friday works. Cheers, Ana from Blue Salon!", "A trim is $35. Cheers, Ana from Blue Salon!",
+            "We close at 7. Cheers, Ana from Blue Salon!", "Sure thing!", "See you soon. Cheers, Ana from Blue Salon!"]
+    assert sign_off(past) == "Cheers, Ana from Blue Salon!"
+    assert sign_off(["ok", "sure", "fine", "yes"]) is None and sign_off(past[:2]) is None  # none shared / too few
+    assert in_style("Great.   Cheers, Ana from  Blue Salon!", sign_off(past)) and not in_style("Cheers!", None)
+    samples = [TrainSample("Them: Is Friday free?\nMe:", past[0]), TrainSample("Them: Trim?\nMe:", past[1])]
+    styled = judge(FakeEngine(reply="Of course. Cheers, Ana from Blue Salon!"), Path("/x.gguf"), samples, past)
+    plain = judge(FakeEngine(reply="Of course."), Path("/x.gguf"), samples, past)
+    assert styled.sign_off == "Cheers, Ana from Blue Salon!" and (styled.voice_styled, styled.judged) == (2, 2)
+    assert plain.voice_styled == plain.base_styled == 0

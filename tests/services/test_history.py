@@ -62,3 +62,26 @@ def test_only_exchanges_that_teach_the_voice_are_offered_and_imported_once(db):
         bos = session.execute(sa.select(TrainingSample).where(TrainingSample.provider_id == bo)).scalars().all()
     assert [(s.source, s.quality) for s in samples] == [("history", history.HISTORY_QUALITY)]
     assert bos == []  # opt-in: Bo imported nothing, and Ana's import never reads Bo's messages
+
+
+def test_imported_samples_hold_examples_the_way_suggestions_do_and_import_once(db):
+    """A voice trained on prompts without the provider's examples learns to ignore them; imported
+    samples carry them like a suggestion's prompt (from the provider's other conversations)."""
+    with session_scope() as session:
+        ana, _ = make_provider(session, "Ana")
+        mac = session.execute(sa.select(Device).where(Device.provider_id == ana)).scalar_one()
+        chat(session, mac, "c-1", [("incoming", "Is there parking near the salon?", 0, "text"),
+                                   ("outgoing", "Yes, free parking behind the building. Cheers, Ana", 3, "text")])
+        chat(session, mac, "c-2", [("incoming", "Where can I park for the salon?", 60, "text"),
+                                   ("outgoing", "Park behind the building, it's free. Cheers, Ana", 62, "text")])
+        assert history.import_history(session, ana) == 2
+    with session_scope() as session:
+        prompts = dict(session.execute(sa.select(TrainingSample.expected_output, TrainingSample.input_context)
+                                       .where(TrainingSample.provider_id == ana)).all())
+        assert history.history_offer(session, ana)[0] == []  # nothing left to offer
+        assert history.import_history(session, ana) == 0  # the examples differ; the exchange is the same
+    assert prompts["Park behind the building, it's free. Cheers, Ana"] == (
+        "Them: Is there parking near the salon?\nMe: Yes, free parking behind the building. Cheers, Ana\n"
+        "Them: Where can I park for the salon?\nMe:")
+    assert prompts["Yes, free parking behind the building. Cheers, Ana"].endswith(
+        "Me: Park behind the building, it's free. Cheers, Ana\nThem: Is there parking near the salon?\nMe:")

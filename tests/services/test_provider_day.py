@@ -211,3 +211,21 @@ def test_a_judged_job_tells_the_provider_about_numbers_nobody_gave(ana):
     assert _verdict_words(view.model_copy(update={"voice_invented": 0})).endswith(
         "It made up no times or prices; the base model made up 3 numbers.")
     assert "made up" not in _verdict_words(view.model_copy(update={"base_invented": 0, "voice_invented": 0}))
+    assert "sign-off" not in _verdict_words(view)  # this provider's replies share none
+
+
+def test_a_judged_job_tells_the_provider_how_many_replies_end_in_their_sign_off(ana):
+    from convassist.state.training import _verdict_words
+    from ml.judge import Judgement
+    from ml.train import TrainResult
+
+    provider_id, _ = ana
+    with session_scope() as session:
+        job = job_with_samples(session, provider_id)
+        job.status = "training"
+    training.complete_job(str(job.id), TrainResult(), Judgement(9.0, 25.0, 5, sign_off="Woof, Maya 🐾",
+                                                                base_styled=0, voice_styled=4))
+    with session_scope() as session:
+        view = training.job_view(training.get_job(session, provider_id, job.id)).judgement
+    assert (view.sign_off, view.base_styled, view.voice_styled) == ("Woof, Maya 🐾", 0, 4)
+    assert "Your sign-off “Woof, Maya 🐾” ends 4 of its 5 replies (the base model's: 0)." in _verdict_words(view)

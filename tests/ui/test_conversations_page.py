@@ -109,11 +109,15 @@ def test_suggest_stream_edit_accept(live_app, signed_in, db):
     texts = suggestions.locator(".suggestion-text").all_text_contents()
     shown = streamed[-1].strip()
     assert any(t.startswith(shown) or shown.startswith(t[:10]) for t in texts)  # the streamed one is among them
-    # confidence in words, the number on hover, most confident first
+    # confidence in words, the number on hover; most confident first, after those stating no made-up number
     badges = suggestions.locator(".confidence")
     assert set(badges.all_text_contents()) <= {"likely", "maybe", "long shot"}
     percents = [int(b.get_attribute("title").removeprefix("Confidence ").removesuffix("%")) for b in badges.all()]
-    assert percents == sorted(percents, reverse=True), percents
+    checked = [card.locator(".suggestion-check").count() > 0 for card in suggestions.all()]
+    assert checked == sorted(checked), checked
+    for flag in (False, True):
+        group = [p for p, c in zip(percents, checked) if c == flag]
+        assert group == sorted(group, reverse=True), (percents, checked)
 
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_app)
     edited = suggestions.count() - 1  # the last card: not the response's own reply when there are several
@@ -183,6 +187,42 @@ def test_five_thousand_messages_open_fast_and_page_back(live_app, signed_in):
     page.click("#load-older")
     expect(bubbles).to_have_count(100)
     expect(bubbles.first).to_contain_text("message 4900")
+
+
+def test_a_suggestion_stating_a_number_nobody_gave_says_what_to_check_and_goes_last(live_app, signed_in, db):
+    """The model made up a time and a price: that card comes after the one stating only what is known,
+    and says which numbers to check, as they are written."""
+    import uuid
+
+    from convassist.models import GeneratedResponse, Message
+
+    page, email, _ = signed_in
+    api = httpx.Client(base_url=live_app, timeout=30)
+    headers = paired_device(api, page)
+    sync(api, headers, "chat-fay", "Fay", [msg("f1", "Can I come in on Friday for a trim?", sent="2026-11-20T09:00:00Z")])
+    with db.begin() as conn:
+        provider_id, message_id = conn.execute(sa.select(Message.provider_id, Message.id)
+                                               .where(Message.imessage_guid == "f1")).one()
+        made_up = {"text": "Sure, Friday at 10pm, it's $95 now", "confidence": 0.8,
+                   "unsupported_numbers": ["10pm", "$95"]}
+        known = {"text": "Friday works, see you then!", "confidence": 0.3, "unsupported_numbers": []}
+        conn.execute(sa.insert(GeneratedResponse).values(
+            id=uuid.uuid4(), provider_id=provider_id, message_id=message_id, prompt="p", params={},
+            status="completed", response=made_up["text"], confidence=0.8, suggestions=[made_up, known],
+            created_at=sa.func.now(), completed_at=sa.func.now()))
+    page.click("#nav-conversations")
+    page.locator(".conversation-row", has_text="Fay").click()
+    cards = page.locator(".suggestion")
+    expect(cards).to_have_count(2)
+    expect(cards.first.locator(".suggestion-text")).to_have_text("Friday works, see you then!")
+    expect(cards.first.locator(".suggestion-check")).to_have_count(0)
+    expect(cards.nth(1).locator(".suggestion-check")).to_have_text(
+        "Check 10pm, $95: not in this conversation or your past replies.")
+    page.screenshot(path=str(SHOTS / "suggestion-check-numbers.png"))
+    # using the second card uses that suggestion (its place in the response), not the first one shown
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_app)
+    cards.nth(1).locator(".accept-suggestion").click()
+    assert clipboard(page, made_up["text"]) == made_up["text"]
 
 
 def test_a_conversation_marked_handled_leaves_needs_reply_until_the_client_writes_again(live_app, signed_in):

@@ -262,7 +262,7 @@ def test_a_number_the_prompt_never_gave_is_flagged_on_its_suggestion():
         return asyncio.run(_generate({"engine": FakeEngine(reply), "redis": None, "job_id": "t"}, request))
 
     made_up = run("Sure, 3pm works, it's $60 now and 10:30 tomorrow")
-    assert made_up.suggestions[0].unsupported_numbers == ["10:30", "60"]
+    assert made_up.suggestions[0].unsupported_numbers == ["$60", "10:30"]  # as written, in order
     grounded = run("Yes! 3pm and $45.00 as always")
     assert grounded.suggestions[0].unsupported_numbers == []
 

@@ -1,0 +1,109 @@
+"""How the training defaults were chosen: on the validation set's TRAIN topics only (bench/data/voice_set.py),
+never on its test topics.
+
+The train topics are split again, by topic: "fit" topics train the adapter (every phrasing of theirs a
+sample, with the provider's other answers on the topic as examples in its prompt, as suggestions and
+imported history have them), "check" topics are what it is scored on — questions it never saw, answered
+the way the product serves them: greedy, the provider's past exchanges on that topic as examples in the
+prompt (services/examples.with_examples), and without them. Printed for each setting: chrF (sacrebleu), style
+(replies ending in the sign-off), training seconds, and the epoch early stopping chose.
+
+Run: `.venv/bin/python bench/tune.py` (≈10 min on 2 cores; the recipe of ml.train, the worker's engine).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from convassist.services.examples import Example, with_examples  # noqa: E402
+from ml.engine import LlamaEngine  # noqa: E402
+from ml.params import GenerationParams  # noqa: E402
+from ml.prompt import BASE_STOPS, Turn, render  # noqa: E402
+from ml.registry import resolve_model  # noqa: E402
+from ml.suggestions import generate_suggestions  # noqa: E402
+from ml.train import TrainConfig, TrainSample, train_lora  # noqa: E402
+
+DATA = json.loads((Path(__file__).parent / "data" / "voice_set.json").read_text())
+sys.path.insert(0, str(Path(__file__).parent / "data"))
+from voice_set import TOPICS, TRAIN_TOPICS, reply  # noqa: E402
+
+CHECK_TOPICS = TRAIN_TOPICS[-3:]
+FIT_TOPICS = TRAIN_TOPICS[:-3]
+SETTINGS = [  # (epochs, learning rate, rank, fit on everything after choosing the epoch, examples in training)
+    (3, 1e-3, 8, False, True), (6, 1e-3, 8, False, True), (3, 3e-3, 8, False, True), (6, 3e-3, 8, False, True),
+    (3, 1e-3, 16, False, True), (3, 1e-3, 8, True, True), (3, 1e-3, 8, False, False),
+]
+
+
+def _asked(topic: str, k: int, examples: bool) -> str:
+    """The prompt for the k-th way of asking about topic: with the provider's other answers on it as
+    examples (what services/examples.py finds in their history) or without."""
+    turns = [Turn("Them", TOPICS[topic][1][k])]
+    if not examples:
+        return render(turns)
+    past = [Example(TOPICS[topic][1][j], reply(topic, j)) for j in range(3) if j != k]
+    return render(with_examples(turns, past))
+
+
+def samples(examples: bool) -> list[TrainSample]:
+    """Every way of asking about a fit topic (its history and its training samples), answered."""
+    return [TrainSample(_asked(topic, k, examples), reply(topic, k)) for topic in FIT_TOPICS for k in range(5)]
+
+
+def checks() -> list[tuple[str, str, str]]:
+    """(prompt without examples, prompt with examples, truth) for each check question: the ways of
+    asking about a check topic that its history does not hold."""
+    return [(_asked(topic, k, False), _asked(topic, k, True), reply(topic, k))
+            for topic in CHECK_TOPICS for k in (3, 4, 5)]
+
+
+def score(engine: LlamaEngine, prompts: list[str], truths: list[str]) -> tuple[float, float]:
+    from sacrebleu.metrics import CHRF
+
+    replies = []
+    for prompt in prompts:
+        found = generate_suggestions(engine, prompt, list(BASE_STOPS), GenerationParams(max_tokens=48), 1)
+        replies.append(found[0].text if found else "")
+    style = sum(r.rstrip().endswith(DATA["signOff"]) for r in replies) / len(replies)
+    return CHRF().corpus_score(replies, [truths]).score, style
+
+
+def main() -> int:
+    gguf = resolve_model("smollm2-135m-instruct", None, Path("/nonexistent")).path
+    engine = LlamaEngine.load(resolve_model("smollm2-135m-instruct", None, Path("/nonexistent")), context_size=1024,
+                              gpu_layers=0, threads=2)
+    items = checks()
+    plain, shown, truths = [i[0] for i in items], [i[1] for i in items], [i[2] for i in items]
+    print(f"fit topics {FIT_TOPICS} ({len(samples(True))} samples); check topics {CHECK_TOPICS} "
+          f"({len(items)} questions)")
+    engine.use_adapter(None)
+    alone, ex = score(engine, plain, truths), score(engine, shown, truths)
+    print(f"{'base model':58} chrF {alone[0]:5.1f} style {alone[1]:4.0%} | with examples chrF {ex[0]:5.1f} "
+          f"style {ex[1]:4.0%}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, (epochs, lr, rank, refit, examples) in enumerate(SETTINGS):
+            path = Path(tmp) / f"a{n}.gguf"
+            started = time.perf_counter()
+            result = train_lora(gguf, samples(examples), TrainConfig(epochs=epochs, learning_rate=lr, rank=rank, threads=1,
+                                                        refit=refit), path)
+            seconds = time.perf_counter() - started
+            engine.use_adapter(str(path))
+            alone, ex = score(engine, plain, truths), score(engine, shown, truths)
+            engine.use_adapter(None)
+            name = (f"epochs {epochs} lr {lr:g} rank {rank}{' refit' if refit else ''}"
+                    f"{'' if examples else ' (trained without examples)'}")
+            print(f"{name:58} chrF {alone[0]:5.1f} style {alone[1]:4.0%} | with examples chrF {ex[0]:5.1f} "
+                  f"style {ex[1]:4.0%} | {seconds:4.0f} s, best epoch {result.best_epoch} of {result.epochs_run}",
+                  flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
