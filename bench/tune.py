@@ -14,6 +14,7 @@ Run: `.venv/bin/python bench/tune.py` (≈10 min on 2 cores; the recipe of ml.tr
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -38,7 +39,7 @@ CHECK_TOPICS = TRAIN_TOPICS[-3:]
 FIT_TOPICS = TRAIN_TOPICS[:-3]
 SETTINGS = [  # (epochs, learning rate, rank, fit on everything after choosing the epoch, examples in training)
     (3, 1e-3, 8, False, True), (6, 1e-3, 8, False, True), (3, 3e-3, 8, False, True), (6, 3e-3, 8, False, True),
-    (3, 1e-3, 16, False, True), (3, 1e-3, 8, True, True), (3, 1e-3, 8, False, False),
+    (3, 1e-3, 16, False, True), (3, 1e-3, 8, True, True), (3, 1e-3, 8, False, False), (3, 1e-3, 8, False, "half"),
 ]
 
 
@@ -52,9 +53,11 @@ def _asked(topic: str, k: int, examples: bool) -> str:
     return render(with_examples(turns, past))
 
 
-def samples(examples: bool) -> list[TrainSample]:
-    """Every way of asking about a fit topic (its history and its training samples), answered."""
-    return [TrainSample(_asked(topic, k, examples), reply(topic, k)) for topic in FIT_TOPICS for k in range(5)]
+def samples(examples: bool | str) -> list[TrainSample]:
+    """Every way of asking about a fit topic (its history and its training samples), answered; with
+    examples in every prompt, in none, or in every other one ("half")."""
+    return [TrainSample(_asked(topic, k, examples is True or (examples == "half" and k % 2 == 0)), reply(topic, k))
+            for topic in FIT_TOPICS for k in range(5)]
 
 
 def checks() -> list[tuple[str, str, str]]:
@@ -88,7 +91,10 @@ def main() -> int:
     print(f"{'base model':58} chrF {alone[0]:5.1f} style {alone[1]:4.0%} | with examples chrF {ex[0]:5.1f} "
           f"style {ex[1]:4.0%}")
     with tempfile.TemporaryDirectory() as tmp:
+        only = os.environ.get("BENCH_TUNE_ONLY")  # e.g. "7": just that setting
         for n, (epochs, lr, rank, refit, examples) in enumerate(SETTINGS):
+            if only is not None and str(n) not in only.split(","):
+                continue
             path = Path(tmp) / f"a{n}.gguf"
             started = time.perf_counter()
             result = train_lora(gguf, samples(examples), TrainConfig(epochs=epochs, learning_rate=lr, rank=rank, threads=1,
@@ -98,7 +104,7 @@ def main() -> int:
             alone, ex = score(engine, plain, truths), score(engine, shown, truths)
             engine.use_adapter(None)
             name = (f"epochs {epochs} lr {lr:g} rank {rank}{' refit' if refit else ''}"
-                    f"{'' if examples else ' (trained without examples)'}")
+                    f"{({True: '', False: ' (trained without examples)'}).get(examples, ' (examples in half)')}")
             print(f"{name:58} chrF {alone[0]:5.1f} style {alone[1]:4.0%} | with examples chrF {ex[0]:5.1f} "
                   f"style {ex[1]:4.0%} | {seconds:4.0f} s, best epoch {result.best_epoch} of {result.epochs_run}",
                   flush=True)

@@ -7,8 +7,9 @@ client's message and the provider's reply that followed — are found with Postg
 Them/Me turns just before the client's newest messages, where the model reads them last.
 
 Strictly per provider: every row read is the provider's own. Group chats, attachments, short
-acknowledgements and replies sent hours later are never examples (the same rules as importing history,
-services/history.py), nor the conversation being answered (it is in the prompt already).
+acknowledgements and replies sent hours later are never examples, nor the conversation being answered
+(it is in the prompt already). What counts as an exchange is defined here; importing history
+(services/history.py) uses the same rules.
 
 Why just before the client's newest messages and not at the top: a conversation's follow-up prompt then
 begins exactly as the previous one did up to there, and the worker reads only what is new
@@ -18,18 +19,23 @@ new message.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from convassist.services.history import REPLY_WITHIN, is_acknowledgement
 from ml.prompt import ME, THEM, Turn
 
 MAX_TEXT = 300  # characters of an example's message or reply (a long one would crowd out the conversation)
 CANDIDATES = 40  # best-ranked client messages looked at for examples
 QUERY_CHARS = 1000  # of the client's newest messages, what the search reads
+REPLY_WITHIN = timedelta(hours=3)  # a reply sent later is usually about something else
+MIN_REPLY_WORDS = 3
+ACKNOWLEDGEMENTS = {"ok", "okay", "k", "kk", "thanks", "thank you", "thx", "ty", "yes", "no", "sure", "cool",
+                    "great", "perfect", "np", "lol", "haha", "👍", "sounds good", "see you", "bye"}
 
 # The client's messages that share a word with the query (any word: plainto_tsquery ANDs them, the
 # replace makes it OR; its lexemes are quoted, so the text cannot inject tsquery syntax), best first,
@@ -65,6 +71,12 @@ ORDER BY asked.rank DESC, asked.sent_at DESC
 class Example:
     message: str  # the client's message
     reply: str  # the provider's reply that followed it
+
+
+def is_acknowledgement(text: str) -> bool:
+    """A reply too short to teach anything ("ok", "thanks!", two words)."""
+    words = re.sub(r"[^\w\s']", " ", text.lower()).split()
+    return " ".join(words) in ACKNOWLEDGEMENTS or len(words) < MIN_REPLY_WORDS
 
 
 def _clip(text: str) -> str:

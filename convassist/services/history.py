@@ -9,24 +9,20 @@ provider's own edits (HISTORY_QUALITY), and importing twice adds nothing twice.
 
 from __future__ import annotations
 
-import re
+import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from convassist.models import Conversation, Message, TrainingSample, as_utc
 from convassist.services import live
+from convassist.services.examples import REPLY_WITHIN, find_examples, is_acknowledgement, with_examples
 from ml.prompt import Turn, render
 
 HISTORY_QUALITY = 0.5  # edits weigh 1.0, used suggestions their confidence
-REPLY_WITHIN = timedelta(hours=3)
 CONTEXT_TURNS = 4  # the turns before the reply that go into the sample's prompt
-MIN_REPLY_WORDS = 3
-ACKNOWLEDGEMENTS = {"ok", "okay", "k", "kk", "thanks", "thank you", "thx", "ty", "yes", "no", "sure", "cool",
-                    "great", "perfect", "np", "lol", "haha", "👍", "sounds good", "see you", "bye"}
 MAX_IMPORT = 2000
 SCAN_MESSAGES = 20_000  # the newest messages read for exchanges (a preview must not read years of history)
 
@@ -44,11 +40,6 @@ class HistoryPair:
         """What makes two imports the same: the client's message and the reply (the prompt's examples
         change as the history grows)."""
         return " ".join(self.message.split()), self.reply
-
-
-def is_acknowledgement(text: str) -> bool:
-    words = re.sub(r"[^\w\s']", " ", text.lower()).split()
-    return " ".join(words) in ACKNOWLEDGEMENTS or len(words) < MIN_REPLY_WORDS
 
 
 def history_pairs(session: Session, provider_id: uuid.UUID, *, limit: int = MAX_IMPORT) -> tuple[list[HistoryPair], int]:
@@ -99,14 +90,21 @@ def history_offer(session: Session, provider_id: uuid.UUID) -> tuple[list[Histor
     return [p for p in pairs if p.key not in have], skipped
 
 
+def _every_other(key: tuple[str, str]) -> bool:
+    """Half of all exchanges, the same half every time (a hash of the exchange, not of the process)."""
+    return hashlib.sha256("\x00".join(key).encode()).digest()[0] % 2 == 0
+
+
 def import_history(session: Session, provider_id: uuid.UUID, *, limit: int = MAX_IMPORT) -> int:
     """Add the history pairs as samples (source "history", quality HISTORY_QUALITY); pairs already
     imported are not added again. Returns how many were added.
 
-    Each sample's prompt holds the provider's examples the way a suggestion's prompt does
-    (services/examples.py): trained without them, a voice learns to ignore them, and its suggestions
-    lose the facts they bring (measured in bench/tune.py)."""
-    from convassist.services.examples import find_examples, with_examples
+    Every other sample's prompt (a stable choice by the exchange) holds the provider's examples the way
+    a suggestion's prompt does (services/examples.py). Measured in bench/tune.py (chrF on questions of
+    topics the voice never saw, alone / with examples in the prompt): trained without examples 31.7 /
+    83.7 — the voice learns to ignore them and loses the facts they bring; with examples in every prompt
+    5.6 / 91.3 — it leans on them and drops the provider's sign-off where none are found; in half
+    23.9 / 92.5."""
     from convassist.services.training import history_keys
     from convassist.settings import get_settings
 
@@ -117,7 +115,8 @@ def import_history(session: Session, provider_id: uuid.UUID, *, limit: int = MAX
     for pair in pairs:
         if pair.key in existing:
             continue
-        examples = find_examples(session, provider_id, pair.conversation_id, pair.message, shown)
+        examples = find_examples(session, provider_id, pair.conversation_id, pair.message,
+                                 shown if _every_other(pair.key) else 0)
         session.add(TrainingSample(provider_id=provider_id, input_context=render(with_examples(list(pair.context),
                                                                                               examples)),
                                    expected_output=pair.reply, source="history", quality=HISTORY_QUALITY))

@@ -15,6 +15,7 @@ from convassist import keys
 from convassist.db import session_scope
 from convassist.models import Conversation, GeneratedResponse
 from convassist.services import ahead
+from convassist.worker.contracts import Suggestion
 from tests.api.conftest import batch, message
 
 pytestmark = pytest.mark.usefixtures("worker_process")
@@ -50,7 +51,10 @@ def test_a_fresh_client_message_gets_its_suggestions_before_anyone_asks(provider
     assert len(rows) == 1 and 1 <= len(rows[0].suggestions) <= 3  # one set, as the page asks (count 3)
     # the provider opens the conversation and presses Suggest: the same request, answered from the cache
     clicked = provider.post("/api/responses/generate", json={"messageId": target, "count": 3}).json()
-    assert clicked["cached"] is True and clicked["suggestions"] == rows[0].suggestions
+    # the same suggestions (stored snake_case, served camelCase: compared as the typed contract)
+    assert clicked["cached"] is True
+    assert ([Suggestion.model_validate(s) for s in clicked["suggestions"]]
+            == [Suggestion.model_validate(s) for s in rows[0].suggestions])
 
 
 def test_groups_old_history_and_answered_conversations_are_not_computed_ahead(provider, db, redis_server):

@@ -64,24 +64,31 @@ def test_only_exchanges_that_teach_the_voice_are_offered_and_imported_once(db):
     assert bos == []  # opt-in: Bo imported nothing, and Ana's import never reads Bo's messages
 
 
-def test_imported_samples_hold_examples_the_way_suggestions_do_and_import_once(db):
-    """A voice trained on prompts without the provider's examples learns to ignore them; imported
-    samples carry them like a suggestion's prompt (from the provider's other conversations)."""
+def test_imported_samples_hold_examples_the_way_suggestions_do_in_half_and_import_once(db):
+    """Imported samples carry the provider's examples (from their other conversations) like a
+    suggestion's prompt, in every other sample (a voice trained with examples everywhere drops the
+    sign-off where none are found; without any it ignores them); importing again adds nothing."""
+    asks = ["Is there parking near the salon?", "Where can I park for the salon?", "Any parking by the salon?",
+            "Do you have parking at the salon?", "Parking near your salon?", "Can I park at the salon?"]
     with session_scope() as session:
         ana, _ = make_provider(session, "Ana")
         mac = session.execute(sa.select(Device).where(Device.provider_id == ana)).scalar_one()
-        chat(session, mac, "c-1", [("incoming", "Is there parking near the salon?", 0, "text"),
-                                   ("outgoing", "Yes, free parking behind the building. Cheers, Ana", 3, "text")])
-        chat(session, mac, "c-2", [("incoming", "Where can I park for the salon?", 60, "text"),
-                                   ("outgoing", "Park behind the building, it's free. Cheers, Ana", 62, "text")])
-        assert history.import_history(session, ana) == 2
+        for i, ask in enumerate(asks):
+            chat(session, mac, f"c-{i}", [("incoming", ask, 60 * i, "text"),
+                                          ("outgoing", f"Free parking behind the building, spot {i}. Cheers, Ana",
+                                           60 * i + 2, "text")])
+        assert history.import_history(session, ana) == len(asks)
     with session_scope() as session:
-        prompts = dict(session.execute(sa.select(TrainingSample.expected_output, TrainingSample.input_context)
-                                       .where(TrainingSample.provider_id == ana)).all())
+        prompts = session.execute(sa.select(TrainingSample.input_context)
+                                  .where(TrainingSample.provider_id == ana)).scalars().all()
         assert history.history_offer(session, ana)[0] == []  # nothing left to offer
         assert history.import_history(session, ana) == 0  # the examples differ; the exchange is the same
-    assert prompts["Park behind the building, it's free. Cheers, Ana"] == (
-        "Them: Is there parking near the salon?\nMe: Yes, free parking behind the building. Cheers, Ana\n"
-        "Them: Where can I park for the salon?\nMe:")
-    assert prompts["Yes, free parking behind the building. Cheers, Ana"].endswith(
-        "Me: Park behind the building, it's free. Cheers, Ana\nThem: Is there parking near the salon?\nMe:")
+    plain = [p for p in prompts if p.count("\n") == 1]  # "Them: …\nMe:"
+    shown = [p for p in prompts if p.count("\n") > 1]
+    assert plain and shown and len(plain) + len(shown) == len(asks), prompts
+    for prompt in shown:  # other conversations' exchanges, before the client's message, never its own
+        lines = prompt.splitlines()
+        asked = lines[-2].removeprefix("Them: ")
+        assert asked in asks and lines[-1] == "Me:" and len(lines) in (4, 6, 8)
+        assert all(line.startswith(("Them: ", "Me: Free parking")) for line in lines[:-1])
+        assert f"Them: {asked}\n" not in "\n".join(lines[:-2]) + "\n"
