@@ -9,7 +9,6 @@ provider's own edits (HISTORY_QUALITY), and importing twice adds nothing twice.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ from sqlmodel import Session
 
 from convassist.models import Conversation, Message, TrainingSample, as_utc
 from convassist.services import live
-from convassist.services.examples import REPLY_WITHIN, find_examples, is_acknowledgement, with_examples
+from convassist.services.examples import REPLY_WITHIN, find_examples, is_acknowledgement, shows_examples, with_examples
 from ml.prompt import Turn, render
 
 HISTORY_QUALITY = 0.5  # edits weigh 1.0, used suggestions their confidence
@@ -90,21 +89,12 @@ def history_offer(session: Session, provider_id: uuid.UUID) -> tuple[list[Histor
     return [p for p in pairs if p.key not in have], skipped
 
 
-def _every_other(key: tuple[str, str]) -> bool:
-    """Half of all exchanges, the same half every time (a hash of the exchange, not of the process)."""
-    return hashlib.sha256("\x00".join(key).encode()).digest()[0] % 2 == 0
-
-
 def import_history(session: Session, provider_id: uuid.UUID, *, limit: int = MAX_IMPORT) -> int:
     """Add the history pairs as samples (source "history", quality HISTORY_QUALITY); pairs already
     imported are not added again. Returns how many were added.
 
-    Every other sample's prompt (a stable choice by the exchange) holds the provider's examples the way
-    a suggestion's prompt does (services/examples.py). Measured in bench/tune.py (chrF on questions of
-    topics the voice never saw, alone / with examples in the prompt): trained without examples 31.7 /
-    83.7 — the voice learns to ignore them and loses the facts they bring; with examples in every prompt
-    5.6 / 91.3 — it leans on them and drops the provider's sign-off where none are found; in half
-    23.9 / 92.5."""
+    Half of the samples' prompts (a stable choice by the exchange: services/examples.shows_examples, the
+    rule of every sample) hold the provider's examples the way a suggestion's prompt does."""
     from convassist.services.training import history_keys
     from convassist.settings import get_settings
 
@@ -116,7 +106,7 @@ def import_history(session: Session, provider_id: uuid.UUID, *, limit: int = MAX
         if pair.key in existing:
             continue
         examples = find_examples(session, provider_id, pair.conversation_id, pair.message,
-                                 shown if _every_other(pair.key) else 0)
+                                 shown if shows_examples("\x00".join(pair.key)) else 0)
         session.add(TrainingSample(provider_id=provider_id, input_context=render(with_examples(list(pair.context),
                                                                                               examples)),
                                    expected_output=pair.reply, source="history", quality=HISTORY_QUALITY))

@@ -27,7 +27,7 @@ from convassist.models import Conversation, GeneratedResponse, Message, Training
 from convassist.schemas import CamelModel, CleanStr
 from convassist.services import cache, contacts, live, queue, ratelimit, training
 from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
-from convassist.services.examples import examples_for, with_examples
+from convassist.services.examples import examples_for, shows_examples, with_examples, without_examples
 from convassist.settings import get_settings
 from convassist.worker.contracts import (AdapterRef, GenerateFailure, GenerateRequest, GenerateResult, Outcome,
                                          Suggestion, parse_outcome)
@@ -116,11 +116,12 @@ def window_size(rows, max_history: int, step: int) -> int:
 
 
 def conversation_turns(session: Session, provider_id: uuid.UUID, message_id: uuid.UUID,
-                       max_history: int, examples: int = 0) -> tuple[list[Turn], uuid.UUID]:
+                       max_history: int, examples: int = 0) -> tuple[list[Turn], uuid.UUID, int]:
     """The prompt turns: the last max_history messages up to and including the target, oldest first
     (retracted left out; tapbacks are never messages), with up to `examples` of the provider's past
-    exchanges like the client's newest messages before them (services/examples.py); and the
-    conversation's id. One query for the window: it is on every suggestion's path."""
+    exchanges like the client's newest messages before them (services/examples.py); the
+    conversation's id; how many examples the turns hold. One query for the window: it is on every
+    suggestion's path."""
     step = window_step(max_history)
     rows = session.execute(_window_query(), {"message_id": message_id, "provider_id": provider_id,
                                              "max_history": max_history + step - 1}).all()
@@ -137,7 +138,7 @@ def conversation_turns(session: Session, provider_id: uuid.UUID, message_id: uui
     if not turns:
         raise DomainError("There is no message text to reply to.", code="nothing_to_reply_to", status=422)
     found = examples_for(session, provider_id, conversation_id, turns, is_group, examples)
-    return with_examples(turns, found), conversation_id
+    return with_examples(turns, found), conversation_id, len(found)
 
 
 # -- generation ------------------------------------------------------------------------------------
@@ -382,12 +383,12 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
     if not 1 <= count <= MAX_SUGGESTIONS:
         raise DomainError(f"count must be between 1 and {MAX_SUGGESTIONS}.", code="invalid_count", status=422)
 
-    def load(session: Session) -> tuple[tuple[list[Turn], uuid.UUID], training.ActiveAdapter | None, int]:
+    def load(session: Session) -> tuple[tuple[list[Turn], uuid.UUID, int], training.ActiveAdapter | None, int]:
         return (conversation_turns(session, provider_id, message_id, max_history,
                                    get_settings().ml_service_examples),
                 training.active_adapter(session, provider_id), _verdicts_on(session, provider_id, message_id))
 
-    ((turns, conversation_id), adapter, verdicts), model = await _read_beside_worker_model(load, session)
+    ((turns, conversation_id, shown), adapter, verdicts), model = await _read_beside_worker_model(load, session)
     # asked again after the provider used, edited or rejected a set: other replies, not that set again
     params = (GenerationParams(temperature=temperature) if not verdicts else
               GenerationParams(temperature=max(temperature, AGAIN_TEMPERATURE), seed=AGAIN_SEED_STEP * verdicts))
@@ -398,7 +399,9 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
     def create() -> GeneratedResponse:
         with session_scope() as session:
             row = GeneratedResponse(provider_id=provider_id, message_id=message_id, prompt=request.prompt,
-                                    params={"temperature": temperature, "count": count, "maxHistory": max_history},
+                                    # examples: how many of the provider's past exchanges the prompt shows
+                                    params={"temperature": temperature, "count": count, "maxHistory": max_history,
+                                            "examples": shown},
                                     job_id=job_id, cache_key=key, status="generating")
             if hit is not None:
                 for column, value in _result_fields(hit, cached=True).items():
@@ -423,9 +426,12 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
 
 def ranked(suggestions: list[Suggestion]) -> list[tuple[int, Suggestion]]:
     """Suggestions in the order the provider should read them, each with its place in the response (what
-    a verdict names): those whose numbers all come from the conversation or the provider's examples
-    first (a made-up time or price is the worst kind of wrong), then the most confident."""
-    return sorted(enumerate(suggestions), key=lambda pair: (bool(pair[1].unsupported_numbers), -pair[1].confidence))
+    a verdict names): a reply that looks like garbage (a word over and over: what a small model writes
+    when it has nothing to go on; training.sample_problem) last; before it, those whose numbers all come
+    from the conversation or the provider's examples (a made-up time or price is the worst kind of
+    wrong), then the most confident."""
+    return sorted(enumerate(suggestions), key=lambda pair: (training.sample_problem(pair[1].text) is not None,
+                                                            bool(pair[1].unsupported_numbers), -pair[1].confidence))
 
 
 def _verdicts_on(session: Session, provider_id: uuid.UUID, message_id: uuid.UUID) -> int:
@@ -480,6 +486,14 @@ class Verdict(CamelModel):
     reason: Optional[CleanStr] = Field(None, max_length=1000)
 
 
+def _sample_prompt(row: GeneratedResponse) -> str:
+    """The prompt a used or edited suggestion teaches the voice with: as the model read it, examples and
+    all, in half of the samples, and without its examples in the other half (the rule of every sample,
+    services/examples.shows_examples)."""
+    shown = int((row.params or {}).get("examples") or 0)
+    return row.prompt if shows_examples(str(row.id)) else without_examples(row.prompt or "", shown)
+
+
 def act(session: Session, provider_id: uuid.UUID, response_id: uuid.UUID, verdict: Verdict) -> GeneratedResponse:
     """accept → a sample of the chosen suggestion (quality = its confidence); edit → a sample of the
     edited text (quality 1.0); reject → status rejected with the reason, no sample. Acting twice is
@@ -501,13 +515,13 @@ def act(session: Session, provider_id: uuid.UUID, response_id: uuid.UUID, verdic
         edited_response = (edited_response or "").strip()
         if not edited_response:
             raise DomainError("editedResponse is required to edit.", code="missing_edited_response", status=422)
-        sample = TrainingSample(provider_id=provider_id, response_id=row.id, input_context=row.prompt,
+        sample = TrainingSample(provider_id=provider_id, response_id=row.id, input_context=_sample_prompt(row),
                                 expected_output=edited_response, source="edited", quality=1.0)
         row.edited_response = edited_response
         session.add(sample)
     elif action == "accept":  # the chosen suggestion as it was, weighted by the model's confidence in it
         used = (row.suggestions or [{"text": row.response, "confidence": row.confidence}])[chosen]
-        session.add(TrainingSample(provider_id=provider_id, response_id=row.id, input_context=row.prompt,
+        session.add(TrainingSample(provider_id=provider_id, response_id=row.id, input_context=_sample_prompt(row),
                                    expected_output=used["text"], source="accepted",
                                    quality=float(used.get("confidence") or 0.0)))
     else:

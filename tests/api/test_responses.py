@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from convassist.models import GeneratedResponse, TrainingSample
+from convassist.services.examples import shows_examples
 from tests.api.conftest import batch, message
 
 pytestmark = pytest.mark.usefixtures("worker_process")
@@ -342,13 +343,20 @@ def test_the_providers_own_past_reply_is_an_example_and_the_model_uses_its_facts
         body = generate(who, newest).json()
         assert body["status"] == "completed", body
         with db.connect() as conn:
-            prompt = conn.execute(sa.select(GeneratedResponse.prompt)
-                                  .where(GeneratedResponse.id == uuid.UUID(body["responseId"]))).scalar_one()
-        asked[who.email] = (prompt, body["response"])
-    prompt, reply = asked[ana.email]
+            prompt, params = conn.execute(sa.select(GeneratedResponse.prompt, GeneratedResponse.params)
+                                          .where(GeneratedResponse.id == uuid.UUID(body["responseId"]))).one()
+        asked[who.email] = (prompt, body["response"], params["examples"], body["responseId"])
+    prompt, reply, shown, response_id = asked[ana.email]
     assert prompt == ("Them: Hi! How much is a colour and cut?\nMe: A colour and cut is $120. Cheers, Ana\n"
                       "Them: Hello, how much would a colour and cut be?\nMe:")
     assert "120" in reply, reply  # her price, not one the model made up
-    prompt, reply = asked[mallory.email]
-    assert prompt == "Them: Hello, how much would a colour and cut be?\nMe:"
+    assert shown == 1
+    # using it teaches the voice with the prompt as read, or without its example: the half it falls in
+    assert ana.post(f"/api/responses/{response_id}/action", json={"action": "accept"}).status_code == 200
+    with db.connect() as conn:
+        taught = conn.execute(sa.select(TrainingSample.input_context)
+                              .where(TrainingSample.response_id == uuid.UUID(response_id))).scalar_one()
+    assert taught == (prompt if shows_examples(response_id) else "Them: Hello, how much would a colour and cut be?\nMe:")
+    prompt, reply, shown, _ = asked[mallory.email]
+    assert prompt == "Them: Hello, how much would a colour and cut be?\nMe:" and shown == 0
     assert "Ana" not in reply and "120" not in reply

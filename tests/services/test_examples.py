@@ -47,10 +47,11 @@ def ana_and_mallory(session):
 def test_the_providers_own_most_similar_exchange_comes_first_and_only_theirs(db):
     with session_scope() as session:
         ana, mallory, newest = ana_and_mallory(session)
-        turns, conversation_id = conversation_turns(session, ana, newest, 10, examples=3)
+        turns, conversation_id, shown = conversation_turns(session, ana, newest, 10, examples=3)
         found = examples.examples_for(session, ana, conversation_id, turns[-2:], False, 3)
         mallorys = examples.find_examples(session, mallory, conversation_id, "How much is a colour and cut?", 3)
     assert [e.reply for e in found] == [PRICE]  # the parking answer shares no word with the question
+    assert shown == 1
     texts = [t.text for t in turns]
     # the example sits just before the client's newest messages, as a Them/Me exchange
     assert texts == ["Hello again", "Hi Jo, how are you?", "Hi! How much is a colour and cut?", PRICE,
@@ -65,13 +66,14 @@ def test_the_providers_own_most_similar_exchange_comes_first_and_only_theirs(db)
 def test_examples_can_be_switched_off_and_nothing_matches_without_a_shared_word(db):
     with session_scope() as session:
         ana, _, newest = ana_and_mallory(session)
-        plain, _ = conversation_turns(session, ana, newest, 10, examples=0)
+        plain, _, none = conversation_turns(session, ana, newest, 10, examples=0)
         conversation = session.get(Message, newest).conversation_id
         assert examples.find_examples(session, ana, conversation, "Good morning to you", 3) == []
         # only stop words: the search has nothing to look for
         assert examples.find_examples(session, ana, conversation, "and the of to", 3) == []
     assert [t.text for t in plain] == ["Hello again", "Hi Jo, how are you?", "Good thanks.",
                                        "How much would a colour and cut be?"]
+    assert none == 0
 
 
 def test_search_syntax_in_a_message_is_only_text(db):
@@ -99,3 +101,58 @@ def test_a_follow_up_prompt_begins_as_the_previous_one_did_up_to_the_examples():
     # the best example goes last, nearest the question
     two = examples.with_examples(before, [examples.Example("best q", "best a"), examples.Example("next q", "next a")])
     assert [t.text for t in two][2:6] == ["next q", "next a", "best q", "best a"]
+
+
+def test_a_prompts_examples_can_be_taken_out_again_and_nothing_else_is():
+    """A used or edited suggestion teaches the voice without its examples in half of the samples: the
+    prompt the model read, less exactly the example pairs."""
+    one_to_one = [Turn("Them", "Hello again"), Turn("Me", "Hi Jo"), Turn("Them", "How much is a cut?"),
+                  Turn("Them", "And a colour?")]
+    group = [Turn("Jo", "Me: a cut?"), Turn("Me", "Sure"), Turn("Sam", "Them: and me")]
+    answered = [Turn("Them", "Thanks!"), Turn("Me", "See you Friday")]
+    found = [examples.Example("How much is a cut?", "Cut is $45. Ana"), examples.Example("Colour?", "$80. Ana")]
+    for turns in (one_to_one, group, answered, one_to_one[-1:]):
+        for shown in (found[:1], found):
+            prompt = render(examples.with_examples(turns, shown))
+            assert examples.without_examples(prompt, len(shown)) == render(turns)
+        assert examples.without_examples(render(turns), 0) == render(turns)
+    # a count that does not fit the prompt (more pairs than lines, or lines that are not pairs) changes nothing
+    assert examples.without_examples(render(one_to_one), 5) == render(one_to_one)
+    assert examples.without_examples(render(group), 1) == render(group)
+    # the same half every time, about half of all keys
+    keys = [f"response-{i}" for i in range(400)]
+    assert [examples.shows_examples(k) for k in keys] == [examples.shows_examples(k) for k in keys]
+    assert 150 < sum(map(examples.shows_examples, keys)) < 250
+
+
+def test_used_and_edited_suggestions_teach_with_their_examples_in_half_of_the_samples(db):
+    from convassist.models import GeneratedResponse
+    from tests.services.test_domain_rules import samples, verdict
+
+    turns = [Turn("Them", "Hi! How much would a colour and cut be?")]
+    shown = [examples.Example("How much is a colour and cut?", PRICE)]
+    prompt = render(examples.with_examples(turns, shown))
+    with session_scope() as session:
+        ana, message = make_provider(session, "Ana")
+        rows = []
+        for i in range(24):
+            row = GeneratedResponse(provider_id=ana, message_id=message, prompt=prompt, params={"examples": 1},
+                                    status="completed", response="It is $120.", confidence=0.5,
+                                    suggestions=[{"text": "It is $120.", "confidence": 0.5}])
+            session.add(row)
+            rows.append(row)
+        old = GeneratedResponse(provider_id=ana, message_id=message, prompt=prompt, params={},  # before the count
+                                status="completed", response="It is $120.", confidence=0.5,
+                                suggestions=[{"text": "It is $120.", "confidence": 0.5}])
+        session.add(old)
+        session.flush()
+        ids = [r.id for r in rows]
+        old_id = old.id
+    for i, response_id in enumerate(ids):
+        verdict(ana, response_id, **({"action": "accept"} if i % 2 else {"action": "edit", "edited_response": "$120!"}))
+    verdict(ana, old_id, action="accept")
+    by_response = {s.response_id: s.input_context for s in samples(ana)}
+    for response_id in ids:
+        assert by_response[response_id] == (prompt if examples.shows_examples(str(response_id)) else render(turns))
+    assert 0 < sum(by_response[r] == prompt for r in ids) < len(ids)  # both halves are there
+    assert by_response[old_id] == prompt  # a response that did not count its examples teaches as it was

@@ -29,7 +29,7 @@ def add(session, device, i: int) -> None:
 def newest_prompt(session, provider_id, history=10) -> list[str]:
     newest = session.execute(sa.select(Message.id).where(Message.provider_id == provider_id)
                              .order_by(Message.sent_at.desc()).limit(1)).scalar_one()
-    turns, _ = conversation_turns(session, provider_id, newest, history)
+    turns, _, _ = conversation_turns(session, provider_id, newest, history)
     return [t.text for t in turns]
 
 
@@ -60,7 +60,7 @@ def test_a_reply_to_an_older_message_keeps_the_plain_window(db):
             add(session, device, i)
         older = session.execute(sa.select(Message.id).where(Message.provider_id == provider_id,
                                                             Message.text == "message 12")).scalar_one()
-        turns, conversation_id = conversation_turns(session, provider_id, older, 10)
+        turns, conversation_id, _ = conversation_turns(session, provider_id, older, 10)
     assert [t.text for t in turns] == [f"message {i}" for i in range(3, 13)]
     assert isinstance(conversation_id, uuid.UUID)
     assert responses.window_size([], 10, 5) == 0

@@ -272,3 +272,8 @@ def test_a_number_the_prompt_never_gave_is_flagged_on_its_suggestion():
     assert [c["text"] for c in cards] == ["See you then", "See you at 3", "See you at 10pm"]
     assert [c["at"] for c in cards] == [2, 1, 0]  # a verdict still names the suggestion's own place
     assert cards[2]["check"] == "Check 10: not in this conversation or your past replies." and cards[0]["check"] == ""
+    # a reply that says one word over and over goes last, however confident
+    cards = _cards([Suggestion(text="Hey hey hey! Hey hey hey!", confidence=0.9),
+                    Suggestion(text="See you at 10pm", confidence=0.2, unsupported_numbers=["10"]),
+                    Suggestion(text="Pickup is by 5pm!", confidence=0.5)])
+    assert [c["text"] for c in cards] == ["Pickup is by 5pm!", "See you at 10pm", "Hey hey hey! Hey hey hey!"]
