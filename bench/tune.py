@@ -40,6 +40,7 @@ FIT_TOPICS = TRAIN_TOPICS[:-3]
 SETTINGS = [  # (epochs, learning rate, rank, fit on everything after choosing the epoch, examples in training)
     (3, 1e-3, 8, False, True), (6, 1e-3, 8, False, True), (3, 3e-3, 8, False, True), (6, 3e-3, 8, False, True),
     (3, 1e-3, 16, False, True), (3, 1e-3, 8, True, True), (3, 1e-3, 8, False, False), (3, 1e-3, 8, False, "half"),
+    (6, 1e-3, 8, False, "half"), (3, 2e-3, 8, False, "half"),
 ]
 
 

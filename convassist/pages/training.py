@@ -7,6 +7,7 @@ import reflex as rx
 
 from convassist.components.layout import page_shell
 from convassist.state.training import SOURCE_FILTERS, TrainingState
+from ml.train import TrainConfig
 
 
 def banner(icon, color, *text, **props) -> rx.Component:
@@ -38,9 +39,9 @@ def teach_card() -> rx.Component:
         rx.accordion.root(rx.accordion.item(
             header="Advanced", value="advanced",
             content=rx.hstack(
-                knob("Passes over your replies", "epochs", "3", "epochs"),
-                knob("Learning speed", "learning_rate", "0.001", "learning rate"),
-                knob("Capacity", "lora_rank", "8", "LoRA rank"),
+                knob("Passes over your replies", "epochs", str(TrainConfig.epochs), "epochs"),
+                knob("Learning speed", "learning_rate", str(TrainConfig.learning_rate), "learning rate"),
+                knob("Capacity", "lora_rank", str(TrainConfig.rank), "LoRA rank"),
                 spacing="4", wrap="wrap", padding_top="0.5rem")),
             collapsible=True, type="single", variant="ghost", width="100%", id="advanced"),
         spacing="3", width="100%"), on_submit=TrainingState.start_training), width="100%")

@@ -45,10 +45,10 @@ class TrainingParams(CamelModel):
     """A training job's knobs, bounded so no request can ask for hours of CPU or gigabytes of adapter."""
 
     base_model: str = Field(min_length=1, max_length=200)
-    epochs: int = Field(3, ge=1, le=20)
-    learning_rate: float = Field(1e-3, gt=0, le=1e-1)
-    lora_rank: int = Field(8, ge=1, le=64)
-    eval_fraction: float = Field(0.2, gt=0, lt=0.5)
+    epochs: int = Field(TrainConfig.epochs, ge=1, le=20)
+    learning_rate: float = Field(TrainConfig.learning_rate, gt=0, le=1e-1)
+    lora_rank: int = Field(TrainConfig.rank, ge=1, le=64)
+    eval_fraction: float = Field(TrainConfig.eval_fraction, gt=0, lt=0.5)
 
 
 # -- samples ---------------------------------------------------------------------------------------

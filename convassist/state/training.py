@@ -171,10 +171,9 @@ class TrainingState(rx.State):
         if provider_id is None:
             return
         try:
-            params = parse(training.TrainingParams, {
-                "base_model": get_settings().ml_service_model_id, "epochs": form.get("epochs") or 3,
-                "learning_rate": form.get("learning_rate") or 1e-3, "lora_rank": form.get("lora_rank") or 8,
-                "eval_fraction": 0.2})
+            knobs = {name: form[name] for name in ("epochs", "learning_rate", "lora_rank") if form.get(name)}
+            # an empty knob is the default (training.TrainingParams, ml.train.TrainConfig)
+            params = parse(training.TrainingParams, {"base_model": get_settings().ml_service_model_id, **knobs})
             await training.start_job(provider_id, params)
         except DomainError as exc:
             self.error = exc.message
