@@ -6,6 +6,10 @@ A provider with 20,000 past exchanges (40,000 messages in 4,000 conversations, e
 common words match thousands of messages) and another provider with as many; 60 searches with the
 client messages of bench/data/voice_set.py and tests/fixtures/voice_samples.py.
 
+Also: the same search again through the suggestion path (services.examples.examples_for keeps a
+conversation's examples in Redis for EXAMPLES_TTL), as when Suggest is clicked on suggestions computed
+ahead.
+
 Run: `.venv/bin/python bench/examples_search.py` (≈1 min).
 """
 
@@ -61,7 +65,8 @@ def fill(url: str, provider_id: uuid.UUID, rng: random.Random) -> uuid.UUID:
 
 def main() -> int:
     from convassist.db import engine_for
-    from convassist.services.examples import find_examples
+    from convassist.services.examples import examples_for, find_examples
+    from ml.prompt import Turn
     from convassist.services.responses import conversation_turns
     from sqlmodel import Session
 
@@ -80,7 +85,7 @@ def main() -> int:
         print(f"filled {2 * EXCHANGES * 2:,} messages in {time.perf_counter() - started:.0f} s")
         with Session(engine_for(url)) as session:
             conversation_id = conversation_turns(session, ana, target, 10)[1]
-            window, search, found = [], [], []
+            window, search, found, shared = [], [], [], []
             for round_ in range(2):  # the first round warms PostgreSQL's caches
                 for query in queries:
                     t0 = time.perf_counter()
@@ -88,14 +93,21 @@ def main() -> int:
                     t1 = time.perf_counter()
                     examples = find_examples(session, ana, conversation_id, query, 3)
                     t2 = time.perf_counter()
+                    # the suggestion path: the first round searched and kept the answer in Redis
+                    examples_for(session, ana, conversation_id, [Turn("Them", query)], False, 3)
+                    t3 = time.perf_counter()
                     if round_:
                         window.append((t1 - t0) * 1000)
                         search.append((t2 - t1) * 1000)
+                        shared.append((t3 - t2) * 1000)
                         found.append(len(examples))
     p50w, p50s = statistics.median(window), statistics.median(search)
     print(f"examples search p50 {p50s:.2f} ms (p95 {sorted(search)[int(0.95 * len(search))]:.2f}), prompt window "
           f"query p50 {p50w:.2f} ms, over {len(search)} searches of {EXCHANGES:,} exchanges: ratio "
           f"{p50s / p50w:.2f}; {statistics.mean(found):.1f} examples found per search")
+    p50k = statistics.median(shared)
+    print(f"the same examples again (kept in Redis, services.examples.examples_for) p50 {p50k:.2f} ms: ratio to the "
+          f"window query {p50k / p50w:.2f}")
     return 0
 
 

@@ -19,6 +19,12 @@ def cache_key(digest: str) -> str:
     return CACHE_PREFIX + digest
 
 
+def examples_key(digest: str) -> str:
+    """A suggestion prompt's examples (services.examples.examples_for), by the hash of whose, which
+    conversation, how many and the search's text."""
+    return PREFIX + "examples:" + digest
+
+
 def claim_key(cache_key_: str) -> str:
     """The job generating what cache_key_ will hold: identical requests in flight join it."""
     return PREFIX + "inflight:" + cache_key_.removeprefix(CACHE_PREFIX)

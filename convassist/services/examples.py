@@ -20,19 +20,26 @@ new message.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
+from redis.exceptions import RedisError
 from sqlmodel import Session
 
+from convassist import keys, redis_sync
 from ml.prompt import ME, THEM, Turn
 
 MAX_TEXT = 300  # characters of an example's message or reply (a long one would crowd out the conversation)
 CANDIDATES = 40  # best-ranked client messages looked at for examples
 QUERY_CHARS = 1000  # of the client's newest messages, what the search reads
+# how long a conversation's examples are reused: on a big history the search costs ~0.1 s
+# (bench/examples_search.py) and a click on Suggest after the suggestions were computed ahead, or again,
+# would pay it every time; a reply the provider wrote since shows up as an example after at most this
+EXAMPLES_TTL = 600
 REPLY_WITHIN = timedelta(hours=3)  # a reply sent later is usually about something else
 MIN_REPLY_WORDS = 3
 ACKNOWLEDGEMENTS = {"ok", "okay", "k", "kk", "thanks", "thank you", "thx", "ty", "yes", "no", "sure", "cool",
@@ -158,8 +165,21 @@ def examples_for(session: Session, provider_id: uuid.UUID, conversation_id: uuid
                  is_group: bool, limit: int) -> list[Example]:
     """Examples for a conversation's prompt turns: searched with the client's newest messages; none for
     groups (chatter, and examples from one-to-one chats would not fit the speakers) or when the provider
-    spoke last."""
-    if is_group:
+    spoke last. Kept in Redis for EXAMPLES_TTL seconds (shared by every app process)."""
+    if is_group or limit <= 0:
         return []
-    newest = turns[trailing_incoming(turns):]
-    return find_examples(session, provider_id, conversation_id, " ".join(t.text for t in newest), limit)
+    query = " ".join(t.text for t in turns[trailing_incoming(turns):])
+    key = keys.examples_key(hashlib.sha256("\x00".join((str(provider_id), str(conversation_id), str(limit), query))
+                                           .encode()).hexdigest())
+    try:
+        cached = redis_sync.client().get(key)
+    except RedisError:  # the suggestion will say Redis is down; the search still answers
+        return find_examples(session, provider_id, conversation_id, query, limit)
+    if cached is not None:
+        return [Example(message, reply) for message, reply in json.loads(cached)]
+    found = find_examples(session, provider_id, conversation_id, query, limit)
+    try:
+        redis_sync.client().set(key, json.dumps([[e.message, e.reply] for e in found]), ex=EXAMPLES_TTL)
+    except RedisError:
+        pass
+    return found

@@ -156,3 +156,34 @@ def test_used_and_edited_suggestions_teach_with_their_examples_in_half_of_the_sa
         assert by_response[response_id] == (prompt if examples.shows_examples(str(response_id)) else render(turns))
     assert 0 < sum(by_response[r] == prompt for r in ids) < len(ids)  # both halves are there
     assert by_response[old_id] == prompt  # a response that did not count its examples teaches as it was
+
+
+def test_a_conversations_examples_are_searched_once_shared_and_kept_only_for_a_while(db, redis_server, settings_env):
+    """Every app process reuses a search (Redis, EXAMPLES_TTL): a click on Suggest after the suggestions
+    were computed ahead does not pay for it again. Per provider; Redis down, the search still answers."""
+    import redis
+
+    asked = [Turn("Them", "How much would a colour and cut be?")]
+    with session_scope() as session:
+        ana, mallory, newest = ana_and_mallory(session)
+        conversation = session.get(Message, newest).conversation_id
+        first = examples.examples_for(session, ana, conversation, asked, False, 3)
+        mac = session.execute(sa.select(Device).where(Device.provider_id == ana)).scalar_one()
+        chat(session, mac, "c-new", [("incoming", "How much would a colour and cut be?", 0, "text"),
+                                     ("outgoing", "Colour and cut: $130 from next week. Ana", 2, "text")])
+        assert len(examples.find_examples(session, ana, conversation, asked[0].text, 3)) == 2  # the search sees it
+        assert examples.examples_for(session, ana, conversation, asked, False, 3) == first  # the shared answer
+        # Mallory asking the same in a conversation with the same id gets hers, never Ana's
+        assert [e.reply for e in examples.examples_for(session, mallory, conversation, asked, False, 3)] == [
+            "Mallory charges $5 for a colour and cut"]
+    client = redis.Redis.from_url(redis_server.url)
+    stored = list(client.scan_iter("convassist:examples:*"))
+    assert len(stored) == 2 and all(0 < client.ttl(k) <= examples.EXAMPLES_TTL for k in stored)
+    assert all(b"Ana" not in k and b"colour" not in k for k in stored)  # no message text in a key's name
+    client.delete(*stored)  # as when they expire
+    with session_scope() as session:
+        assert [e.reply for e in first] == [PRICE]
+        again = examples.examples_for(session, ana, conversation, asked, False, 3)
+        assert len(again) == 2 and PRICE in [e.reply for e in again]
+        settings_env(REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens there
+        assert len(examples.examples_for(session, ana, conversation, asked, False, 3)) == 2
