@@ -132,8 +132,10 @@ def approve(session: Session, *, provider_id: uuid.UUID, data: ApproveInput, cli
 
 
 def _claim(session: Session, provider_id: uuid.UUID, code: str) -> Device:
+    # an expired registration may hold the same code as the live one (_new_code only avoids live ones):
+    # the newest registration first, so the live one is claimed and an expired code still says so
     device = session.exec(select(Device).where(Device.pairing_code_hash == _hash_code(code))
-                          .with_for_update()).first()
+                          .order_by(Device.pairing_expires_at.desc()).limit(1).with_for_update()).first()
     if device is None or (device.approved_at is not None and device.provider_id != provider_id):
         raise DomainError("No Mac is waiting with this code. Check the code on your Mac.", code="invalid_code")
     if device.pairing_attempts >= MAX_WRONG_TRIES:

@@ -143,3 +143,29 @@ def test_people_are_shown_by_name_else_by_a_readable_number():
     assert _display_name("Jordan", ["+15551230003"], names) == "Jordan Lee"  # the AddressBook wins
     assert _display_name("Book club", ["+15551230003", "+15551230004"], names) == "Book club"
     assert _display_name(None, ["+15551230003", "+15551230004"], names) == "Jordan Lee, +1 555-123-0004"
+
+
+def test_a_code_an_expired_registration_also_holds_pairs_the_mac_waiting_with_it(db):
+    """Codes are unique among live registrations only: a new Mac may be given the code an old, expired
+    registration still holds. Entering it pairs the new Mac (it once failed as "expired", now and then)."""
+    from datetime import timedelta
+
+    with session_scope() as session:
+        ana, _ = make_provider(session, "Ana")
+        old = devices.register(session, devices.RegisterInput(name="Old Mac", hardware_id=f"HW-{uuid.uuid4()}"),
+                               client="127.0.0.2")
+        new = devices.register(session, devices.RegisterInput(name="New Mac", hardware_id=f"HW-{uuid.uuid4()}"),
+                               client="127.0.0.2")
+        expired = session.get(Device, old.device_id)
+        expired.pairing_expires_at = datetime.now(timezone.utc) - timedelta(minutes=1)
+        session.get(Device, new.device_id).pairing_code_hash = expired.pairing_code_hash  # the same code
+        session.flush()
+        claimed = devices.approve(session, provider_id=ana, data=devices.ApproveInput(code=old.code), client="127.0.0.2")
+        assert claimed.id == new.device_id and claimed.name == "New Mac"
+        assert session.get(Device, old.device_id).provider_id is None
+        # alone, the expired registration's code still says it expired
+        session.get(Device, new.device_id).pairing_code_hash = None
+        session.flush()
+        with pytest.raises(DomainError) as refused:
+            devices.approve(session, provider_id=ana, data=devices.ApproveInput(code=old.code), client="127.0.0.2")
+        assert refused.value.code == "expired_code"
