@@ -169,6 +169,8 @@ def examples_for(session: Session, provider_id: uuid.UUID, conversation_id: uuid
     if is_group or limit <= 0:
         return []
     query = " ".join(t.text for t in turns[trailing_incoming(turns):])
+    if not query.strip():  # the provider spoke last: nothing to search with
+        return []
     key = keys.examples_key(hashlib.sha256("\x00".join((str(provider_id), str(conversation_id), str(limit), query))
                                            .encode()).hexdigest())
     try:

@@ -58,6 +58,7 @@ def provider_with_mac(api) -> tuple[str, str, dict]:
     email, password = f"ui-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery"
     token = api.post("/api/auth/signup", json={"email": email, "password": password, "name": "Ana"}).json()["token"]
     reg = api.post("/api/devices/register", json={"name": "Mac", "hardwareId": f"HW-{uuid.uuid4()}"}).json()
-    api.post("/api/devices/approve", json={"code": reg["code"]}, headers={"Authorization": f"Bearer {token}"})
+    approved = api.post("/api/devices/approve", json={"code": reg["code"]}, headers={"Authorization": f"Bearer {token}"})
+    assert approved.status_code == 200, approved.text  # the error code says why (a flake once failed here)
     mac = api.post("/api/devices/verify", json={"deviceId": reg["deviceId"], "code": reg["code"]}).json()["token"]
     return email, password, {"Authorization": f"Bearer {mac}"}
