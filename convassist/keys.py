@@ -7,6 +7,8 @@ in a key's name (the cache key is a hash).
 
 from __future__ import annotations
 
+import hashlib
+
 PREFIX = "convassist:"
 CACHE_PREFIX = "conv-assistant:cache:"
 RATE_LIMIT_PREFIX = PREFIX + "limit:"  # + the limit's name and whom it counts (services.ratelimit)
@@ -19,10 +21,10 @@ def cache_key(digest: str) -> str:
     return CACHE_PREFIX + digest
 
 
-def examples_key(digest: str) -> str:
-    """A suggestion prompt's examples (services.examples.examples_for), by the hash of whose, which
-    conversation, how many and the search's text."""
-    return PREFIX + "examples:" + digest
+def examples_key(*parts: str) -> str:
+    """A suggestion prompt's examples (services.examples.examples_for), by the hash of its parts (whose,
+    which conversation, how many, the search's text: no text in the name)."""
+    return PREFIX + "examples:" + hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
 def claim_key(cache_key_: str) -> str:

@@ -171,8 +171,7 @@ def examples_for(session: Session, provider_id: uuid.UUID, conversation_id: uuid
     query = " ".join(t.text for t in turns[trailing_incoming(turns):])
     if not query.strip():  # the provider spoke last: nothing to search with
         return []
-    key = keys.examples_key(hashlib.sha256("\x00".join((str(provider_id), str(conversation_id), str(limit), query))
-                                           .encode()).hexdigest())
+    key = keys.examples_key(str(provider_id), str(conversation_id), str(limit), query)
     try:
         cached = redis_sync.client().get(key)
     except RedisError:  # the suggestion will say Redis is down; the search still answers
