@@ -21,7 +21,12 @@ _bearer = HTTPBearer(auto_error=False)
 async def db_session() -> AsyncIterator[Session]:
     """The request's session. Opening one does no I/O, so it is made here on the event loop (no
     thread hop on every request's path); its commit or rollback runs in a thread, only when a
-    transaction is open."""
+    transaction is open.
+
+    It ends with the route function, before the response is sent (`scope="function"` below): FastAPI's
+    default ends a yield dependency after the response has left, so a client that acted on an answer at
+    once (approving the code a Mac was just given) could find the write not yet committed, and a
+    failed commit would follow an answer that already said it succeeded."""
     session = Session(get_engine(), expire_on_commit=False)
     try:
         yield session
@@ -35,7 +40,7 @@ async def db_session() -> AsyncIterator[Session]:
         session.close()  # no I/O left: the connection went back to the pool with the commit/rollback
 
 
-DbSession = Annotated[Session, Depends(db_session)]
+DbSession = Annotated[Session, Depends(db_session, scope="function")]
 
 
 async def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
