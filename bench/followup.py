@@ -7,7 +7,8 @@ baseline in the same run:
    evaluates only the new message;
 2. three suggestions vs one for the same kind of conversation (cold each), on everyday salon
    conversations (goal <= 1.35): the three share one reading of the prompt and decode together, one
-   sequence each in one llama_decode per token (ml.engine.LlamaEngine.generate_many); replies too
+   sequence each in one llama_decode per token (ml.engine.LlamaEngine.generate_many); each sampled
+   reply begins with a token the replies before it did not (distinct starts), and replies still too
    like another are sampled once more, together. Also printed, without a goal: a conversation so
    uniform that the model gives the same reply at any temperature (every request needs that second
    round, and still returns fewer than three).

@@ -101,9 +101,13 @@ class ReplyEngine(ABC):
         session names the conversation (its owner and id): an engine may keep what it read of it."""
 
     def generate_many(self, prompt: str, variants: Sequence[GenerationParams], stop: Sequence[str] = (),
-                      on_text: TextCallback | None = None, session: str | None = None) -> list[Generation]:
+                      on_text: TextCallback | None = None, session: str | None = None,
+                      distinct_starts: bool = False) -> list[Generation]:
         """One reply per set of parameters to the same prompt (the first one streamed). Engines that can
-        read the prompt once and decode the replies together do; this one makes them one by one."""
+        read the prompt once and decode the replies together do; this one makes them one by one.
+        distinct_starts: each reply after the first begins with a token none before it began with
+        (engines that draw tokens themselves honour it; this one cannot, and the caller's check for
+        near-duplicates still holds)."""
         return [self.generate(prompt, params, stop, on_text if i == 0 else None, session=session)
                 for i, params in enumerate(variants)]
 
@@ -330,19 +334,22 @@ class LlamaEngine(ReplyEngine):
         """One reply: see generate_many."""
         return self.generate_many(prompt, [params], stop, on_text, session)[0]
 
-    def generate_many(self, prompt, variants, stop=(), on_text=None, session=None):
+    def generate_many(self, prompt, variants, stop=(), on_text=None, session=None, distinct_starts=False):
         """One reply per set of parameters, decoded together: the prompt is read once (what the context
         or the conversation memory already holds of it is reused), given to one sequence per reply,
         and each llama_decode advances every unfinished reply by a token. Each token's probability is
         read from the logits llama.cpp computed anyway; the first reply streams, never showing a partial
-        stop sequence. A reply says what it would say alone (each sequence has its own KV stream)."""
+        stop sequence. A reply says what it would say alone (each sequence has its own KV stream) —
+        except that with distinct_starts each reply's first token is drawn without the tokens the
+        replies before it began with (the first reply is untouched)."""
         made: list[Generation] = []
+        starts: list[int] | None = [] if distinct_starts else None
         for at in range(0, len(variants), self._seqs.count):
             made += self._decode_together(prompt, variants[at:at + self._seqs.count], stop,
-                                          on_text if at == 0 else None, session)
+                                          on_text if at == 0 else None, session, starts)
         return made
 
-    def _decode_together(self, prompt, variants, stop, on_text, session) -> list[Generation]:
+    def _decode_together(self, prompt, variants, stop, on_text, session, starts) -> list[Generation]:
         import llama_cpp
 
         started = time.perf_counter()
@@ -363,9 +370,13 @@ class LlamaEngine(ReplyEngine):
             live, at, position = list(range(len(variants))), [-1] * len(variants), len(tokens)
             while live:  # each reply's first token from the prompt's logits, then one step for all live
                 for s, i in zip(live, at):
-                    token = samplers[s].sample(seqs.context, i)
-                    if replies[s].add(token, llama_cpp.llama_get_logits_ith(seqs.context.ctx, i)) and s == 0 \
-                            and on_text:
+                    logits = llama_cpp.llama_get_logits_ith(seqs.context.ctx, i)
+                    if starts is not None and not replies[s].generated:
+                        token = _sample_avoiding(samplers[s], seqs.context, i, logits, starts, scratch.shape)
+                        starts.append(token)
+                    else:
+                        token = samplers[s].sample(seqs.context, i)
+                    if replies[s].add(token, logits) and s == 0 and on_text:
                         on_text(replies[0].shown())
                 live = [s for s in live if not replies[s].done]
                 if live:
@@ -378,6 +389,20 @@ class LlamaEngine(ReplyEngine):
                     self._memory.remember(seqs, self._key(session), tokens)
         seconds = time.perf_counter() - started
         return [reply.result(seconds, evaluated if i == 0 else 0, first) for i, reply in enumerate(replies)]
+
+
+def _sample_avoiding(sampler, context, index: int, logits_pointer, avoid: list[int], shape) -> int:
+    """Sample with the tokens in `avoid` ruled out (their logits set to -inf for this draw, then put
+    back: the reply's confidence is read from the model's own distribution)."""
+    if not avoid:
+        return sampler.sample(context, index)
+    logits = np.ctypeslib.as_array(logits_pointer, shape=shape)
+    kept = logits[avoid].copy()
+    logits[avoid] = -np.inf
+    try:
+        return sampler.sample(context, index)
+    finally:
+        logits[avoid] = kept
 
 
 def _sampler(params: GenerationParams):

@@ -41,7 +41,7 @@ def generate_suggestions(engine: ReplyEngine, prompt: str, stops: list[str], par
     An empty first reply is retried with sampling; if every try is empty, the list is empty.
     """
     made = engine.generate_many(prompt, [params] + [_sampled(params, i) for i in range(1, count)], stops, on_text,
-                                session=session)
+                                session=session, distinct_starts=True)
     first, extra = made[0], made[1:]
     tries = 0
     while not first.text and tries < 2:

@@ -98,4 +98,41 @@ def test_one_sequence_at_a_time_gives_the_same_replies(model, tmp_path: Path):
         model._seqs.clear()
         together = model.generate_many(prompt, variants, BASE_STOPS)
         assert [g.text for g in apart] == [g.text for g in together]
+        model._seqs.clear()  # the rule for distinct starts holds across rounds of one sequence too
+        assert [g.text for g in single.generate_many(prompt, variants, BASE_STOPS, distinct_starts=True)] == \
+            [g.text for g in model.generate_many(prompt, variants, BASE_STOPS, distinct_starts=True)]
         assert apart[1].prompt_evaluated == 1  # the second read only re-reads the last token for its logits
+
+
+def uniform_prompt() -> str:
+    """A conversation where the model begins every reply the same way, sampled or not."""
+    turns = []
+    for day in range(6):
+        turns += [Turn("Them", f"Could I book a colour and cut for {day % 5 + 1} pm on day {day}?"),
+                  Turn("Me", f"Of course! Day {day} at {day % 5 + 1} pm is yours, see you then.")]
+    return render(turns + [Turn("Them", "Could I book a colour and cut for 2 pm on day 7?")])
+
+
+def test_distinct_starts_give_each_reply_a_first_token_of_its_own(model):
+    """Three sampled replies to a uniform conversation all begin with the greedy one's token; asked for
+    distinct starts, each begins with a token none before it did, and the first reply is untouched."""
+    one_token = [GenerationParams(max_tokens=1)] + [GenerationParams(max_tokens=1, temperature=0.9, seed=s)
+                                                   for s in (21, 22)]
+    prompt = uniform_prompt()
+    same = [g.text for g in model.generate_many(prompt, one_token, BASE_STOPS)]
+    assert len(set(same)) == 1, same  # what the rule is for
+    starts = [g.text for g in model.generate_many(prompt, one_token, BASE_STOPS, distinct_starts=True)]
+    assert starts[0] == same[0] and len(set(starts)) == 3, starts
+    full = [GREEDY, sampled(21), sampled(22)]
+    alone = model.generate(prompt, GREEDY, BASE_STOPS)
+    replies = model.generate_many(prompt, full, BASE_STOPS, distinct_starts=True)
+    assert replies[0].text == alone.text and abs(replies[0].confidence - alone.confidence) < 0.01
+    assert [r.text.split()[0] for r in replies[1:]] != [alone.text.split()[0]] * 2
+
+
+def test_suggestions_ask_for_distinct_starts(model):
+    """Where sampled replies repeat the greedy one word for word, suggestions still offer another
+    answer (each begins differently; near-duplicates are still dropped)."""
+    made = generate_suggestions(model, uniform_prompt(), list(BASE_STOPS), GREEDY, 3)
+    first_words = [g.text.split()[0] for g in made]
+    assert len(made) >= 2 and len(set(first_words)) == len(first_words), made
