@@ -7,8 +7,9 @@
 2. cache-hit p50 through the API (goal <= 15 ms);
 3. decode tokens/s in the worker / raw (goal >= 0.95);
 4. prompt tokens/s in the worker (which serves a Q8_0 copy of the shipped Q4_1 file, ml/quantize.py)
-   against the fastest quant type of the same model in a raw loop (goal >= 0.95), and the raw rate of
-   each type.
+   against the fastest quant type of the same quality in a raw loop (goal >= 0.95), prompt by prompt
+   in the interleaved loop (the raw side's prompt time is llama.cpp's own counter); and the raw rate
+   and reply loss of each type, measured after (which type is fastest and which keeps the quality).
 
 Real parts: PostgreSQL, Redis, the worker (`python -m convassist.worker`, SmolLM2) and the API in granian. The
 timed API calls go through one keep-alive `http.client` connection (the standard library's HTTP, the
@@ -82,6 +83,7 @@ def main() -> int:
         base = stack["start_api"]()
         _, _, device_token, provider_token = paired_device(stack["db"]["bench"])
         headers = {"Authorization": f"Bearer {provider_token}"}
+        import llama_cpp
         from llama_cpp import Llama
         from sqlmodel import Session
 
@@ -103,7 +105,7 @@ def main() -> int:
                     verbose=False, seed=0)
         llm.create_completion("Them: hi\nMe:", max_tokens=8)  # warm-up
 
-        misses, raw, raw_rates, job_ids = [], [], [], []
+        misses, raw, raw_rates, raw_prompt, job_ids = [], [], [], [], []
         with httpx.Client(base_url=base, timeout=120) as api:
             targets = seed(api, device_token, headers)
             timed = TimedClient(base, headers)
@@ -119,12 +121,15 @@ def main() -> int:
                     row = session.get(GeneratedResponse, uuid.UUID(body["responseId"]))
                     prompt, job_ids = row.prompt, job_ids + [row.job_id]
                 time.sleep(0.05)
+                llama_cpp.llama_perf_context_reset(llm._ctx.ctx)
                 started = time.perf_counter()
                 out = llm.create_completion(prompt, max_tokens=64, temperature=0.0, top_k=40, top_p=0.95,
                                             min_p=0.05, repeat_penalty=1.0, stop=list(BASE_STOPS), seed=0)
                 elapsed = time.perf_counter() - started
                 raw.append(elapsed)
                 raw_rates.append(out["usage"]["completion_tokens"] / elapsed)
+                perf = llama_cpp.llama_perf_context(llm._ctx.ctx)  # llama.cpp's own count and time of the prompt
+                raw_prompt.append((perf.n_p_eval, perf.t_p_eval_ms))
                 time.sleep(0.05)
 
             async def job_results():
@@ -173,10 +178,19 @@ def main() -> int:
     print("    raw prompt tok/s by quant type: " + ", ".join(f"{k} {v:.0f}" for k, v in kinds.items()))
     print("    mean loss (nats/token) of real provider replies by type: " +
           ", ".join(f"{k} {v:.4f}" for k, v in losses.items()))
-    print(f"(4) prompt tok/s in the worker ({settings.ml_service_requantize}) {worker_rate:.0f} vs the fastest raw "
-          f"quant of the same quality ({best}) {kinds[best]:.0f}: ratio {worker_rate / kinds[best]:.3f} (goal >= 0.95: "
-          f"{'PASS' if worker_rate >= 0.95 * kinds[best] else 'FAIL'}); vs the fastest of any quality ({fastest}) "
-          f"{kinds[fastest]:.0f}: ratio {worker_rate / kinds[fastest]:.3f}")
+    print(f"    prompt tok/s in the worker ({settings.ml_service_requantize}) {worker_rate:.0f} vs the raw rates above, "
+          f"measured minutes apart (machine drift shows here): {best} ratio {worker_rate / kinds[best]:.3f}; the "
+          f"fastest of any quality ({fastest}) ratio {worker_rate / kinds[fastest]:.3f}")
+    # the goal's figure: each prompt read by the worker and, a moment later, by raw llama.cpp (its own
+    # prompt-eval counter) on the same file, the same prefix reused from the previous prompt
+    pairs = [(r.prompt_evaluated / (r.first_token_ms / 1000), n / (ms / 1000)) for r, (n, ms) in zip(results, raw_prompt)
+             if r.first_token_ms and r.prompt_evaluated >= 8 and n >= 8 and ms > 0]
+    prompt_ratio = statistics.median(w / r for w, r in pairs) if pairs else 0.0
+    same_file = settings.ml_service_requantize == best
+    print(f"(4) prompt tok/s in the worker / raw llama.cpp on the same {settings.ml_service_requantize} file, prompt by "
+          f"prompt ({len(pairs)} prompts, {'the fastest type of the same quality' if same_file else 'NOT the best type'}"
+          f"): p50 {statistics.median(w for w, _ in pairs):.0f} vs {statistics.median(r for _, r in pairs):.0f}, "
+          f"median ratio {prompt_ratio:.3f} (goal >= 0.95: {'PASS' if prompt_ratio >= 0.95 and same_file else 'FAIL'})")
     return 0
 
 
