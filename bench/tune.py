@@ -9,6 +9,11 @@ prompt (services/examples.with_examples), and without them. Printed for each set
 (replies ending in the sign-off), training seconds, and the epoch early stopping chose.
 
 Run: `.venv/bin/python bench/tune.py` (≈10 min on 2 cores; the recipe of ml.train, the worker's engine).
+
+`bench/tune.py small`: a small provider instead — only the two training phrasings of each fit topic (14
+samples, examples in half, as bench/quality.py's provider has 20), how many passes it needs (ml.train's
+min_steps): the check questions answered without examples (the voice alone: signed off, chrF, garbage)
+and with them, as the product makes them (ml.suggestions).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ FIT_TOPICS = TRAIN_TOPICS[:-3]
 SETTINGS = [  # (epochs, learning rate, rank, fit on everything after choosing the epoch, examples in training)
     (3, 1e-3, 8, False, True), (6, 1e-3, 8, False, True), (3, 3e-3, 8, False, True), (6, 3e-3, 8, False, True),
     (3, 1e-3, 16, False, True), (3, 1e-3, 8, True, True), (3, 1e-3, 8, False, False), (3, 1e-3, 8, False, "half"),
-    (6, 1e-3, 8, False, "half"), (3, 2e-3, 8, False, "half"),
+    (6, 1e-3, 8, False, "half"), (3, 2e-3, 8, False, "half"), (3, 1e-3, 8, True, "half"),
 ]
 
 
@@ -79,10 +84,46 @@ def score(engine: LlamaEngine, prompts: list[str], truths: list[str]) -> tuple[f
     return CHRF().corpus_score(replies, [truths]).score, style
 
 
+def small_provider(engine: LlamaEngine, gguf: Path) -> int:
+    """bench/tune.py small: passes for a provider with few samples."""
+    from sacrebleu.metrics import CHRF
+
+    from ml import garbage
+
+    data = [TrainSample(_asked(topic, k, k == 3), reply(topic, k)) for topic in FIT_TOPICS for k in (3, 4)]
+    trained = {" ".join(s.reply.lower().split()) for s in data}
+    items = checks()
+    truths = [i[2] for i in items]
+    configs = {"3 passes, no minimum": TrainConfig(threads=2, min_steps=0),
+               "6 passes, no minimum": TrainConfig(threads=2, epochs=6, min_steps=0),
+               "3 passes, lr 2e-3, no minimum": TrainConfig(threads=2, learning_rate=2e-3, min_steps=0),
+               "defaults (min_steps)": TrainConfig(threads=2)}
+    print(f"{len(data)} samples of {FIT_TOPICS}; {len(items)} check questions")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, (name, config) in enumerate(configs.items()):
+            started = time.perf_counter()
+            result = train_lora(gguf, data, config, Path(tmp) / f"s{n}.gguf")  # a path each: the engine keeps adapters by path
+            seconds = time.perf_counter() - started
+            engine.use_adapter(str(Path(tmp) / f"s{n}.gguf"))
+            for label, at in (("alone", 0), ("with examples", 1)):
+                found = [generate_suggestions(engine, i[at], list(BASE_STOPS), GenerationParams(max_tokens=48), 1)
+                         for i in items]
+                replies = [f[0].text if f else "" for f in found]
+                print(f"{name:32} {label:14} chrF {CHRF().corpus_score(replies, [truths]).score:5.1f} signed off "
+                      f"{sum(r.rstrip().endswith(DATA['signOff']) for r in replies)}/{len(replies)} garbage "
+                      f"{sum(garbage.problem(r) is not None for r in replies)} copies "
+                      f"{sum(' '.join(r.lower().split()) in trained for r in replies)} | {seconds:4.0f} s, "
+                      f"{result.steps} updates, best epoch {result.best_epoch} of {result.epochs_run}", flush=True)
+            engine.use_adapter(None)
+    return 0
+
+
 def main() -> int:
     gguf = resolve_model("smollm2-135m-instruct", None, Path("/nonexistent")).path
     engine = LlamaEngine.load(resolve_model("smollm2-135m-instruct", None, Path("/nonexistent")), context_size=1024,
                               gpu_layers=0, threads=2)
+    if sys.argv[1:] == ["small"]:
+        return small_provider(engine, gguf)
     items = checks()
     plain, shown, truths = [i[0] for i in items], [i[1] for i in items], [i[2] for i in items]
     print(f"fit topics {FIT_TOPICS} ({len(samples(True))} samples); check topics {CHECK_TOPICS} "

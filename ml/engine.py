@@ -34,6 +34,8 @@ from ml.registry import ResolvedModel
 # llama_cpp is imported (lazily, below); an explicit setting wins.
 os.environ.setdefault("GOMP_SPINCOUNT", "3000")
 
+PENALTY_LAST_N = 64  # reply tokens the repetition penalty looks back over (GenerationParams.repeat_penalty)
+
 log = logging.getLogger(__name__)
 
 
@@ -341,7 +343,9 @@ class LlamaEngine(ReplyEngine):
         read from the logits llama.cpp computed anyway; the first reply streams, never showing a partial
         stop sequence. A reply says what it would say alone (each sequence has its own KV stream) —
         except that with distinct_starts each reply's first token is drawn without the tokens the
-        replies before it began with (the first reply is untouched)."""
+        replies before it began with (the first reply is untouched), and that with a LoRA adapter a batch
+        of several was seen to part from one alone at a near-tie (the same reply's confidence 0.774 alone,
+        0.773 batched: llama.cpp sums in another order for several columns)."""
         made: list[Generation] = []
         starts: list[int] | None = [] if distinct_starts else None
         for at in range(0, len(variants), self._seqs.count):
@@ -360,7 +364,7 @@ class LlamaEngine(ReplyEngine):
             raise ValueError(f"prompt of {len(tokens)} tokens does not fit the context window")
         scratch = np.empty(self._model.n_vocab(), dtype=np.float32)  # reused: no new arrays per token
         replies = [_Reply(self._model, tokens, [s for s in stop if s], p.max_tokens, scratch) for p in variants]
-        samplers = [_sampler(p) for p in variants]
+        samplers = [_sampler(p, self._model.n_vocab()) for p in variants]
         seqs = self._seqs
         with self._lock:
             if session is not None:
@@ -405,11 +409,15 @@ def _sample_avoiding(sampler, context, index: int, logits_pointer, avoid: list[i
         logits[avoid] = kept
 
 
-def _sampler(params: GenerationParams):
-    """A sampler chain for one sequence: llama-cpp-python's (Llama._init_sampler) for these parameters."""
+def _sampler(params: GenerationParams, n_vocab: int):
+    """A sampler chain for one sequence: llama-cpp-python's (Llama._init_sampler) for these parameters.
+    The penalty sees only the reply's tokens (a chain learns the tokens it sampled, never the prompt's),
+    so facts copied from the prompt are not penalized."""
     from llama_cpp._internals import LlamaSampler
 
     chain = LlamaSampler()
+    if params.repeat_penalty != 1.0:
+        chain.add_penalties(n_vocab, PENALTY_LAST_N, params.repeat_penalty, 0.0, 0.0)
     if params.temperature <= 0:
         chain.add_greedy()
     else:

@@ -15,3 +15,6 @@ class GenerationParams(BaseModel):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     top_k: int = Field(40, ge=0, le=1000)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
+    # llama.cpp's repetition penalty on the reply's own last tokens (1.0: off); ml.suggestions sets it
+    # to write a reply again that went round in a loop
+    repeat_penalty: float = Field(1.0, ge=1.0, le=2.0)

@@ -7,6 +7,7 @@ import difflib
 import re
 from typing import TYPE_CHECKING
 
+from ml import garbage
 from ml.params import GenerationParams
 from ml.prompt import Turn, render, stops_for, trim_to_fit
 
@@ -15,6 +16,11 @@ if TYPE_CHECKING:  # the app imports this module for MAX_SUGGESTIONS without loa
 
 MAX_SUGGESTIONS = 3
 SIMILAR = 0.8  # difflib ratio at or above which two suggestions count as the same
+# for a first reply made again after it went round in a loop: on 104 one-message questions (salon and
+# dog-grooming clients) the base model's greedy reply was garbage 11 times ("No, no, no, no, …",
+# "100.\nYou: 100.\nYou: …"); made again with llama.cpp's penalty 1.1 all 11 said something ("No, no you
+# can't. You're a cat.", "10."), as with 1.2, 1.3 and 1.5; the mildest is kept
+REPEAT_PENALTY = 1.1
 
 
 def _normal(text: str) -> str:
@@ -31,30 +37,49 @@ def _sampled(params: GenerationParams, attempt: int) -> GenerationParams:
     return params.model_copy(update={"temperature": max(params.temperature, 0.9), "seed": params.seed + 100 + attempt})
 
 
+def _again(params: GenerationParams, attempt: int, looped: bool) -> GenerationParams:
+    """The parameters of another try at the first reply: after a loop, the same (greedy) reply with its
+    repetitions penalized first; otherwise, or when that loops too, sampled with a seed of its own."""
+    if looped and attempt == 1:
+        return params.model_copy(update={"repeat_penalty": REPEAT_PENALTY})
+    return params.model_copy(update={"temperature": max(params.temperature, 0.7), "seed": params.seed + attempt})
+
+
+def _better(candidate: Generation, current: Generation) -> Generation:
+    """The more useful of two tries: one that is not garbage, else one that at least says something."""
+    if garbage.problem(candidate.text) is None or (not current.text.strip() and candidate.text.strip()):
+        return candidate
+    return current
+
+
 def generate_suggestions(engine: ReplyEngine, prompt: str, stops: list[str], params: GenerationParams, count: int,
                          on_text=None, session: str | None = None) -> list[Generation]:
     """The first reply with the caller's parameters (streamed) and count - 1 sampled ones, made together
-    (engine.generate_many); replies too like one already found are dropped, and the missing ones are
-    sampled once more, together. At most two rounds: when the model keeps saying the same thing, fewer
-    suggestions come back rather than many more tries.
+    (engine.generate_many); replies too like one already found, or garbage (ml.garbage: a word over and
+    over, a bare speaker's name), are dropped, and the missing ones are sampled once more, together. At
+    most two rounds: when the model keeps saying the same thing, fewer suggestions come back rather than
+    many more tries.
 
-    An empty first reply is retried with sampling; if every try is empty, the list is empty.
+    A first reply that is empty or garbage is made again (streamed again), at most twice: a loop first
+    with llama.cpp's repetition penalty, then sampled. If every try is empty, the list is empty; a
+    garbage reply is kept only when no try did better (it is then shown last, services.responses.ranked).
     """
     made = engine.generate_many(prompt, [params] + [_sampled(params, i) for i in range(1, count)], stops, on_text,
                                 session=session, distinct_starts=True)
     first, extra = made[0], made[1:]
+    looped = bool(first.text.strip())
     tries = 0
-    while not first.text and tries < 2:
+    while garbage.problem(first.text) is not None and tries < 2:
         tries += 1
-        retry = params.model_copy(update={"temperature": max(params.temperature, 0.7), "seed": params.seed + tries})
-        first = engine.generate(prompt, retry, stops, session=session)
+        first = _better(engine.generate(prompt, _again(params, tries, looped), stops, on_text, session=session), first)
     if not first.text:
         return []
     found = [first]
 
     def keep(candidates: list[Generation]) -> None:
         for candidate in candidates:
-            if len(found) < count and candidate.text and not near_duplicate(candidate.text, [g.text for g in found]):
+            if (len(found) < count and garbage.problem(candidate.text) is None
+                    and not near_duplicate(candidate.text, [g.text for g in found])):
                 found.append(candidate)
 
     keep(extra)

@@ -39,7 +39,7 @@ def teach_card() -> rx.Component:
         rx.accordion.root(rx.accordion.item(
             header="Advanced", value="advanced",
             content=rx.hstack(
-                knob("Passes over your replies", "epochs", str(TrainConfig.epochs), "epochs"),
+                knob("Passes over your replies (at least)", "epochs", str(TrainConfig.epochs), "epochs"),
                 knob("Learning speed", "learning_rate", str(TrainConfig.learning_rate), "learning rate"),
                 knob("Capacity", "lora_rank", str(TrainConfig.rank), "LoRA rank"),
                 spacing="4", wrap="wrap", padding_top="0.5rem")),

@@ -32,6 +32,7 @@ from convassist.settings import get_settings
 from convassist.worker.contracts import (AdapterRef, GenerateFailure, GenerateRequest, GenerateResult, Outcome,
                                          Suggestion, parse_outcome)
 from convassist.worker.status import WorkerModel
+from ml import garbage
 from ml.params import GenerationParams
 from ml.prompt import DEFAULT_MAX_HISTORY, Turn, render, speaker_for
 from ml.suggestions import MAX_SUGGESTIONS
@@ -427,10 +428,10 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
 def ranked(suggestions: list[Suggestion]) -> list[tuple[int, Suggestion]]:
     """Suggestions in the order the provider should read them, each with its place in the response (what
     a verdict names): a reply that looks like garbage (a word over and over: what a small model writes
-    when it has nothing to go on; training.sample_problem) last; before it, those whose numbers all come
+    when it has nothing to go on; ml.garbage) last; before it, those whose numbers all come
     from the conversation or the provider's examples (a made-up time or price is the worst kind of
     wrong), then the most confident."""
-    return sorted(enumerate(suggestions), key=lambda pair: (training.sample_problem(pair[1].text) is not None,
+    return sorted(enumerate(suggestions), key=lambda pair: (garbage.problem(pair[1].text) is not None,
                                                             bool(pair[1].unsupported_numbers), -pair[1].confidence))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from convassist.schemas import CamelModel, CleanStr, check_page
 from convassist.services import live, queue
 from convassist.services.errors import Conflict, DomainError, NotFound, Unavailable
 from convassist.settings import get_settings
+from ml import garbage
 from ml.prompt import last_message
 from ml.registry import machine_memory_gb, resolve_model, training_memory_problem
 from ml.train import TrainConfig, TrainResult, TrainSample
@@ -54,17 +54,7 @@ class TrainingParams(CamelModel):
 # -- samples ---------------------------------------------------------------------------------------
 def sample_problem(reply: str) -> str | None:
     """Why a sample's reply would teach the model noise (it is then never trained on), or None."""
-    text = reply.strip()
-    if not text:
-        return "the reply is empty"
-    if re.search(r"(.)\1{7,}", text):
-        return "a character repeats over and over"
-    words = re.findall(r"\w+", text.lower())
-    if re.search(r"\b(\w+)(?:\W+\1\b){3,}", text.lower()):
-        return "a word repeats over and over"
-    if len(words) >= 8 and len(set(words)) / len(words) < 0.4:
-        return "the reply repeats itself"
-    return None
+    return garbage.problem(reply)
 
 
 def usable_count(session: Session, provider_id: uuid.UUID) -> int:
@@ -351,6 +341,7 @@ def complete_job(job_id: str, result: TrainResult, judgement: Judgement | None =
                        "epochsRun": result.epochs_run, "bestEpoch": result.best_epoch,
                        "secondsPerStep": result.seconds_per_step, "exportDivergence": result.export_divergence,
                        "trainSamples": result.train_samples, "evalSamples": result.eval_samples,
+                       "refit": result.refit,  # the served adapter then learned the eval samples too
                        "stepsPerEpoch": result.steps_per_epoch, "stage": "done"}
         if judgement is not None:
             view = JudgementView.of(judgement)

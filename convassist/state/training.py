@@ -22,7 +22,7 @@ SOURCE_FILTERS = {"All": None, "Used": "accepted", "Edited": "edited", "Added by
                   "Past replies": "history"}
 STAGE_WORDS = {"queued": "Waiting for the trainer to start…", "loading": "Getting ready: loading the model…",
                "learning": "Learning from your replies…", "judging": "Comparing with the base model on replies "
-                                                                       "it did not learn from…", "done": ""}
+                                                                       "held back to test it…", "done": ""}
 
 
 def _context(text: str, lines: int = 3) -> str:
@@ -204,16 +204,17 @@ def _job_dict(j: training.JobPublic) -> dict:
             "steps_per_epoch": j.metrics.extra("stepsPerEpoch", 0),
             "train_loss": j.metrics.train_loss, "eval_loss": j.metrics.eval_loss,
             "verdict": judgement.verdict if judgement else "",
-            "verdict_words": _verdict_words(judgement),
+            "verdict_words": _verdict_words(judgement, bool(j.metrics.extra("refit", False))),
             "examples": [vars(e) for e in judgement.examples] if judgement else []}
 
 
-def _verdict_words(judgement: training.JudgementView | None) -> str:
-    """The adapter against the base model, in a sentence (the score in brackets for the curious)."""
+def _verdict_words(judgement: training.JudgementView | None, refit: bool = False) -> str:
+    """The adapter against the base model, in a sentence (the score in brackets for the curious); refit:
+    the held-back replies were learned after the test (ml.train)."""
     if judgement is None:
         return ""
     score = f"(closeness to your real replies: {judgement.voice_chrf:.0f} vs {judgement.base_chrf:.0f} out of 100, " \
-            f"on {judgement.judged} replies it did not learn from)"
+            f"on {judgement.judged} replies held back to test it{', then learned too' if refit else ''})"
     words = {"better": f"Sounds more like you than the base model {score}.",
              "same": f"About as close to you as the base model {score}: more replies will help.",
              "worse": f"Further from you than the base model {score}: better not to switch it on."}[judgement.verdict]

@@ -44,16 +44,21 @@ def main(job_id: str) -> int:
         training.fail_job(job_id, f"{type(exc).__name__}: {exc}")
         return 1
     try:
-        judgement = _judge(spec)
+        judgement = _judge(spec, result)
     except Exception as exc:  # the adapter is good (exported and checked): it stays, without a verdict
         log.error("judging failed job=%s type=%s", job_id, type(exc).__name__)
         judgement = None
+    finally:
+        if result.held_out_adapter != spec.adapter_path:  # only the judge reads it
+            result.held_out_adapter.unlink(missing_ok=True)
     training.complete_job(job_id, result, judgement)
     return 0
 
 
-def _judge(spec):
-    """Base vs the new adapter on the held-out replies, through llama.cpp as suggestions are made."""
+def _judge(spec, result: TrainResult):
+    """Base vs the new voice on the held-out replies, through llama.cpp as suggestions are made: scored
+    with the adapter that never saw them (after a refit the served one has; the judge scores the recipe
+    on replies it did not learn, ml.train)."""
     from convassist.settings import get_settings
     from ml.engine import LlamaEngine
     from ml.judge import judge
@@ -66,7 +71,7 @@ def _judge(spec):
     if not engine.status.loaded:
         raise RuntimeError(f"the model could not be loaded to judge the adapter: {engine.status.error}")
     learned, held_out = split_samples(spec.samples, spec.config.eval_fraction, spec.config.seed)
-    verdict = judge(engine, spec.adapter_path, held_out, [s.reply for s in learned])
+    verdict = judge(engine, result.held_out_adapter, held_out, [s.reply for s in learned])
     log.info("judged judged=%d base_chrf=%.1f voice_chrf=%.1f base_invented=%d voice_invented=%d", verdict.judged,
              verdict.base_chrf, verdict.voice_chrf, verdict.base_invented, verdict.voice_invented)
     return verdict

@@ -3,6 +3,7 @@
 import json
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -97,6 +98,10 @@ def test_train_activate_and_roll_back_end_to_end(provider):
     assert metrics["evalLoss"][-1] < metrics["evalLoss"][0] and len(metrics["trainLoss"]) == metrics["steps"]
     assert 0 < metrics["exportDivergence"] <= 1.5
     assert job["startedAt"] and job["completedAt"] and job["outputPath"].endswith(".gguf")
+    # the eval split chose the epoch, then every sample trained the served adapter; the split's adapter,
+    # which the judge scored, is gone
+    assert metrics["refit"] is True
+    assert sorted(p.name for p in Path(job["outputPath"]).parent.iterdir()) == [f"{job_id}.gguf"]
     # judged before it serves: base vs adapter on the held-out replies, through llama.cpp
     judgement = job["judgement"]
     assert job["stage"] == "done" and judgement["judged"] == metrics["evalSamples"] >= 1

@@ -50,6 +50,24 @@ def test_training_lowers_eval_loss_and_reports_every_step(trained):
     assert result.seconds_per_step > 0
 
 
+def test_after_the_eval_split_chose_the_epoch_every_sample_trains_and_the_judge_gets_the_split_adapter(trained):
+    from ml import lora_export
+
+    result, path, steps = trained
+    assert result.refit and result.best_epoch >= 1
+    assert result.held_out_adapter == path.with_name("adapter.held-out.gguf") and result.held_out_adapter.exists()
+    # the refit ran the chosen epochs over every sample: its steps come after the split's
+    every = -(-(result.train_samples + result.eval_samples) // TrainConfig().batch_size)
+    assert result.steps == result.steps_per_epoch * result.epochs_run + every * result.best_epoch
+    # a small set gets enough passes for min_steps updates, unless early stopping ended it sooner
+    assert result.steps_per_epoch * result.epochs_run >= TrainConfig().min_steps or result.best_epoch < result.epochs_run
+    # the served file is the refit model; the judged one is another model (it never saw the eval split)
+    texts = [p + " " + r for p, r in samples()[:4]]
+    served = lora_export.export_divergence(result.model, result.tokenizer, BASE.path, path, texts)
+    judged = lora_export.export_divergence(result.model, result.tokenizer, BASE.path, result.held_out_adapter, texts)
+    assert judged > 3 * served, (judged, served)
+
+
 def test_export_agrees_with_peft_and_the_permutation_matters(trained, tmp_path, monkeypatch):
     from ml import lora_export
 
@@ -89,7 +107,11 @@ def test_llama_cpp_serves_the_adapter_and_rolls_back_in_place(trained):
     back = engine.generate(HELD_OUT, params, stops).text
     assert SIGN_OFF.split(",")[0] in tuned or "Blue Salon" in tuned, tuned
     assert "Blue Salon" not in base
-    assert back == base and [g.text for g in batched] == [tuned, tuned]
+    assert back == base
+    # the switch reached the batch context: both sequences speak in the voice. (Not always word for word
+    # the reply made alone: with an adapter a batch was seen to part from one alone at a near-tie —
+    # "10am" alone, "7pm" in a batch, confidence 0.774 vs 0.773; ml.engine.generate_many.)
+    assert batched[0].text == batched[1].text and "Blue Salon" in batched[0].text, batched
     assert engine.generate_many(HELD_OUT, [params, params], stops)[1].text == base
     with pytest.raises(RuntimeError, match="missing"):
         engine.use_adapter("/nonexistent/adapter.gguf")

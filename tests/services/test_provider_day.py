@@ -212,6 +212,9 @@ def test_a_judged_job_tells_the_provider_about_numbers_nobody_gave(ana):
         "It made up no times or prices; the base model made up 3 numbers.")
     assert "made up" not in _verdict_words(view.model_copy(update={"base_invented": 0, "voice_invented": 0}))
     assert "sign-off" not in _verdict_words(view)  # this provider's replies share none
+    # the score is of replies the judged voice never saw; a refit learned them afterwards, and says so
+    assert "on 5 replies held back to test it)" in _verdict_words(view)
+    assert "on 5 replies held back to test it, then learned too)" in _verdict_words(view, refit=True)
 
 
 def test_a_judged_job_tells_the_provider_how_many_replies_end_in_their_sign_off(ana):
