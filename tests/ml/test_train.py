@@ -68,6 +68,21 @@ def test_after_the_eval_split_chose_the_epoch_every_sample_trains_and_the_judge_
     assert judged > 3 * served, (judged, served)
 
 
+def test_a_job_stopped_during_the_refit_leaves_no_adapter_behind(tmp_path):
+    """The worker stops a trainer whose parent died (SystemExit from the progress callback): neither the
+    split's adapter, exported for the judge just before the refit, nor a half-made one is left."""
+    path = tmp_path / "job.gguf"
+
+    def stop_in_the_refit(step, total, result):
+        if path.with_name("job.held-out.gguf").exists():  # the refit's first step
+            raise SystemExit(3)
+
+    with pytest.raises(SystemExit):
+        train_lora(BASE.path, [TrainSample(p, r) for p, r in samples()[:8]],
+                   TrainConfig(threads=2, epochs=2, min_steps=0), path, on_progress=stop_in_the_refit)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_export_agrees_with_peft_and_the_permutation_matters(trained, tmp_path, monkeypatch):
     from ml import lora_export
 
