@@ -250,16 +250,15 @@ def train_lora(gguf_path: Path, samples: list[TrainSample], config: TrainConfig,
         export_gguf_adapter(model, adapter_path, alpha=2 * config.rank)
         texts = [s.prompt + " " + s.reply for s in (eval_set + train_set)[:4]]
         result.export_divergence = round(export_divergence(model, tokenizer, gguf_path, adapter_path, texts), 3)
-    except BaseException:  # stopped or failed: no judge will read the split's adapter
+        if result.export_divergence > MAX_EXPORT_DIVERGENCE:
+            adapter_path.unlink(missing_ok=True)
+            raise RuntimeError(f"the exported adapter disagrees with the trained model (divergence "
+                               f"{result.export_divergence:.2f} x the noise floor > {MAX_EXPORT_DIVERGENCE}); "
+                               "not published")
+    except BaseException:  # stopped, failed or refused: no judge will read the split's adapter
         if result.held_out_adapter != adapter_path:
             result.held_out_adapter.unlink(missing_ok=True)
         raise
-    if result.export_divergence > MAX_EXPORT_DIVERGENCE:
-        adapter_path.unlink(missing_ok=True)
-        if result.held_out_adapter != adapter_path:
-            result.held_out_adapter.unlink(missing_ok=True)
-        raise RuntimeError(f"the exported adapter disagrees with the trained model (divergence "
-                           f"{result.export_divergence:.2f} x the noise floor > {MAX_EXPORT_DIVERGENCE}); not published")
     if keep_model:
         result.model, result.tokenizer = model, tokenizer
     return result
