@@ -163,6 +163,7 @@ def test_a_conversations_examples_are_searched_once_shared_and_kept_only_for_a_w
     were computed ahead does not pay for it again. Per provider; Redis down, the search still answers."""
     import redis
 
+    NEW = "Colour and cut: $130 from next week. Ana"
     asked = [Turn("Them", "How much would a colour and cut be?")]
     with session_scope() as session:
         ana, mallory, newest = ana_and_mallory(session)
@@ -170,8 +171,9 @@ def test_a_conversations_examples_are_searched_once_shared_and_kept_only_for_a_w
         first = examples.examples_for(session, ana, conversation, asked, False, 3)
         mac = session.execute(sa.select(Device).where(Device.provider_id == ana)).scalar_one()
         chat(session, mac, "c-new", [("incoming", "How much would a colour and cut be?", 0, "text"),
-                                     ("outgoing", "Colour and cut: $130 from next week. Ana", 2, "text")])
-        assert len(examples.find_examples(session, ana, conversation, asked[0].text, 3)) == 2  # the search sees it
+                                     ("outgoing", NEW, 2, "text")])
+        # the search sees it (first: the very question, asked before; the older answer ranks far below)
+        assert [e.reply for e in examples.find_examples(session, ana, conversation, asked[0].text, 3)] == [NEW]
         assert examples.examples_for(session, ana, conversation, asked, False, 3) == first  # the shared answer
         # Mallory asking the same in a conversation with the same id gets hers, never Ana's
         assert [e.reply for e in examples.examples_for(session, mallory, conversation, asked, False, 3)] == [
@@ -184,6 +186,29 @@ def test_a_conversations_examples_are_searched_once_shared_and_kept_only_for_a_w
     with session_scope() as session:
         assert [e.reply for e in first] == [PRICE]
         again = examples.examples_for(session, ana, conversation, asked, False, 3)
-        assert len(again) == 2 and PRICE in [e.reply for e in again]
+        assert [e.reply for e in again] == [NEW]
         settings_env(REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens there
-        assert len(examples.examples_for(session, ana, conversation, asked, False, 3)) == 2
+        assert examples.examples_for(session, ana, conversation, asked, False, 3) == again
+
+
+def test_the_example_most_about_the_question_comes_first_and_a_far_weaker_one_is_left_out(db, monkeypatch):
+    """Ranked for its length (a short message sharing the word is more about it), and an example ranked
+    far below the best (one common word shared) is not shown: the model would copy it as readily."""
+    with session_scope() as session:
+        groomer, _ = make_provider(session, "Maya")
+        mac = session.execute(sa.select(Device).where(Device.provider_id == groomer)).scalar_one()
+        for i, (asked, answer) in enumerate([
+                ("How much is a full groom for my big lab?", "A full groom is $85 for big dogs. Woof, Maya"),
+                ("Do you groom cats?", "Sorry, we only groom dogs. Woof, Maya"),
+                ("What vaccinations do you require?", "Rabies and bordetella, please. Woof, Maya")]):
+            chat(session, mac, f"c-{i}", [("incoming", asked, 0, "text"), ("outgoing", answer, 2, "text")])
+        here = session.execute(sa.select(Message.conversation_id).where(
+            Message.provider_id == groomer, Message.text == "Is Friday at 3 free?")).scalar_one()
+
+        def replies(question: str) -> list[str]:
+            return [e.reply for e in examples.find_examples(session, groomer, here, question, 3)]
+
+        assert replies("Could you groom my kitten?")[0] == "Sorry, we only groom dogs. Woof, Maya"
+        assert replies("Are vaccines required before a groom?") == ["Rabies and bordetella, please. Woof, Maya"]
+        monkeypatch.setattr(examples, "RELEVANCE", 0.0)  # every match, best first: the groom answers too
+        assert len(replies("Are vaccines required before a groom?")) == 3
