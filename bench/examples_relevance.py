@@ -1,6 +1,7 @@
 """Which past exchanges go into the prompt as examples (services/examples.find_examples): how the search
-ranks them and how far below the best one it still shows them (RELEVANCE), chosen on the validation set's
-TRAIN topics only (bench/data/voice_set.py), never its test topics.
+ranks them, chosen on the validation set's TRAIN topics only (bench/data/voice_set.py), never its test
+topics. (A floor — only examples ranked near the best — was measured with this script at commit b376b6b and
+left out: services/examples.py says why.)
 
 The provider's history is bench/quality.py's (phrasings 0-2 of every topic, each exchange in a client's
 own conversation, synced in the same order); the questions are the train topics' phrasings 3-5 (none of
@@ -9,8 +10,13 @@ example is on the question's topic, the share of shown examples on topic, the qu
 of another topic (the model copies those as readily as a right one), and the questions that lost their
 topic's example (one shares a word with them, none is shown).
 
-Run: `.venv/bin/python bench/examples_relevance.py` (≈10 s). `... test` prints the same for the test
-topics, to look at once the choice is made; never choose on it.
+`--replies`: also what the base model (the day-one product: no training yet) says with each way's
+examples in the prompt, greedy as suggestions are made (ml.suggestions): chrF against the provider's
+true reply, style (signed off), invented numbers (ml.facts) and replies that repeat an example of another
+topic word for word.
+
+Run: `.venv/bin/python bench/examples_relevance.py [--replies]` (≈10 s; 2 min with replies). `... test`
+prints the same for the test topics, to look at once the choice is made; never choose on it.
 """
 
 from __future__ import annotations
@@ -58,8 +64,47 @@ def measure(found: dict[tuple[str, int], list[str]], everything: dict[tuple[str,
             f"shown per question {sum(map(len, found.values())) / questions:.2f}")
 
 
+class Replies:
+    """The base model's reply to each question with the examples found for it in the prompt."""
+
+    def __init__(self) -> None:
+        from ml.engine import LlamaEngine
+        from ml.facts import stated
+        from ml.registry import resolve_model
+
+        self.engine = LlamaEngine.load(resolve_model("smollm2-135m-instruct", None, Path("/nonexistent")),
+                                       context_size=1024, gpu_layers=0, threads=2)
+        self.known = stated(h["reply"] for h in DATA["history"])  # the numbers the provider has stated
+
+    def measure(self, shown: dict[tuple[str, int], list], topic_of: dict[str, str]) -> str:
+        from sacrebleu.metrics import CHRF
+
+        from convassist.services.examples import with_examples
+        from ml.facts import invented
+        from ml.params import GenerationParams
+        from ml.prompt import BASE_STOPS, Turn, render
+        from ml.suggestions import generate_suggestions
+        from voice_set import SIGN_OFF, reply
+
+        replies, truths, made_up, copied = [], [], 0, 0
+        for (topic, k), found in shown.items():
+            asked = TOPICS[topic][1][k]
+            prompt = render(with_examples([Turn("Them", asked)], found))
+            made = generate_suggestions(self.engine, prompt, list(BASE_STOPS), GenerationParams(max_tokens=48), 1)
+            text = made[0].text if made else ""
+            replies.append(text)
+            truths.append(reply(topic, k))
+            made_up += len(invented(text, [asked], self.known))
+            copied += any(" ".join(text.split()) == " ".join(e.reply.split()) and topic_of[e.reply] != topic
+                          for e in found)
+        style = sum(r.rstrip().endswith(SIGN_OFF) for r in replies) / len(replies)
+        return (f"   base model: chrF {CHRF().corpus_score(replies, [truths]).score:5.1f}  style {style:4.0%}  "
+                f"invented {made_up}  another topic's reply repeated {copied}")
+
+
 def main() -> int:
-    topics = TEST_TOPICS if sys.argv[1:] == ["test"] else TRAIN_TOPICS
+    topics = TEST_TOPICS if "test" in sys.argv[1:] else TRAIN_TOPICS
+    model = Replies() if "--replies" in sys.argv[1:] else None
     with bench_stack() as stack:
         from sqlmodel import Session
 
@@ -75,30 +120,32 @@ def main() -> int:
         questions = [(t, k) for t in topics for k in (3, 4, 5)]
         elsewhere = uuid.uuid4()  # the conversation being answered holds none of the history
 
-        def search(question: tuple[str, int], limit: int) -> list[str]:
+        def found(question: tuple[str, int], limit: int) -> list:
             with Session(engine) as session:
-                return [topic_of[e.reply] for e in examples.find_examples(
-                    session, provider_id, elsewhere, TOPICS[question[0]][1][question[1]], limit)]
+                return examples.find_examples(session, provider_id, elsewhere, TOPICS[question[0]][1][question[1]],
+                                              limit)
 
-        normalized, relevance = examples._EXAMPLES, examples.RELEVANCE
+        def search(question: tuple[str, int], limit: int) -> list[str]:
+            return [topic_of[e.reply] for e in found(question, limit)]
+
+        def show(label: str) -> None:
+            print(f"{label:48} {measure({q: search(q, 3) for q in questions}, everything)}", flush=True)
+            if model is not None:
+                print(model.measure({q: found(q, 3) for q in questions}, topic_of), flush=True)
+
+        normalized = examples._EXAMPLES
         plain = normalized.text.replace("ts_rank(m.search_vector, query.q, 1)", "ts_rank(m.search_vector, query.q)")
         assert plain != normalized.text
         print(f"{len(questions)} questions of {len(topics)} {'test' if topics is TEST_TOPICS else 'train'} topics; "
               f"{len(DATA['history'])} past exchanges; at most 3 examples shown")
+        everything = {q: search(q, examples.CANDIDATES) for q in questions}
         try:
-            examples.RELEVANCE = 0.0
-            everything = {q: search(q, examples.CANDIDATES) for q in questions}
-            for name, query in (("ts_rank", examples.sa.text(plain)), ("ts_rank, normalized by length", normalized)):
+            for name, query in (("ts_rank", examples.sa.text(plain)), ("ts_rank, normalized by length (served)",
+                                                                        normalized)):
                 examples._EXAMPLES = query
-                examples.RELEVANCE = 0.0
-                print(f"{name + ', the best 3':48} {measure({q: search(q, 3) for q in questions}, everything)}")
-                for share in (0.7, 0.75, 0.8, 0.85, 0.9, 1.0):
-                    examples.RELEVANCE = share
-                    label = f"{name}, >= {share} x best" + (" (served)" if query is normalized and share == relevance
-                                                             else "")
-                    print(f"{label:48} {measure({q: search(q, 3) for q in questions}, everything)}")
+                show(f"{name}, the best 3")
         finally:
-            examples._EXAMPLES, examples.RELEVANCE = normalized, relevance
+            examples._EXAMPLES = normalized
     return 0
 
 

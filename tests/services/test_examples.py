@@ -172,8 +172,8 @@ def test_a_conversations_examples_are_searched_once_shared_and_kept_only_for_a_w
         mac = session.execute(sa.select(Device).where(Device.provider_id == ana)).scalar_one()
         chat(session, mac, "c-new", [("incoming", "How much would a colour and cut be?", 0, "text"),
                                      ("outgoing", NEW, 2, "text")])
-        # the search sees it (first: the very question, asked before; the older answer ranks far below)
-        assert [e.reply for e in examples.find_examples(session, ana, conversation, asked[0].text, 3)] == [NEW]
+        # the search sees it, first: the very question, asked before
+        assert [e.reply for e in examples.find_examples(session, ana, conversation, asked[0].text, 3)] == [NEW, PRICE]
         assert examples.examples_for(session, ana, conversation, asked, False, 3) == first  # the shared answer
         # Mallory asking the same in a conversation with the same id gets hers, never Ana's
         assert [e.reply for e in examples.examples_for(session, mallory, conversation, asked, False, 3)] == [
@@ -186,29 +186,23 @@ def test_a_conversations_examples_are_searched_once_shared_and_kept_only_for_a_w
     with session_scope() as session:
         assert [e.reply for e in first] == [PRICE]
         again = examples.examples_for(session, ana, conversation, asked, False, 3)
-        assert [e.reply for e in again] == [NEW]
+        assert [e.reply for e in again] == [NEW, PRICE]
         settings_env(REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens there
         assert examples.examples_for(session, ana, conversation, asked, False, 3) == again
 
 
-def test_the_example_most_about_the_question_comes_first_and_a_far_weaker_one_is_left_out(db, monkeypatch):
-    """Ranked for its length (a short message sharing the word is more about it), and an example ranked
-    far below the best (one common word shared) is not shown: the model would copy it as readily."""
+def test_the_example_most_about_the_question_comes_first(db):
+    """Ranked for its length: of past messages sharing the same word, the short one is the most about it."""
     with session_scope() as session:
         groomer, _ = make_provider(session, "Maya")
         mac = session.execute(sa.select(Device).where(Device.provider_id == groomer)).scalar_one()
         for i, (asked, answer) in enumerate([
                 ("How much is a full groom for my big lab?", "A full groom is $85 for big dogs. Woof, Maya"),
                 ("Do you groom cats?", "Sorry, we only groom dogs. Woof, Maya"),
-                ("What vaccinations do you require?", "Rabies and bordetella, please. Woof, Maya")]):
+                ("How long does a full groom take?", "About two hours. Woof, Maya")]):
             chat(session, mac, f"c-{i}", [("incoming", asked, 0, "text"), ("outgoing", answer, 2, "text")])
         here = session.execute(sa.select(Message.conversation_id).where(
             Message.provider_id == groomer, Message.text == "Is Friday at 3 free?")).scalar_one()
-
-        def replies(question: str) -> list[str]:
-            return [e.reply for e in examples.find_examples(session, groomer, here, question, 3)]
-
-        assert replies("Could you groom my kitten?")[0] == "Sorry, we only groom dogs. Woof, Maya"
-        assert replies("Are vaccines required before a groom?") == ["Rabies and bordetella, please. Woof, Maya"]
-        monkeypatch.setattr(examples, "RELEVANCE", 0.0)  # every match, best first: the groom answers too
-        assert len(replies("Are vaccines required before a groom?")) == 3
+        found = examples.find_examples(session, groomer, here, "Could you groom my kitten?", 3)
+    assert [e.reply for e in found][0] == "Sorry, we only groom dogs. Woof, Maya"
+    assert len(found) == 3  # the others share the word too: the model reads the provider's way of writing
