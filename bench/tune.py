@@ -14,6 +14,14 @@ Run: `.venv/bin/python bench/tune.py` (≈10 min on 2 cores; the recipe of ml.tr
 samples, examples in half, as bench/quality.py's provider has 20), how many passes it needs (ml.train's
 min_steps): the check questions answered without examples (the voice alone: signed off, chrF, garbage)
 and with them, as the product makes them (ml.suggestions).
+
+`bench/tune.py copies`: the same small provider, but every prompt's examples are the ones the product's
+search finds (services/examples.find_examples on PostgreSQL, over the history of every topic as
+bench/quality.py syncs it; bench/examples_relevance.py), not only the topic's own: how often the voice
+answers a check question with one of its training replies word for word (another topic's fact) — the
+copies of bench/quality.py — next to chrF and the sign-off, for the number of updates it gets.
+BENCH_TUNE_CHECK="full_groom,bath,nails" checks other train topics (the rest are fit), BENCH_TUNE_ONLY="0"
+runs only the first setting.
 """
 
 from __future__ import annotations
@@ -118,12 +126,76 @@ def small_provider(engine: LlamaEngine, gguf: Path) -> int:
     return 0
 
 
+def searched_copies(engine: LlamaEngine, gguf: Path) -> int:
+    """bench/tune.py copies: training replies repeated for other topics' questions, with searched examples."""
+    import uuid
+
+    from sacrebleu.metrics import CHRF
+    from sqlmodel import Session
+
+    from _stack import bench_stack, paired_device
+    from examples_relevance import sync_history
+
+    with bench_stack() as stack:
+        from convassist.db import engine_for
+        from convassist.models import Device
+        from convassist.services.examples import find_examples
+
+        provider_id, device_id, _, _ = paired_device(stack["db"]["bench"])
+        db = engine_for(stack["db"]["bench"])
+        with Session(db) as session:
+            sync_history(session, session.get(Device, device_id))
+            session.commit()
+
+        def prompt(topic: str, k: int, examples: bool) -> str:
+            turns = [Turn("Them", TOPICS[topic][1][k])]
+            if not examples:
+                return render(turns)
+            with Session(db) as session:
+                return render(with_examples(turns, find_examples(session, provider_id, uuid.uuid4(),
+                                                                 TOPICS[topic][1][k], 3)))
+
+        check = os.environ.get("BENCH_TUNE_CHECK", ",".join(CHECK_TOPICS)).split(",")
+        fit = [t for t in TRAIN_TOPICS if t not in check]
+        assert set(check) <= set(TRAIN_TOPICS), "train topics only: never tune on the test topics"
+        data = [TrainSample(prompt(topic, k, k == 3), reply(topic, k)) for topic in fit for k in (3, 4)]
+        trained = {" ".join(s.reply.lower().split()) for s in data}
+        items = [(prompt(t, k, False), prompt(t, k, True), reply(t, k)) for t in check for k in (3, 4, 5)]
+        truths = [i[2] for i in items]
+        configs = {"defaults (18 updates at least)": TrainConfig(threads=2),
+                   "3 passes, no minimum": TrainConfig(threads=2, min_steps=0),
+                   "lr 5e-4": TrainConfig(threads=2, learning_rate=5e-4),
+                   "2 passes, no minimum": TrainConfig(threads=2, epochs=2, min_steps=0)}
+        only = os.environ.get("BENCH_TUNE_ONLY")
+        configs = {name: c for n, (name, c) in enumerate(configs.items()) if only is None or str(n) in only.split(",")}
+        print(f"{len(data)} samples of {fit}; {len(items)} check questions of {check}, examples "
+              f"searched over every topic's history", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            for n, (name, config) in enumerate(configs.items()):
+                started = time.perf_counter()
+                result = train_lora(gguf, data, config, Path(tmp) / f"c{n}.gguf")
+                seconds = time.perf_counter() - started
+                engine.use_adapter(str(Path(tmp) / f"c{n}.gguf"))
+                for label, at in (("alone", 0), ("with examples", 1)):
+                    found = [generate_suggestions(engine, i[at], list(BASE_STOPS), GenerationParams(max_tokens=48), 1)
+                             for i in items]
+                    replies = [f[0].text if f else "" for f in found]
+                    print(f"{name:32} {label:14} chrF {CHRF().corpus_score(replies, [truths]).score:5.1f} signed off "
+                          f"{sum(r.rstrip().endswith(DATA['signOff']) for r in replies)}/{len(replies)} training "
+                          f"reply repeated {sum(' '.join(r.lower().split()) in trained for r in replies)} | "
+                          f"{seconds:4.0f} s, {result.steps} updates", flush=True)
+                engine.use_adapter(None)
+    return 0
+
+
 def main() -> int:
     gguf = resolve_model("smollm2-135m-instruct", None, Path("/nonexistent")).path
     engine = LlamaEngine.load(resolve_model("smollm2-135m-instruct", None, Path("/nonexistent")), context_size=1024,
                               gpu_layers=0, threads=2)
     if sys.argv[1:] == ["small"]:
         return small_provider(engine, gguf)
+    if sys.argv[1:] == ["copies"]:
+        return searched_copies(engine, gguf)
     items = checks()
     plain, shown, truths = [i[0] for i in items], [i[1] for i in items], [i[2] for i in items]
     print(f"fit topics {FIT_TOPICS} ({len(samples(True))} samples); check topics {CHECK_TOPICS} "
