@@ -92,21 +92,16 @@ def score(engine: LlamaEngine, prompts: list[str], truths: list[str]) -> tuple[f
     return CHRF().corpus_score(replies, [truths]).score, style
 
 
-def small_provider(engine: LlamaEngine, gguf: Path) -> int:
-    """bench/tune.py small: passes for a provider with few samples."""
+def compare(engine: LlamaEngine, gguf: Path, data: list[TrainSample], items: list[tuple[str, str, str]],
+            configs: dict[str, TrainConfig]) -> int:
+    """Train a voice on data with each config; print how it answers the items (prompt without examples,
+    with them, the true reply) alone and with examples: chrF, signed off, garbage, training replies repeated."""
     from sacrebleu.metrics import CHRF
 
     from ml import garbage
 
-    data = [TrainSample(_asked(topic, k, k == 3), reply(topic, k)) for topic in FIT_TOPICS for k in (3, 4)]
     trained = {" ".join(s.reply.lower().split()) for s in data}
-    items = checks()
     truths = [i[2] for i in items]
-    configs = {"3 passes, no minimum": TrainConfig(threads=2, min_steps=0),
-               "6 passes, no minimum": TrainConfig(threads=2, epochs=6, min_steps=0),
-               "3 passes, lr 2e-3, no minimum": TrainConfig(threads=2, learning_rate=2e-3, min_steps=0),
-               "defaults (min_steps)": TrainConfig(threads=2)}
-    print(f"{len(data)} samples of {FIT_TOPICS}; {len(items)} check questions")
     with tempfile.TemporaryDirectory() as tmp:
         for n, (name, config) in enumerate(configs.items()):
             started = time.perf_counter()
@@ -119,18 +114,29 @@ def small_provider(engine: LlamaEngine, gguf: Path) -> int:
                 replies = [f[0].text if f else "" for f in found]
                 print(f"{name:32} {label:14} chrF {CHRF().corpus_score(replies, [truths]).score:5.1f} signed off "
                       f"{sum(r.rstrip().endswith(DATA['signOff']) for r in replies)}/{len(replies)} garbage "
-                      f"{sum(garbage.problem(r) is not None for r in replies)} copies "
+                      f"{sum(garbage.problem(r) is not None for r in replies)} training replies repeated "
                       f"{sum(' '.join(r.lower().split()) in trained for r in replies)} | {seconds:4.0f} s, "
                       f"{result.steps} updates, best epoch {result.best_epoch} of {result.epochs_run}", flush=True)
             engine.use_adapter(None)
     return 0
 
 
+def small_provider(engine: LlamaEngine, gguf: Path) -> int:
+    """bench/tune.py small: passes for a provider with few samples."""
+    data = [TrainSample(_asked(topic, k, k == 3), reply(topic, k)) for topic in FIT_TOPICS for k in (3, 4)]
+    items = checks()
+    configs = {"3 passes, no minimum": TrainConfig(threads=2, min_steps=0),
+               "6 passes, no minimum": TrainConfig(threads=2, epochs=6, min_steps=0),
+               "3 passes, lr 2e-3, no minimum": TrainConfig(threads=2, learning_rate=2e-3, min_steps=0),
+               "defaults (min_steps)": TrainConfig(threads=2)}
+    print(f"{len(data)} samples of {FIT_TOPICS}; {len(items)} check questions")
+    return compare(engine, gguf, data, items, configs)
+
+
 def searched_copies(engine: LlamaEngine, gguf: Path) -> int:
     """bench/tune.py copies: training replies repeated for other topics' questions, with searched examples."""
     import uuid
 
-    from sacrebleu.metrics import CHRF
     from sqlmodel import Session
 
     from _stack import bench_stack, paired_device
@@ -159,9 +165,7 @@ def searched_copies(engine: LlamaEngine, gguf: Path) -> int:
         fit = [t for t in TRAIN_TOPICS if t not in check]
         assert set(check) <= set(TRAIN_TOPICS), "train topics only: never tune on the test topics"
         data = [TrainSample(prompt(topic, k, k == 3), reply(topic, k)) for topic in fit for k in (3, 4)]
-        trained = {" ".join(s.reply.lower().split()) for s in data}
         items = [(prompt(t, k, False), prompt(t, k, True), reply(t, k)) for t in check for k in (3, 4, 5)]
-        truths = [i[2] for i in items]
         configs = {"defaults (18 updates at least)": TrainConfig(threads=2),
                    "3 passes, no minimum": TrainConfig(threads=2, min_steps=0),
                    "lr 5e-4": TrainConfig(threads=2, learning_rate=5e-4),
@@ -170,22 +174,7 @@ def searched_copies(engine: LlamaEngine, gguf: Path) -> int:
         configs = {name: c for n, (name, c) in enumerate(configs.items()) if only is None or str(n) in only.split(",")}
         print(f"{len(data)} samples of {fit}; {len(items)} check questions of {check}, examples "
               f"searched over every topic's history", flush=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            for n, (name, config) in enumerate(configs.items()):
-                started = time.perf_counter()
-                result = train_lora(gguf, data, config, Path(tmp) / f"c{n}.gguf")
-                seconds = time.perf_counter() - started
-                engine.use_adapter(str(Path(tmp) / f"c{n}.gguf"))
-                for label, at in (("alone", 0), ("with examples", 1)):
-                    found = [generate_suggestions(engine, i[at], list(BASE_STOPS), GenerationParams(max_tokens=48), 1)
-                             for i in items]
-                    replies = [f[0].text if f else "" for f in found]
-                    print(f"{name:32} {label:14} chrF {CHRF().corpus_score(replies, [truths]).score:5.1f} signed off "
-                          f"{sum(r.rstrip().endswith(DATA['signOff']) for r in replies)}/{len(replies)} training "
-                          f"reply repeated {sum(' '.join(r.lower().split()) in trained for r in replies)} | "
-                          f"{seconds:4.0f} s, {result.steps} updates", flush=True)
-                engine.use_adapter(None)
-    return 0
+        return compare(engine, gguf, data, items, configs)
 
 
 def main() -> int:
