@@ -10,6 +10,7 @@ import json
 import re
 import time
 import uuid
+from urllib.parse import urlparse
 
 import httpx
 import sqlalchemy as sa
@@ -93,7 +94,9 @@ class ForgedEvents:
         """Call handler ("<state full name>.<method>") with payload on the page's session; address
         (old, new) rewrites the page address the event claims to come from."""
         deadline = time.monotonic() + 15
-        while self.template is None:  # the page sends its first events when it mounts
+        # the page sends its first events when it mounts; until then the template (and the socket) can
+        # still be the previous page's, whose socket is closed: wait for one sent from this page's path
+        while (self.template or {}).get("router_data", {}).get("pathname") != urlparse(page.url).path:
             assert time.monotonic() < deadline, "the page sent no event"
             page.wait_for_timeout(50)
         template = self.template
