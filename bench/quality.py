@@ -8,7 +8,9 @@ For each way of suggesting, against what the provider would really send:
 - style: the share of suggestions ending in the provider's sign-off;
 - invented numbers: numbers that neither the conversation nor any reply of the provider states (ml.facts);
 - copies: suggestions identical to a reply the adapter trained on (another topic's: train and test
-  topics are disjoint for the samples adapter).
+  topics are disjoint for the samples adapter);
+- other topic: suggestions stating another topic's fact (voice_set.TOPICS), word for word: the error
+  behind a copy, whichever opener it comes with (a copy has one of the training replies' openers).
 
 Ways: base; base + examples (the provider's own past exchanges in the prompt, services/examples.py);
 adapter (trained on the samples); adapter + examples; an adapter trained only on imported history
@@ -39,6 +41,8 @@ sys.path.insert(0, str(ROOT))
 from ml.facts import invented, stated  # noqa: E402
 
 DATA = json.loads((Path(__file__).parent / "data" / "voice_set.json").read_text())
+sys.path.insert(0, str(Path(__file__).parent / "data"))
+from voice_set import TOPICS  # noqa: E402
 EPOCH = datetime(2026, 9, 1, tzinfo=timezone.utc)
 MODEL = "smollm2-135m-instruct"
 
@@ -134,9 +138,12 @@ def score(name: str, replies: list[str], trained_on: list[str]) -> dict:
     known = stated([h["reply"] for h in DATA["history"]] + [t["reply"] for t in DATA["train"]])
     made_up = sum(len(invented(reply, [t["message"]], known)) for reply, t in zip(replies, DATA["test"]))
     trained = {_normal(r) for r in trained_on}
+    other_topic = sum(any(_normal(fact) in _normal(reply) for topic, (fact, _) in TOPICS.items() if topic != t["topic"])
+                      for reply, t in zip(replies, DATA["test"]))
     return {"name": name, "chrf": CHRF().corpus_score(replies, [truths]).score,
             "style": sum(r.rstrip().endswith(DATA["signOff"]) for r in replies) / len(replies),
-            "invented": made_up, "copies": sum(_normal(r) in trained for r in replies), "replies": replies}
+            "invented": made_up, "copies": sum(_normal(r) in trained for r in replies), "other_topic": other_topic,
+            "replies": replies}
 
 
 def main() -> int:
@@ -171,10 +178,10 @@ def main() -> int:
     base = rows[0]["chrf"] or 1e-9
     print(f"validation set: {DATA['provider']}; {len(DATA['test'])} test messages on topics disjoint from the "
           f"{len(DATA['train'])} training samples; {len(DATA['history'])} past exchanges synced")
-    print(f"{'':38} {'chrF':>6} {'x base':>7} {'style':>6} {'invented':>9} {'copies':>7}")
+    print(f"{'':38} {'chrF':>6} {'x base':>7} {'style':>6} {'invented':>9} {'copies':>7} {'other topic':>12}")
     for row in rows:
         print(f"{row['name']:38} {row['chrf']:6.1f} {row['chrf'] / base:7.2f} {row['style']:6.0%} "
-              f"{row['invented']:9d} {row['copies']:7d}")
+              f"{row['invented']:9d} {row['copies']:7d} {row['other_topic']:12d}")
     for name, seconds in timings.items():
         print(f"training job ({name}, defaults): {seconds:.0f} s from request to adapter ready")
     by = {r["name"]: r for r in rows}

@@ -92,10 +92,16 @@ def score(engine: LlamaEngine, prompts: list[str], truths: list[str]) -> tuple[f
     return CHRF().corpus_score(replies, [truths]).score, style
 
 
+def _other_topic(reply_text: str, truth: str) -> bool:
+    """Whether a reply states, word for word, the fact of another topic than its true reply's."""
+    return any(fact in reply_text and fact not in truth for fact, _ in TOPICS.values())
+
+
 def compare(engine: LlamaEngine, gguf: Path, data: list[TrainSample], items: list[tuple[str, str, str]],
             configs: dict[str, TrainConfig]) -> int:
     """Train a voice on data with each config; print how it answers the items (prompt without examples,
-    with them, the true reply) alone and with examples: chrF, signed off, garbage, training replies repeated."""
+    with them, the true reply) alone and with examples: chrF, signed off, garbage, training replies repeated,
+    replies stating another topic's fact (whatever their opener: the error behind a repeated reply)."""
     from sacrebleu.metrics import CHRF
 
     from ml import garbage
@@ -115,7 +121,8 @@ def compare(engine: LlamaEngine, gguf: Path, data: list[TrainSample], items: lis
                 print(f"{name:32} {label:14} chrF {CHRF().corpus_score(replies, [truths]).score:5.1f} signed off "
                       f"{sum(r.rstrip().endswith(DATA['signOff']) for r in replies)}/{len(replies)} garbage "
                       f"{sum(garbage.problem(r) is not None for r in replies)} training replies repeated "
-                      f"{sum(' '.join(r.lower().split()) in trained for r in replies)} | {seconds:4.0f} s, "
+                      f"{sum(' '.join(r.lower().split()) in trained for r in replies)} another topic's fact "
+                      f"{sum(_other_topic(r, t) for r, t in zip(replies, truths))} | {seconds:4.0f} s, "
                       f"{result.steps} updates, best epoch {result.best_epoch} of {result.epochs_run}", flush=True)
             engine.use_adapter(None)
     return 0

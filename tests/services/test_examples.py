@@ -163,7 +163,7 @@ def test_a_conversations_examples_are_searched_once_shared_and_kept_only_for_a_w
     were computed ahead does not pay for it again. Per provider; Redis down, the search still answers."""
     import redis
 
-    NEW = "Colour and cut: $130 from next week. Ana"
+    new_price = "Colour and cut: $130 from next week. Ana"
     asked = [Turn("Them", "How much would a colour and cut be?")]
     with session_scope() as session:
         ana, mallory, newest = ana_and_mallory(session)
@@ -171,9 +171,9 @@ def test_a_conversations_examples_are_searched_once_shared_and_kept_only_for_a_w
         first = examples.examples_for(session, ana, conversation, asked, False, 3)
         mac = session.execute(sa.select(Device).where(Device.provider_id == ana)).scalar_one()
         chat(session, mac, "c-new", [("incoming", "How much would a colour and cut be?", 0, "text"),
-                                     ("outgoing", NEW, 2, "text")])
+                                     ("outgoing", new_price, 2, "text")])
         # the search sees it, first: the very question, asked before
-        assert [e.reply for e in examples.find_examples(session, ana, conversation, asked[0].text, 3)] == [NEW, PRICE]
+        assert [e.reply for e in examples.find_examples(session, ana, conversation, asked[0].text, 3)] == [new_price, PRICE]
         assert examples.examples_for(session, ana, conversation, asked, False, 3) == first  # the shared answer
         # Mallory asking the same in a conversation with the same id gets hers, never Ana's
         assert [e.reply for e in examples.examples_for(session, mallory, conversation, asked, False, 3)] == [
@@ -186,7 +186,7 @@ def test_a_conversations_examples_are_searched_once_shared_and_kept_only_for_a_w
     with session_scope() as session:
         assert [e.reply for e in first] == [PRICE]
         again = examples.examples_for(session, ana, conversation, asked, False, 3)
-        assert [e.reply for e in again] == [NEW, PRICE]
+        assert [e.reply for e in again] == [new_price, PRICE]
         settings_env(REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens there
         assert examples.examples_for(session, ana, conversation, asked, False, 3) == again
 
