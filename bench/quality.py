@@ -9,7 +9,7 @@ For each way of suggesting, against what the provider would really send:
 - invented numbers: numbers that neither the conversation nor any reply of the provider states (ml.facts);
 - copies: suggestions identical to a reply the adapter trained on (another topic's: train and test
   topics are disjoint for the samples adapter);
-- other topic: suggestions stating another topic's fact (voice_set.TOPICS), word for word: the error
+- other topic: suggestions stating another topic's fact (voice_set.states_another_fact): the error
   behind a copy, whichever opener it comes with (a copy has one of the training replies' openers).
 
 Ways: base; base + examples (the provider's own past exchanges in the prompt, services/examples.py);
@@ -37,12 +37,12 @@ from pathlib import Path
 from _stack import ROOT, bench_stack, paired_device
 
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent / "data"))
 
 from ml.facts import invented, stated  # noqa: E402
+from voice_set import states_another_fact  # noqa: E402
 
 DATA = json.loads((Path(__file__).parent / "data" / "voice_set.json").read_text())
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from voice_set import TOPICS  # noqa: E402
 EPOCH = datetime(2026, 9, 1, tzinfo=timezone.utc)
 MODEL = "smollm2-135m-instruct"
 
@@ -138,8 +138,7 @@ def score(name: str, replies: list[str], trained_on: list[str]) -> dict:
     known = stated([h["reply"] for h in DATA["history"]] + [t["reply"] for t in DATA["train"]])
     made_up = sum(len(invented(reply, [t["message"]], known)) for reply, t in zip(replies, DATA["test"]))
     trained = {_normal(r) for r in trained_on}
-    other_topic = sum(any(_normal(fact) in _normal(reply) for topic, (fact, _) in TOPICS.items() if topic != t["topic"])
-                      for reply, t in zip(replies, DATA["test"]))
+    other_topic = sum(states_another_fact(reply, t["reply"]) for reply, t in zip(replies, DATA["test"]))
     return {"name": name, "chrf": CHRF().corpus_score(replies, [truths]).score,
             "style": sum(r.rstrip().endswith(DATA["signOff"]) for r in replies) / len(replies),
             "invented": made_up, "copies": sum(_normal(r) in trained for r in replies), "other_topic": other_topic,

@@ -46,7 +46,7 @@ from ml.train import TrainConfig, TrainSample, train_lora  # noqa: E402
 
 DATA = json.loads((Path(__file__).parent / "data" / "voice_set.json").read_text())
 sys.path.insert(0, str(Path(__file__).parent / "data"))
-from voice_set import TOPICS, TRAIN_TOPICS, reply  # noqa: E402
+from voice_set import TOPICS, TRAIN_TOPICS, reply, states_another_fact  # noqa: E402
 
 CHECK_TOPICS = TRAIN_TOPICS[-3:]
 FIT_TOPICS = TRAIN_TOPICS[:-3]
@@ -92,11 +92,6 @@ def score(engine: LlamaEngine, prompts: list[str], truths: list[str]) -> tuple[f
     return CHRF().corpus_score(replies, [truths]).score, style
 
 
-def _other_topic(reply_text: str, truth: str) -> bool:
-    """Whether a reply states, word for word, the fact of another topic than its true reply's."""
-    return any(fact in reply_text and fact not in truth for fact, _ in TOPICS.values())
-
-
 def compare(engine: LlamaEngine, gguf: Path, data: list[TrainSample], items: list[tuple[str, str, str]],
             configs: dict[str, TrainConfig]) -> int:
     """Train a voice on data with each config; print how it answers the items (prompt without examples,
@@ -111,7 +106,8 @@ def compare(engine: LlamaEngine, gguf: Path, data: list[TrainSample], items: lis
     with tempfile.TemporaryDirectory() as tmp:
         for n, (name, config) in enumerate(configs.items()):
             started = time.perf_counter()
-            result = train_lora(gguf, data, config, Path(tmp) / f"s{n}.gguf")  # a path each: the engine keeps adapters by path
+            # a path each: the engine keeps adapters by path
+            result = train_lora(gguf, data, config, Path(tmp) / f"s{n}.gguf")
             seconds = time.perf_counter() - started
             engine.use_adapter(str(Path(tmp) / f"s{n}.gguf"))
             for label, at in (("alone", 0), ("with examples", 1)):
@@ -122,7 +118,7 @@ def compare(engine: LlamaEngine, gguf: Path, data: list[TrainSample], items: lis
                       f"{sum(r.rstrip().endswith(DATA['signOff']) for r in replies)}/{len(replies)} garbage "
                       f"{sum(garbage.problem(r) is not None for r in replies)} training replies repeated "
                       f"{sum(' '.join(r.lower().split()) in trained for r in replies)} another topic's fact "
-                      f"{sum(_other_topic(r, t) for r, t in zip(replies, truths))} | {seconds:4.0f} s, "
+                      f"{sum(states_another_fact(r, t) for r, t in zip(replies, truths))} | {seconds:4.0f} s, "
                       f"{result.steps} updates, best epoch {result.best_epoch} of {result.epochs_run}", flush=True)
             engine.use_adapter(None)
     return 0
@@ -207,8 +203,8 @@ def main() -> int:
                 continue
             path = Path(tmp) / f"a{n}.gguf"
             started = time.perf_counter()
-            result = train_lora(gguf, samples(examples), TrainConfig(epochs=epochs, learning_rate=lr, rank=rank, threads=1,
-                                                        refit=refit), path)
+            config = TrainConfig(epochs=epochs, learning_rate=lr, rank=rank, threads=1, refit=refit)
+            result = train_lora(gguf, samples(examples), config, path)
             seconds = time.perf_counter() - started
             engine.use_adapter(str(path))
             alone, ex = score(engine, plain, truths), score(engine, shown, truths)

@@ -94,6 +94,13 @@ def reply(topic: str, k: int) -> str:
     return f"{OPENERS[k % len(OPENERS)]} {TOPICS[topic][0]} {SIGN_OFF}"
 
 
+def states_another_fact(text: str, truth: str) -> bool:
+    """Whether a reply states, word for word (case and spacing aside), the fact of another topic than its
+    true reply's: the error behind a repeated training reply, whatever opener it comes with."""
+    said, meant = " ".join(text.lower().split()), " ".join(truth.lower().split())
+    return any(f in said and f not in meant for f in (" ".join(fact.lower().split()) for fact, _ in TOPICS.values()))
+
+
 def build() -> dict:
     history = [{"topic": topic, "message": asks[k], "reply": reply(topic, k)}
                for topic, (_, asks) in TOPICS.items() for k in range(3)]

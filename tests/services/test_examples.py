@@ -173,7 +173,8 @@ def test_a_conversations_examples_are_searched_once_shared_and_kept_only_for_a_w
         chat(session, mac, "c-new", [("incoming", "How much would a colour and cut be?", 0, "text"),
                                      ("outgoing", new_price, 2, "text")])
         # the search sees it, first: the very question, asked before
-        assert [e.reply for e in examples.find_examples(session, ana, conversation, asked[0].text, 3)] == [new_price, PRICE]
+        found = examples.find_examples(session, ana, conversation, asked[0].text, 3)
+        assert [e.reply for e in found] == [new_price, PRICE]
         assert examples.examples_for(session, ana, conversation, asked, False, 3) == first  # the shared answer
         # Mallory asking the same in a conversation with the same id gets hers, never Ana's
         assert [e.reply for e in examples.examples_for(session, mallory, conversation, asked, False, 3)] == [
