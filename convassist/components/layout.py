@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars.base import VarData
 
 from convassist.state.auth import AuthState
 
@@ -16,6 +17,14 @@ def _current(href: str):
     if href == "/":  # Reflex names the root route "/index"
         return (path == "/") | (path == "/index")
     return (path == href) | path.startswith(href + "/")
+
+
+def route_param(name: str) -> rx.Var[str]:
+    """A parameter of the address the browser shows now. The state's copy (`State.router`) changes only once
+    the server has handled the new page's first event, so a page compares what its state holds with this."""
+    return rx.Var(_js_expr=f'(routeParams["{name}"] ?? "")', _var_type=str,
+                  _var_data=VarData(imports={"react-router": ["useParams"]},
+                                    hooks={"const routeParams = useParams();": None}))
 
 
 def nav_link(label: str, href: str, icon: str) -> rx.Component:

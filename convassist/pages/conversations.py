@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from convassist.components.layout import empty_state, page_shell
+from convassist.components.layout import empty_state, page_shell, route_param
 from convassist.state.conversations import ConversationsState, ConversationState
 
 
@@ -172,8 +172,22 @@ def suggestions_panel() -> rx.Component:
 
 
 def conversation_page() -> rx.Component:
+    # until load has read the conversation of this address, the state still holds the one open before (a
+    # click from it, or from the inbox): show neither its name nor its messages and cards, which a person
+    # could take for this conversation's and use
+    current = ConversationState.shown_id == route_param("conversation_id")
     return page_shell(
-        rx.cond(ConversationState.error != "", "Conversation", ConversationState.conversation["name"].to(str)),
+        rx.cond(~current | (ConversationState.error != ""), "Conversation",
+                ConversationState.conversation["name"].to(str)),
+        rx.cond(~current,
+                rx.hstack(rx.spinner(size="3"), rx.text("Opening the conversation…", color_scheme="gray"),
+                          id="conversation-opening", align="center", spacing="3", padding_y="2rem"),
+                conversation_body()),
+    )
+
+
+def conversation_body() -> rx.Component:
+    return rx.fragment(
         rx.hstack(
             rx.link(rx.hstack(rx.icon("arrow-left", size=16), "All conversations", align="center", spacing="1"),
                     href="/conversations", size="2"),

@@ -103,7 +103,9 @@ class ConversationState(rx.State):
     timezone: str = ""  # the browser's (IANA name), for day separators
     notice: str = ""
     _watch_id: str = ""
-    _shown: str = ""  # the id of the conversation on the page (set by load; a watch reloads this one)
+    # the id of the conversation whose messages and suggestions the state holds (set by load; a watch
+    # reloads this one); the page shows them only while it equals the address's id
+    shown_id: str = ""
 
     @rx.var
     def verdict_message(self) -> str:
@@ -122,8 +124,7 @@ class ConversationState(rx.State):
     def _conversation_id(self) -> uuid.UUID:
         """The conversation on the page: the one load read (a background watch sees the router of when it
         started, which may be a page the tab has left)."""
-        return uuid.UUID(self._shown)
-
+        return uuid.UUID(self.shown_id)
 
     def _clear_suggestions(self) -> None:
         self.suggestions, self.streamed, self.verdict, self.response_id = [], "", "", ""
@@ -157,8 +158,8 @@ class ConversationState(rx.State):
     async def load(self):
         """Open the conversation at its newest page."""
         self.error, self.notice = "", ""
-        # the route is /conversations/[conversation_id]
-        self._shown = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
+        # the route is /conversations/[conversation_id]; the page compares this with the address's own
+        self.shown_id = str(self.router.page.params.get("conversation_id", ""))
         self._clear_suggestions()
         latest = await self._read()
         if latest is False:

@@ -2,6 +2,7 @@
 
 import re
 import time
+import uuid
 
 import httpx
 import sqlalchemy as sa
@@ -313,3 +314,58 @@ def test_days_are_separated_in_the_persons_own_time_zone(live_app, browser, db):
         page.screenshot(path=str(SHOTS / "day-separators.png"))
     finally:
         context.close()
+
+
+def test_a_conversation_opened_from_another_never_shows_the_one_open_before(live_app, page):
+    """Opening a conversation reads it on the server; until that answer arrives (seconds on a busy box) the
+    browser still holds the conversation open before. The page must show that it is opening, not the other
+    conversation's name, messages and cards under the new address, where a person could use them. The
+    server's answers are held back here (Playwright routes the page's socket) to make that window visible."""
+    api = httpx.Client(base_url=live_app, timeout=30)
+    email, password, headers = provider_with_mac(api)
+    sync(api, headers, "chat-ada", "Ada", [msg("a1", "Is the salon open on Monday?", sent="2026-11-20T09:00:00Z")])
+    sync(api, headers, "chat-ben", "Ben", [msg("b1", "Can I bring my son along?", sent="2026-11-21T09:00:00Z")])
+
+    held: list[tuple] = []  # (the page's side of the socket, a message the server sent) while holding
+    holding = False
+
+    def through(ws):
+        server = ws.connect_to_server()
+        ws.on_message(server.send)
+        server.on_message(lambda message: held.append((ws, message)) if holding else ws.send(message))
+
+    page.route_web_socket(re.compile(r"/_event"), through)
+    log_in(page, live_app, email, password)
+    page.click("#nav-conversations")
+    page.locator(".conversation-row", has_text="Ada").click()
+    expect(page.locator("#page-title")).to_have_text("Ada")
+    expect(page.locator(".bubble-them")).to_contain_text("open on Monday")
+    page.click("#nav-conversations")
+    ben = page.locator(".conversation-row", has_text="Ben")
+    href = ben.get_attribute("href")
+
+    holding = True
+    ben.click()
+    expect(page).to_have_url(re.compile(re.escape(href) + "$"))
+    expect(page.locator("#conversation-opening")).to_be_visible()
+    expect(page.locator("#conversation-opening")).to_contain_text("Opening the conversation")
+    expect(page.locator("#page-title")).to_have_text("Conversation")  # not Ada
+    expect(page.locator(".bubble-them")).to_have_count(0)
+    expect(page.locator("#suggestions-panel")).to_have_count(0)
+    page.screenshot(path=str(SHOTS / "conversation-opening.png"))
+    assert held, "the server's answer to opening Ben was not held: the window was not shown"
+
+    holding = False
+    for ws, message in held:
+        ws.send(message)
+    expect(page.locator("#page-title")).to_have_text("Ben")
+    expect(page.locator(".bubble-them")).to_have_count(1)
+    expect(page.locator(".bubble-them")).to_contain_text("bring my son")
+    expect(page.locator("#conversation-opening")).to_have_count(0)
+
+    # an address of no conversation of this provider's says so (and does not spin forever)
+    for wrong in (str(uuid.uuid4()), "not-a-conversation"):
+        page.goto(f"{live_app}/conversations/{wrong}")
+        expect(page.get_by_text("This conversation does not exist.")).to_be_visible()
+        expect(page.locator("#page-title")).to_have_text("Conversation")
+        expect(page.locator("#conversation-opening")).to_have_count(0)
