@@ -6,7 +6,8 @@ A provider with 20,000 past exchanges (40,000 messages in 4,000 conversations, e
 common words match thousands of messages) and another provider with as many; 60 searches with the
 client messages of bench/data/voice_set.py and tests/fixtures/voice_samples.py.
 
-Also: the same search again through the suggestion path (services.examples.examples_for keeps a
+Also: the search as it was before it read the replies' words (bench/examples_relevance.CLIENT_ONLY), in
+the same run; and the same search again through the suggestion path (services.examples.examples_for keeps a
 conversation's examples in Redis for EXAMPLES_TTL), as when Suggest is clicked on suggestions computed
 ahead.
 
@@ -64,7 +65,11 @@ def fill(url: str, provider_id: uuid.UUID, rng: random.Random) -> uuid.UUID:
 
 
 def main() -> int:
+    import sqlalchemy as sa
+    from examples_relevance import CLIENT_ONLY
+
     from convassist.db import engine_for
+    from convassist.services import examples as served
     from convassist.services.examples import examples_for, find_examples
     from ml.prompt import Turn
     from convassist.services.responses import conversation_turns
@@ -85,7 +90,7 @@ def main() -> int:
         print(f"filled {2 * EXCHANGES * 2:,} messages in {time.perf_counter() - started:.0f} s")
         with Session(engine_for(url)) as session:
             conversation_id = conversation_turns(session, ana, target, 10)[1]
-            window, search, found, shared = [], [], [], []
+            window, search, found, shared, before = [], [], [], [], []
             for round_ in range(2):  # the first round warms PostgreSQL's caches
                 for query in queries:
                     t0 = time.perf_counter()
@@ -96,7 +101,14 @@ def main() -> int:
                     # the suggestion path: the first round searched and kept the answer in Redis
                     examples_for(session, ana, conversation_id, [Turn("Them", query)], False, 3)
                     t3 = time.perf_counter()
+                    query_now, served._EXAMPLES = served._EXAMPLES, sa.text(CLIENT_ONLY)
+                    try:
+                        find_examples(session, ana, conversation_id, query, 3)
+                    finally:
+                        served._EXAMPLES = query_now
+                    t4 = time.perf_counter()
                     if round_:
+                        before.append((t4 - t3) * 1000)
                         window.append((t1 - t0) * 1000)
                         search.append((t2 - t1) * 1000)
                         shared.append((t3 - t2) * 1000)
@@ -105,6 +117,9 @@ def main() -> int:
     print(f"examples search p50 {p50s:.2f} ms (p95 {sorted(search)[int(0.95 * len(search))]:.2f}), prompt window "
           f"query p50 {p50w:.2f} ms, over {len(search)} searches of {EXCHANGES:,} exchanges: ratio "
           f"{p50s / p50w:.2f}; {statistics.mean(found):.1f} examples found per search")
+    p50b = statistics.median(before)
+    print(f"the search before (the client's words only) p50 {p50b:.2f} ms: ratio to the window query "
+          f"{p50b / p50w:.2f}; served / before {p50s / p50b:.2f}")
     p50k = statistics.median(shared)
     print(f"the same examples again (kept in Redis, services.examples.examples_for) p50 {p50k:.2f} ms: ratio to the "
           f"window query {p50k / p50w:.2f}")

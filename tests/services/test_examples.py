@@ -207,3 +207,30 @@ def test_the_example_most_about_the_question_comes_first(db):
         found = examples.find_examples(session, groomer, here, "Could you groom my kitten?", 3)
     assert [e.reply for e in found][0] == "Sorry, we only groom dogs. Woof, Maya"
     assert len(found) == 3  # the others share the word too: the model reads the provider's way of writing
+
+
+def test_an_exchange_is_found_by_the_words_of_the_providers_reply_too(db):
+    """Clients ask in their own words; the provider's answer names the subject: "When should I come back for
+    my dog?" shares no word with "How will I know she's ready?" but does with its reply."""
+    with session_scope() as session:
+        groomer, _ = make_provider(session, "Maya")
+        other, _ = make_provider(session, "Mallory")
+        mac = session.execute(sa.select(Device).where(Device.provider_id == groomer)).scalar_one()
+        theirs = session.execute(sa.select(Device).where(Device.provider_id == other)).scalar_one()
+        chat(session, mac, "c-ready", [("incoming", "How will I know she's ready?", 0, "text"),
+                                       ("outgoing", "Come back by 5pm, we text you when she's done.", 2, "text")])
+        chat(session, mac, "c-nails", [("incoming", "Can I come in for just nails?", 0, "text"),
+                                       ("outgoing", "Nail trims are $15, no appointment needed.", 2, "text")])
+        chat(session, mac, "c-group", [("incoming", "Who is free Friday?", 0, "text"),
+                                       ("outgoing", "Come back to me by 5pm please all", 2, "text")], group=True)
+        chat(session, theirs, "c-theirs", [("incoming", "When is pickup?", 0, "text"),
+                                           ("outgoing", "Come back at 9pm for your dog, Mallory", 2, "text")])
+        chat(session, mac, "c-now", [("incoming", "When should I come back for my dog?", 0, "text")])
+        here = session.execute(sa.select(Message.conversation_id).where(
+            Message.provider_id == groomer, Message.text.like("When should I come back%"))).scalar_one()
+        found = examples.find_examples(session, groomer, here, "When should I come back for my dog?", 3)
+    # first: the reply about coming back; the nails exchange only shares "come" in the client's words;
+    # never a group's reply nor another provider's
+    assert [e.reply for e in found] == ["Come back by 5pm, we text you when she's done.",
+                                        "Nail trims are $15, no appointment needed."]
+    assert found[0].message == "How will I know she's ready?"
