@@ -1,9 +1,9 @@
 """Which past exchanges go into the prompt as examples (services/examples.find_examples): how the search
 ranks them, chosen on the validation set's TRAIN topics only (bench/data/voice_set.py), never its test
-topics. Compared: the search by the client's words only (CLIENT_ONLY, as served until the reply's words were
-added; with and without ts_rank's length normalization) and the served one, by the client's and the reply's
-words. (A floor — only examples ranked near the best — was measured with this script at commit b376b6b and
-left out: services/examples.py says why.)
+topics. Compared: the search by the client's words only (client_words_only: the served search without the
+reply's side, as served until the reply's words were added; with and without ts_rank's length normalization)
+and the served one, by the client's and the reply's words. (A floor — only examples ranked near the best — was
+measured with this script at commit b376b6b and left out: services/examples.py says why.)
 
 The provider's history is bench/quality.py's (phrasings 0-2 of every topic, each exchange in a client's
 own conversation, synced in the same order); the questions are the train topics' phrasings 3-5 (none of
@@ -24,6 +24,7 @@ prints the same for the test topics, to look at once the choice is made; never c
 from __future__ import annotations
 
 import json
+import re
 import sys
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -34,32 +35,16 @@ from _stack import bench_stack, paired_device
 sys.path.insert(0, str(Path(__file__).parent / "data"))
 from voice_set import TEST_TOPICS, TOPICS, TRAIN_TOPICS  # noqa: E402
 
-# the search as it was before it read the replies' words: the client's message alone found and ranked it
-CLIENT_ONLY = """
-WITH query AS (SELECT replace(plainto_tsquery('english', :query)::text, ' & ', ' | ')::tsquery AS q),
-asked AS (
-  SELECT m.id, m.conversation_id, m.text, m.sent_at, ts_rank(m.search_vector, query.q, 1) AS rank
-  FROM message m
-  JOIN conversation c ON c.id = m.conversation_id
-  CROSS JOIN query
-  WHERE m.provider_id = :provider_id AND c.provider_id = :provider_id AND NOT c.is_group
-    AND m.direction = 'incoming' AND m.message_type = 'text' AND NOT m.retracted
-    AND m.conversation_id <> :conversation_id AND m.search_vector @@ query.q
-  ORDER BY rank DESC, m.sent_at DESC
-  LIMIT :candidates)
-SELECT asked.text AS message, reply.text AS reply, asked.rank
-FROM asked
-CROSS JOIN LATERAL (
-  SELECT n.text, n.direction, n.message_type, n.sent_at
-  FROM message n
-  WHERE n.conversation_id = asked.conversation_id AND n.provider_id = :provider_id AND NOT n.retracted
-    AND (n.sent_at, n.id) > (asked.sent_at, asked.id)
-  ORDER BY n.sent_at, n.id
-  LIMIT 1) reply
-WHERE reply.direction = 'outgoing' AND reply.message_type = 'text'
-  AND reply.sent_at - asked.sent_at <= :within
-ORDER BY asked.rank DESC, asked.sent_at DESC
-"""
+def client_words_only(served: str) -> str:
+    """The served search without the reply's side: candidates and rank from the client's message alone (the
+    search as it was before it read the replies' words; the same rules for what counts as an exchange)."""
+    by_reply = re.search(r"by_reply AS \(.*?LIMIT :candidates\),\n", served, re.S)
+    union = re.search(r"\n\s*UNION\n.*? before\)\)", served, re.S)
+    reply_rank = " + ts_rank(reply.search_vector, query.q, 1)"
+    assert by_reply and union and reply_rank in served, "the served SQL changed: mend client_words_only"
+    return (served[:by_reply.start()] + served[by_reply.end():union.start()] + "))"
+            + served[union.end():]).replace(reply_rank, "")
+
 
 DATA = json.loads((Path(__file__).parent / "data" / "voice_set.json").read_text())
 EPOCH = datetime(2025, 1, 6, 9, tzinfo=timezone.utc)
@@ -166,10 +151,12 @@ def main() -> int:
         print(f"{len(questions)} questions of {len(topics)} {'test' if topics is TEST_TOPICS else 'train'} topics; "
               f"{len(DATA['history'])} past exchanges; at most 3 examples shown")
         everything = {q: search(q, examples.CANDIDATES) for q in questions}
-        plain = CLIENT_ONLY.replace("ts_rank(m.search_vector, query.q, 1)", "ts_rank(m.search_vector, query.q)")
+        client_only = client_words_only(served.text)
+        plain = client_only.replace(", query.q, 1)", ", query.q)")  # ts_rank without the length normalization
+        assert client_only.count(", query.q, 1)") == 2 and ", query.q, 1)" not in plain
         try:
             for name, query in (("client's words, ts_rank", plain),
-                                ("client's words, normalized by length", CLIENT_ONLY),
+                                ("client's words, normalized by length", client_only),
                                 ("client's and reply's words, each normalized (served)", None)):
                 examples._EXAMPLES = served if query is None else examples.sa.text(query)
                 show(name)

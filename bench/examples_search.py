@@ -6,9 +6,9 @@ A provider with 20,000 past exchanges (40,000 messages in 4,000 conversations, e
 common words match thousands of messages) and another provider with as many; 60 searches with the
 client messages of bench/data/voice_set.py and tests/fixtures/voice_samples.py.
 
-Also: the search as it was before it read the replies' words (bench/examples_relevance.CLIENT_ONLY), in
-the same run; and the same search again through the suggestion path (services.examples.examples_for keeps a
-conversation's examples in Redis for EXAMPLES_TTL), as when Suggest is clicked on suggestions computed
+Also: the search as it was before it read the replies' words (bench/examples_relevance.client_words_only),
+in the same run; and the same search again through the suggestion path (services.examples.examples_for keeps
+a conversation's examples in Redis for EXAMPLES_TTL), as when Suggest is clicked on suggestions computed
 ahead.
 
 Run: `.venv/bin/python bench/examples_search.py` (≈1 min).
@@ -66,7 +66,7 @@ def fill(url: str, provider_id: uuid.UUID, rng: random.Random) -> uuid.UUID:
 
 def main() -> int:
     import sqlalchemy as sa
-    from examples_relevance import CLIENT_ONLY
+    from examples_relevance import client_words_only
 
     from convassist.db import engine_for
     from convassist.services import examples as served
@@ -91,6 +91,7 @@ def main() -> int:
         with Session(engine_for(url)) as session:
             conversation_id = conversation_turns(session, ana, target, 10)[1]
             window, search, found, shared, before = [], [], [], [], []
+            client_only = sa.text(client_words_only(served._EXAMPLES.text))
             for round_ in range(2):  # the first round warms PostgreSQL's caches
                 for query in queries:
                     t0 = time.perf_counter()
@@ -101,7 +102,7 @@ def main() -> int:
                     # the suggestion path: the first round searched and kept the answer in Redis
                     examples_for(session, ana, conversation_id, [Turn("Them", query)], False, 3)
                     t3 = time.perf_counter()
-                    query_now, served._EXAMPLES = served._EXAMPLES, sa.text(CLIENT_ONLY)
+                    query_now, served._EXAMPLES = served._EXAMPLES, client_only
                     try:
                         find_examples(session, ana, conversation_id, query, 3)
                     finally:

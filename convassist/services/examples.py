@@ -23,8 +23,8 @@ past exchanges; the base model's greedy reply with the examples in its prompt):
 71.4 / 72.8 / 73.7 / 73.7 — they count the same.) With a trained voice too (bench/tune.py copies' setup:
 adapter + 3 examples, 4 folds of 9 train-topic questions): the right fact 25 -> 29 of 36, another topic's
 fact 4 -> 1, chrF by fold 66.1 / 83.6 / 80.2 / 69.7 -> 70.3 / 91.0 / 76.9 / 84.8. On a 20,000-exchange
-history it costs less than the search by the client's words alone did (bench/examples_search.py, same run:
-p50 90 ms against 200 ms; each side keeps its 40 best candidates).
+history (bench/examples_search.py, same run) it costs p50 62 ms, 1.9x the same search without the reply's side
+(32 ms; each side keeps its 40 best candidates) — once per conversation and message, the answer kept in Redis.
 
 Tried and left out: showing only examples ranked >= 0.8 x the best (shown on topic 0.88, but 1.4
 examples a question instead of 2.6): the base model then signs off on 43% and scores chrF 41.8 — it
