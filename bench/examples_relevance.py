@@ -1,9 +1,11 @@
 """Which past exchanges go into the prompt as examples (services/examples.find_examples): how the search
 ranks them, chosen on the validation set's TRAIN topics only (bench/data/voice_set.py), never its test
 topics. Compared: the search by the client's words only (client_words_only: the served search without the
-reply's side, as served until the reply's words were added; with and without ts_rank's length normalization)
-and the served one, by the client's and the reply's words. (A floor — only examples ranked near the best — was
-measured with this script at commit b376b6b and left out: services/examples.py says why.)
+reply's side, as served until the reply's words were added; with and without ts_rank's length normalization),
+the search by the client's and the reply's words, and the served one: those candidates ranked again by meaning
+too (services.examples.by_meaning_too); also, not served, a search by meaning over every exchange, alone and
+fused with the words (services.meaning's closeness to each past exchange). (A floor — only examples ranked
+near the best — was measured with this script at commit b376b6b and left out: services/examples.py says why.)
 
 The provider's history is bench/quality.py's (phrasings 0-2 of every topic, each exchange in a client's
 own conversation, synced in the same order); the questions are the train topics' phrasings 3-5 (none of
@@ -17,7 +19,8 @@ examples in the prompt, greedy as suggestions are made (ml.suggestions): chrF ag
 true reply, style (signed off), invented numbers (ml.facts) and replies that repeat an example of another
 topic word for word.
 
-Run: `.venv/bin/python bench/examples_relevance.py [--replies]` (≈10 s; 2 min with replies). `... test`
+Run: `.venv/bin/python bench/examples_relevance.py [--replies]` (≈10 s; 2 min with replies). `... paraphrases`:
+the train topics' paraphrases instead (voice_set.PARAPHRASES: no word shared with the history). `... test`
 prints the same for the test topics, to look at once the choice is made; never choose on it.
 """
 
@@ -33,7 +36,7 @@ from pathlib import Path
 from _stack import bench_stack, paired_device
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
-from voice_set import TEST_TOPICS, TOPICS, TRAIN_TOPICS  # noqa: E402
+from voice_set import TEST_TOPICS, TRAIN_TOPICS, asked  # noqa: E402
 
 def client_words_only(served: str) -> str:
     """The served search without the reply's side: candidates and rank from the client's message alone (the
@@ -102,13 +105,13 @@ class Replies:
 
         replies, truths, made_up, copied = [], [], 0, 0
         for (topic, k), found in shown.items():
-            asked = TOPICS[topic][1][k]
-            prompt = render(with_examples([Turn("Them", asked)], found))
+            question = asked(topic, k)
+            prompt = render(with_examples([Turn("Them", question)], found))
             made = generate_suggestions(self.engine, prompt, list(BASE_STOPS), GenerationParams(max_tokens=48), 1)
             text = made[0].text if made else ""
             replies.append(text)
             truths.append(reply(topic, k))
-            made_up += len(invented(text, [asked], self.known))
+            made_up += len(invented(text, [question], self.known))
             copied += any(" ".join(text.split()) == " ".join(e.reply.split()) and topic_of[e.reply] != topic
                           for e in found)
         style = sum(r.rstrip().endswith(SIGN_OFF) for r in replies) / len(replies)
@@ -116,8 +119,21 @@ class Replies:
                 f"invented {made_up}  another topic's reply repeated {copied}")
 
 
+def by_meaning(question: str, limit: int) -> list:
+    """Every past exchange ranked by meaning alone (services.meaning: the question's closeness to the client's
+    message plus to the reply), the best `limit`: not in the product (nothing shares a word, yet 3 are shown)."""
+    from convassist.services.examples import Example
+    from convassist.services.meaning import closeness
+
+    exchanges = [Example(h["message"], h["reply"]) for h in DATA["history"]]
+    close = closeness(question, [(e.message, e.reply) for e in exchanges])
+    return [exchanges[i] for i in sorted(range(len(exchanges)), key=lambda i: -close[i])[:limit]]
+
+
 def main() -> int:
-    topics = TEST_TOPICS if "test" in sys.argv[1:] else TRAIN_TOPICS
+    args = sys.argv[1:]
+    topics = TEST_TOPICS if "test" in args else TRAIN_TOPICS
+    phrasings = (6, 7, 8) if "paraphrases" in args else (3, 4, 5)
     model = Replies() if "--replies" in sys.argv[1:] else None
     with bench_stack() as stack:
         from sqlmodel import Session
@@ -131,37 +147,52 @@ def main() -> int:
         with Session(engine) as session:
             topic_of = sync_history(session, session.get(Device, device_id))
             session.commit()
-        questions = [(t, k) for t in topics for k in (3, 4, 5)]
+        questions = [(t, k) for t in topics for k in phrasings]
         elsewhere = uuid.uuid4()  # the conversation being answered holds none of the history
 
-        def found(question: tuple[str, int], limit: int) -> list:
+        def by_words(question: tuple[str, int], limit: int) -> list:
             with Session(engine) as session:
-                return examples.find_examples(session, provider_id, elsewhere, TOPICS[question[0]][1][question[1]],
-                                              limit)
+                return examples.find_examples(session, provider_id, elsewhere, asked(*question), limit)
 
-        def search(question: tuple[str, int], limit: int) -> list[str]:
-            return [topic_of[e.reply] for e in found(question, limit)]
+        def topics_of(found: list) -> list[str]:
+            return [topic_of[e.reply] for e in found]
 
-        def show(label: str) -> None:
-            print(f"{label:56} {measure({q: search(q, 3) for q in questions}, everything)}", flush=True)
+        def show(label: str, search=by_words) -> None:
+            shown = {q: search(q, 3) for q in questions}
+            print(f"{label:56} {measure({q: topics_of(f) for q, f in shown.items()}, everything)}", flush=True)
             if model is not None:
-                print(model.measure({q: found(q, 3) for q in questions}, topic_of), flush=True)
+                print(model.measure(shown, topic_of), flush=True)
 
-        served = examples._EXAMPLES
-        print(f"{len(questions)} questions of {len(topics)} {'test' if topics is TEST_TOPICS else 'train'} topics; "
+        served, fusion = examples._EXAMPLES, examples.by_meaning_too
+        print(f"{len(questions)} {'paraphrased ' if phrasings[0] >= 6 else ''}questions of {len(topics)} "
+              f"{'test' if topics is TEST_TOPICS else 'train'} topics; "
               f"{len(DATA['history'])} past exchanges; at most 3 examples shown")
-        everything = {q: search(q, examples.CANDIDATES) for q in questions}
+        everything = {q: topics_of(by_words(q, examples.CANDIDATES)) for q in questions}
         client_only = client_words_only(served.text)
         plain = client_only.replace(", query.q, 1)", ", query.q)")  # ts_rank without the length normalization
         assert client_only.count(", query.q, 1)") == 2 and ", query.q, 1)" not in plain
+
+        def fused(question: tuple[str, int], limit: int) -> list:
+            """The served fusion, over every exchange instead of only those sharing a word."""
+            score: dict = {}
+            for order in (by_words(question, examples.CANDIDATES), by_meaning(asked(*question), 40)):
+                for place, example in enumerate(order):
+                    score[example] = score.get(example, 0) + 1 / (examples.FUSION_K + place)
+            return sorted(score, key=lambda e: -score[e])[:limit]
+
         try:
+            examples.by_meaning_too = lambda query, found: found  # the order by words alone
             for name, query in (("client's words, ts_rank", plain),
                                 ("client's words, normalized by length", client_only),
-                                ("client's and reply's words, each normalized (served)", None)):
+                                ("client's and reply's words, each normalized", None)):
                 examples._EXAMPLES = served if query is None else examples.sa.text(query)
                 show(name)
+            show("words and meaning, over every exchange (not served)", fused)
         finally:
-            examples._EXAMPLES = served
+            examples._EXAMPLES, examples.by_meaning_too = served, fusion
+        show("client's and reply's words, then meaning too (served)")
+        show("by meaning alone, over every exchange (not served)",
+             lambda question, limit: by_meaning(asked(*question), limit))
     return 0
 
 

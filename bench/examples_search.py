@@ -6,10 +6,10 @@ A provider with 20,000 past exchanges (40,000 messages in 4,000 conversations, e
 common words match thousands of messages) and another provider with as many; 60 searches with the
 client messages of bench/data/voice_set.py and tests/fixtures/voice_samples.py.
 
-Also: the search as it was before it read the replies' words (bench/examples_relevance.client_words_only),
-in the same run; and the same search again through the suggestion path (services.examples.examples_for keeps
-a conversation's examples in Redis for EXAMPLES_TTL), as when Suggest is clicked on suggestions computed
-ahead.
+Also, in the same run: the search by words alone (the candidates not ranked again by meaning,
+services.examples.by_meaning_too: what that costs), and the same search again through the suggestion path
+(services.examples.examples_for keeps a conversation's examples in Redis for EXAMPLES_TTL), as when Suggest
+is clicked on suggestions computed ahead.
 
 Run: `.venv/bin/python bench/examples_search.py` (≈1 min).
 """
@@ -65,9 +65,6 @@ def fill(url: str, provider_id: uuid.UUID, rng: random.Random) -> uuid.UUID:
 
 
 def main() -> int:
-    import sqlalchemy as sa
-    from examples_relevance import client_words_only
-
     from convassist.db import engine_for
     from convassist.services import examples as served
     from convassist.services.examples import examples_for, find_examples
@@ -91,7 +88,7 @@ def main() -> int:
         with Session(engine_for(url)) as session:
             conversation_id = conversation_turns(session, ana, target, 10)[1]
             window, search, found, shared, before = [], [], [], [], []
-            client_only = sa.text(client_words_only(served._EXAMPLES.text))
+            fusion = served.by_meaning_too
             for round_ in range(2):  # the first round warms PostgreSQL's caches
                 for query in queries:
                     t0 = time.perf_counter()
@@ -102,11 +99,11 @@ def main() -> int:
                     # the suggestion path: the first round searched and kept the answer in Redis
                     examples_for(session, ana, conversation_id, [Turn("Them", query)], False, 3)
                     t3 = time.perf_counter()
-                    query_now, served._EXAMPLES = served._EXAMPLES, client_only
+                    served.by_meaning_too = lambda query, found: found  # the order by words alone
                     try:
                         find_examples(session, ana, conversation_id, query, 3)
                     finally:
-                        served._EXAMPLES = query_now
+                        served.by_meaning_too = fusion
                     t4 = time.perf_counter()
                     if round_:
                         before.append((t4 - t3) * 1000)
@@ -119,7 +116,7 @@ def main() -> int:
           f"query p50 {p50w:.2f} ms, over {len(search)} searches of {EXCHANGES:,} exchanges: ratio "
           f"{p50s / p50w:.2f}; {statistics.mean(found):.1f} examples found per search")
     p50b = statistics.median(before)
-    print(f"the search before (the client's words only) p50 {p50b:.2f} ms: ratio to the window query "
+    print(f"the search by words alone p50 {p50b:.2f} ms: ratio to the window query "
           f"{p50b / p50w:.2f}; served / before {p50s / p50b:.2f}")
     p50k = statistics.median(shared)
     print(f"the same examples again (kept in Redis, services.examples.examples_for) p50 {p50k:.2f} ms: ratio to the "

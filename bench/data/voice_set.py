@@ -11,6 +11,10 @@ read her history can only guess them. Sixteen topics, six client phrasings each:
   reply she would really send: like a provider does, she states the fact the way she always has, with
   one of her openers. Train and test topics are disjoint: nothing is tuned on the test topics.
 
+PARAPHRASES (train topics only, not in the JSON): three more questions per train topic in words her history
+never uses ("Do you do pedicures for pups?" for nail trims): what a search by shared words cannot find, to
+compare searches by meaning on (bench/examples_relevance.py paraphrases) without looking at the test topics.
+
     python bench/data/voice_set.py   # writes bench/data/voice_set.json (what the bench reads)
 """
 
@@ -87,6 +91,36 @@ TOPICS: dict[str, tuple[str, list[str]]] = {
 }
 TEST_TOPICS = ["cats", "deshedding", "matted", "teeth", "pickup", "slots"]
 TRAIN_TOPICS = [t for t in TOPICS if t not in TEST_TOPICS]
+
+# train topic: three ways of asking that share (almost) no word with its history phrasings or its fact
+PARAPHRASES: dict[str, list[str]] = {
+    "full_groom": ["What would the complete works set me back for my terrier?",
+                   "Ballpark figure for the whole package, haircut and all?", "How expensive is the deluxe haircut?"],
+    "bath": ["Could he just get washed, and what would that run me?", "What's the rate for a wash, no haircut?",
+             "Shampoo only, what's the damage?"],
+    "nails": ["Her claws click on the floor, can you take care of that?", "Do you do pedicures for pups?",
+              "His claws are way too long, can you shorten them?"],
+    "hours": ["What time do you close on weekdays?", "Is the shop staffed on Sunday?",
+              "Until when can I swing by tomorrow?"],
+    "duration": ["Is it a whole-day thing or quicker?", "How much of my afternoon will the appointment eat up?",
+                 "Roughly what's the turnaround on a haircut?"],
+    "puppy": ["We just got a 10 week old pup, can she come in?", "Do you have something gentle for a baby dog?",
+              "Our new little one has never been to a salon, what do you suggest?"],
+    "vaccines": ["Does he have to be up to date on his jabs?", "Do I bring paperwork from the vet?",
+                 "Is a kennel cough certificate needed?"],
+    "cancel": ["Something came up, can I call off Friday?", "What if we can't make it on the day?",
+               "Can I back out of my booking?"],
+    "parking": ["Is there somewhere to stop the van outside?", "Will I get a ticket if I pull up out front?",
+                "Any garage or lot nearby?"],
+    "payment": ["Is Visa fine?", "Can I settle up with my phone?", "Can I Zelle you or hand over bills?"],
+}
+assert set(PARAPHRASES) == set(TRAIN_TOPICS), "paraphrases of the train topics only"
+
+
+def asked(topic: str, k: int) -> str:
+    """The k-th way a client asks about a topic: 0-5 its phrasings, 6-8 its paraphrases (train topics)."""
+    asks = TOPICS[topic][1]
+    return asks[k] if k < len(asks) else PARAPHRASES[topic][k - len(asks)]
 
 
 def reply(topic: str, k: int) -> str:

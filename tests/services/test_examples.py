@@ -234,3 +234,49 @@ def test_an_exchange_is_found_by_the_words_of_the_providers_reply_too(db):
     assert [e.reply for e in found] == ["Come back by 5pm, we text you when she's done.",
                                         "Nail trims are $15, no appointment needed."]
     assert found[0].message == "How will I know she's ready?"
+
+
+def test_of_the_exchanges_sharing_words_those_closest_in_meaning_come_first(db, monkeypatch):
+    """"How much time does grooming take?" shares "much" and "groom" with the puppy's price, and no word but
+    "groom" with "How many hours is a groom?": the words alone show the puppy's price; ranked again by meaning
+    too (services.meaning, reciprocal rank fusion), the other exchange about how long it takes is shown instead."""
+    hours = "A full groom takes about 2 hours. Woof, Maya"
+    with session_scope() as session:
+        groomer, _ = make_provider(session, "Maya")
+        mac = session.execute(sa.select(Device).where(Device.provider_id == groomer)).scalar_one()
+        for i, (asked, answer) in enumerate([
+                ("How long does a full groom take?", hours),
+                ("My puppy needs her first groom, how much?", "A puppy's first groom is $35. Woof, Maya"),
+                ("How much is a full groom?", "A full groom is $65 for small dogs. Woof, Maya"),
+                ("How many hours is a groom?", "Hey hey! " + hours),
+                ("Do you groom cats?", "Sorry, we only groom dogs. Woof, Maya")]):
+            chat(session, mac, f"c-{i}", [("incoming", asked, 0, "text"), ("outgoing", answer, 2, "text")])
+        chat(session, mac, "c-now", [("incoming", "How much time does grooming take?", 0, "text")])
+        here = session.execute(sa.select(Message.conversation_id).where(
+            Message.provider_id == groomer, Message.text.like("How much time%"))).scalar_one()
+        found = examples.find_examples(session, groomer, here, "How much time does grooming take?", 3)
+        with monkeypatch.context() as words_only:
+            words_only.setattr(examples, "by_meaning_too", lambda query, found: found)
+            by_words = examples.find_examples(session, groomer, here, "How much time does grooming take?", 3)
+    puppy = "A puppy's first groom is $35. Woof, Maya"
+    # by words: the puppy's price third, the other answer about time fourth (it shares only "groom")
+    assert [e.reply for e in by_words] == [hours, "A full groom is $65 for small dogs. Woof, Maya", puppy]
+    # by words and meaning: the other answer about time takes the puppy's place
+    assert [e.reply for e in found] == [hours, "A full groom is $65 for small dogs. Woof, Maya", "Hey hey! " + hours]
+
+
+def test_meaning_ranks_again_and_a_tie_keeps_the_order_by_words():
+    """The fusion on its own, with the real bundled model: a candidate close in meaning moves up; one first by
+    words and second by meaning ties with one second by words and first by meaning, and keeps its place;
+    nothing is added or lost."""
+    mats = examples.Example("My dog is really matted, can you fix it?", "Matted coats need a shave-down, $20.")
+    parking = examples.Example("Where do I park?", "Free parking behind the shop.")
+    pay = examples.Example("Can I pay by card?", "We take cards and cash.")
+    hours = examples.Example("When are you open?", "Tuesday to Saturday.")
+    question = "Can you brush out bad mats?"
+    close = examples.meaning.closeness(question, [(e.message, e.reply) for e in (mats, parking, pay, hours)])
+    assert close[0] > max(close[1:]) and close[1] > max(close[2:])  # by meaning: mats, then parking
+    assert examples.by_meaning_too(question, [parking, pay, mats, hours]) == [parking, mats, pay, hours]
+    assert examples.by_meaning_too(question, [parking, mats]) == [parking, mats]  # a tie
+    assert examples.by_meaning_too(question, [mats]) == [mats]
+    assert examples.by_meaning_too(question, []) == []
