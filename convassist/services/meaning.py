@@ -1,8 +1,8 @@
 """How close texts are in meaning: WordLlama's static word embeddings (its bundled 256-dimension model, 16 MB in
 the wheel; nothing is downloaded, ever). A text's vector is the normalized mean of its tokens' vectors, so
-"Can you brush out bad mats?" lands near "My dog is really matted" although they share no word. For a search's candidates
-(up to 80 exchanges, 160 texts) it adds about 10 ms to the ~63 ms search (bench/examples_search.py). Loaded
-once per process, on first use (0.2 s; read-only).
+"Can you brush out bad mats?" lands near "My dog is really matted" although they share no word. For a search's
+candidates (up to 80 exchanges, 160 texts) it adds about 10 ms to the ~63 ms search (bench/examples_search.py).
+Loaded once per process, on first use (0.2 s; read-only).
 """
 
 from __future__ import annotations
