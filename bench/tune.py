@@ -19,7 +19,9 @@ and with them, as the product makes them (ml.suggestions).
 search finds (services/examples.find_examples on PostgreSQL, over the history of every topic as
 bench/quality.py syncs it; bench/examples_relevance.py), not only the topic's own: how often the voice
 answers a check question with one of its training replies word for word (another topic's fact) — the
-copies of bench/quality.py — next to chrF and the sign-off, for the number of updates it gets.
+copies of bench/quality.py — next to chrF and the sign-off, for the number of updates it gets; "served": with
+examples, as the worker serves them (ml.suggestions.run_generation: a training reply the prompt does not hold
+is answered by the base model instead, ml.recital).
 BENCH_TUNE_CHECK="full_groom,bath,nails" checks other train topics (the rest are fit), BENCH_TUNE_ONLY="0"
 runs only the first setting.
 """
@@ -41,7 +43,7 @@ from ml.engine import LlamaEngine  # noqa: E402
 from ml.params import GenerationParams  # noqa: E402
 from ml.prompt import BASE_STOPS, Turn, render  # noqa: E402
 from ml.registry import resolve_model  # noqa: E402
-from ml.suggestions import generate_suggestions  # noqa: E402
+from ml.suggestions import generate_suggestions, run_generation  # noqa: E402
 from ml.train import TrainConfig, TrainSample, train_lora  # noqa: E402
 
 DATA = json.loads((Path(__file__).parent / "data" / "voice_set.json").read_text())
@@ -110,9 +112,14 @@ def compare(engine: LlamaEngine, gguf: Path, data: list[TrainSample], items: lis
             result = train_lora(gguf, data, config, Path(tmp) / f"s{n}.gguf")
             seconds = time.perf_counter() - started
             engine.use_adapter(str(Path(tmp) / f"s{n}.gguf"))
-            for label, at in (("alone", 0), ("with examples", 1)):
-                found = [generate_suggestions(engine, i[at], list(BASE_STOPS), GenerationParams(max_tokens=48), 1)
-                         for i in items]
+            for label, at in (("alone", 0), ("with examples", 1), ("served", 1)):
+                if label == "served":  # as the worker serves it: recitals replaced (ml.suggestions.run_generation)
+                    found = [run_generation(engine, None, i[at], list(BASE_STOPS), str(Path(tmp) / f"s{n}.gguf"),
+                                            GenerationParams(max_tokens=48), 1)[1] for i in items]
+                else:
+                    engine.use_adapter(str(Path(tmp) / f"s{n}.gguf"))
+                    found = [generate_suggestions(engine, i[at], list(BASE_STOPS), GenerationParams(max_tokens=48),
+                                                  1) for i in items]
                 replies = [f[0].text if f else "" for f in found]
                 print(f"{name:32} {label:14} chrF {CHRF().corpus_score(replies, [truths]).score:5.1f} signed off "
                       f"{sum(r.rstrip().endswith(DATA['signOff']) for r in replies)}/{len(replies)} garbage "

@@ -18,6 +18,7 @@ adapter llama.cpp did not apply ×300+.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +37,12 @@ def permute_rows(weights: np.ndarray, n_head: int, n_head_kv: int | None = None)
             .swapaxes(1, 2).reshape(weights.shape))
 
 
-def export_gguf_adapter(peft_model, path: Path, *, alpha: float) -> int:
-    """Write the adapter of `peft_model` as a llama.cpp LoRA GGUF; returns the number of tensors."""
+def export_gguf_adapter(peft_model, path: Path, *, alpha: float, replies: Sequence[str] = ()) -> int:
+    """Write the adapter of `peft_model` as a llama.cpp LoRA GGUF; returns the number of tensors.
+    replies: what it was trained to say; their fingerprints go in the file's metadata (ml.recital)."""
     import gguf
+
+    from ml.recital import KEY, fingerprints
 
     config = peft_model.base_model.model.config
     n_head, n_kv = config.num_attention_heads, config.num_key_value_heads
@@ -61,6 +65,7 @@ def export_gguf_adapter(peft_model, path: Path, *, alpha: float) -> int:
     writer.add_string("general.type", "adapter")
     writer.add_string("adapter.type", "lora")
     writer.add_float32("adapter.lora.alpha", float(alpha))
+    writer.add_array(KEY, fingerprints(list(replies)))  # nothing is written for no replies
     for name in sorted(tensors):
         writer.add_tensor(name, tensors[name])
     writer.write_header_to_file()

@@ -7,7 +7,7 @@ import difflib
 import re
 from typing import TYPE_CHECKING
 
-from ml import garbage
+from ml import garbage, recital
 from ml.params import GenerationParams
 from ml.prompt import Turn, render, stops_for, trim_to_fit
 
@@ -99,7 +99,10 @@ def run_generation(engine: ReplyEngine, turns: list[Turn] | None, prompt: str | 
                    on_text=None, session: str | None = None) -> tuple[str, list[Generation]]:
     """Everything the job does with the model, in one call on the model thread: fit the prompt to the
     context window (conversation turns are trimmed from the oldest; a raw prompt must fit), select the
-    adapter (no other job's switch can come in between) and generate. Returns (prompt, suggestions)."""
+    adapter (no other job's switch can come in between) and generate. Returns (prompt, suggestions).
+
+    With an adapter, a reply it was trained on that the prompt does not hold is dropped; when the first
+    reply is one, the base model makes the first reply again (ml.recital)."""
     budget = engine.context_size - params.max_tokens - 8
     if turns is not None:
         turns = trim_to_fit(turns, engine.count_tokens, budget)
@@ -107,4 +110,16 @@ def run_generation(engine: ReplyEngine, turns: list[Turn] | None, prompt: str | 
     elif engine.count_tokens(prompt) > budget:
         raise PromptTooLong("The prompt does not fit the model's context window.")
     engine.use_adapter(adapter_path)
-    return prompt, generate_suggestions(engine, prompt, stops, params, count, on_text, session)
+    found = generate_suggestions(engine, prompt, stops, params, count, on_text, session)
+    if adapter_path is None or not found:
+        return prompt, found
+    trained = recital.learned(adapter_path)
+    kept = [g for g in found if not recital.recites(g.text, trained, prompt)]
+    if kept and kept[0] is found[0]:
+        return prompt, kept
+    # the voice's first reply is one it was trained on, which nothing it was shown says (ml.recital): a
+    # memory of another conversation. The base model answers from the prompt instead; the voice's other
+    # replies that are not recitals follow.
+    engine.use_adapter(None)
+    plain = generate_suggestions(engine, prompt, stops, params, 1, on_text, session)
+    return prompt, ((plain + kept)[:count] if plain else found)

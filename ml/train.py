@@ -236,18 +236,19 @@ def train_lora(gguf_path: Path, samples: list[TrainSample], config: TrainConfig,
     run(train_items, epochs, watch=True)
     model.load_state_dict(best[1], strict=False)
     result.held_out_adapter = adapter_path
+    replies = [s.reply for s in samples]
     try:
         if config.refit and result.best_epoch:
             # the held-out samples chose the epoch; now every sample teaches, for that many epochs
             result.held_out_adapter = adapter_path.with_name(adapter_path.stem + ".held-out.gguf")
             model.eval()
-            export_gguf_adapter(model, result.held_out_adapter, alpha=2 * config.rank)
+            export_gguf_adapter(model, result.held_out_adapter, alpha=2 * config.rank, replies=replies)
             model.load_state_dict(fresh, strict=False)
             run(train_items + eval_items, result.best_epoch, watch=False)
             result.refit = True
         result.seconds_per_step = round(step_seconds / max(step, 1), 4)
         model.eval()
-        export_gguf_adapter(model, adapter_path, alpha=2 * config.rank)
+        export_gguf_adapter(model, adapter_path, alpha=2 * config.rank, replies=replies)
         texts = [s.prompt + " " + s.reply for s in (eval_set + train_set)[:4]]
         result.export_divergence = round(export_divergence(model, tokenizer, gguf_path, adapter_path, texts), 3)
         if result.export_divergence > MAX_EXPORT_DIVERGENCE:

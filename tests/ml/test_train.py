@@ -130,3 +130,36 @@ def test_llama_cpp_serves_the_adapter_and_rolls_back_in_place(trained):
     assert engine.generate_many(HELD_OUT, [params, params], stops)[1].text == base
     with pytest.raises(RuntimeError, match="missing"):
         engine.use_adapter("/nonexistent/adapter.gguf")
+
+
+
+def test_the_adapter_carries_its_replies_fingerprints_and_a_recital_is_answered_by_the_base_model(trained, tmp_path):
+    """A voice trained hard on a few replies says one of them, word for word, to a question it never saw
+    (a small adapter memorizes); served, that memory is not (ml.recital, ml.suggestions.run_generation)."""
+    from ml import recital
+    from ml.prompt import Turn
+    from ml.suggestions import run_generation
+
+    _, path, _ = trained  # the defaults' adapter carries the fingerprints of every reply it learned
+    assert recital.learned(str(path)) == frozenset(recital.fingerprints([r for _, r in samples()]))
+    few = samples()[:6]
+    replies = [r for _, r in few]
+    hard = tmp_path / "hard.gguf"  # 8 passes at 3e-3 over 6 samples (≈45 s): it recites
+    train_lora(BASE.path, [TrainSample(p, r) for p, r in few], TrainConfig(threads=2, epochs=8, min_steps=0,
+                                                                          learning_rate=3e-3, refit=False,
+                                                                          patience=99), hard)
+    engine = LlamaEngine.load(BASE, context_size=2048, gpu_layers=0, threads=2)
+    params, stops = GenerationParams(max_tokens=40), list(BASE_STOPS)
+    asked = "Them: Can you do my hair for a wedding?\nMe:"
+    engine.use_adapter(str(hard))
+    voice = engine.generate(asked, params, stops).text.strip()
+    assert voice in replies, voice  # the voice on its own: a training reply ("No problem, see you soon. …")
+    engine.use_adapter(None)
+    base = engine.generate(asked, params, stops).text
+    _, served = run_generation(engine, [Turn("Them", "Can you do my hair for a wedding?")], None, stops, str(hard),
+                               params, 1)
+    assert served[0].text == base and served[0].text.strip() != voice
+    # with that reply in the prompt (the provider's own example), saying it again is their answer: it stays
+    shown = [Turn("Them", "Sorry, running late!"), Turn("Me", voice), Turn("Them", "Can you do my hair for a wedding?")]
+    _, served = run_generation(engine, shown, None, stops, str(hard), params, 1)
+    assert served[0].text.strip() == voice, served[0].text

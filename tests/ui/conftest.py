@@ -16,6 +16,12 @@ from tests.conftest import ROOT
 SHOTS = Path(os.environ.get("CONVASSIST_SCREENSHOTS", Path(tempfile.gettempdir()) / "convassist-screenshots"))
 SHOTS.mkdir(parents=True, exist_ok=True)
 
+# what a page shows after its load event (the provider's name, a list) comes over the socket once the page
+# has connected: on a busy 2-core machine that once took longer than Playwright's 5 s default for
+# expectations (the sidebar's name after a reload, in CI). They wait as long as the page's actions (15 s,
+# tests/conftest.py); an expectation that must hold sooner says so with its own timeout.
+expect.set_options(timeout=15_000)
+
 
 def log_in(page, base: str, email: str, password: str) -> None:
     """Log in through the login page and land on the Inbox."""
