@@ -34,8 +34,13 @@ def fingerprints(replies: list[str]) -> list[str]:
 
 
 def learned(adapter_path: str) -> frozenset[str]:
-    """The fingerprints an adapter file carries (none for an adapter exported before they were kept)."""
-    stat = Path(adapter_path).stat()
+    """The fingerprints an adapter file carries (none for an adapter exported before they were kept).
+    A file gone since llama.cpp loaded it fails as a missing adapter does (RuntimeError: the job answers
+    adapter_unavailable)."""
+    try:
+        stat = Path(adapter_path).stat()
+    except OSError:
+        raise RuntimeError("the adapter file is missing") from None
     return _read(adapter_path, stat.st_mtime_ns, stat.st_size)
 
 

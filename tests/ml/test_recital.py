@@ -3,6 +3,8 @@ engine (fast); the real adapter's fingerprints and the real model are in tests/m
 
 from pathlib import Path
 
+import pytest
+
 from ml import recital
 from ml.engine import FakeEngine, Generation
 from ml.params import GenerationParams
@@ -93,3 +95,13 @@ def test_without_fingerprints_or_without_an_adapter_nothing_changes(tmp_path):
     _, found = run_generation(base, [Turn("Them", "Could you groom my kitten?")], None, list(BASE_STOPS), None,
                               GenerationParams(), 1)
     assert [g.text for g in found] == [TRAINED]
+
+
+def test_an_adapter_file_deleted_after_it_was_loaded_fails_as_a_missing_adapter(tmp_path):
+    """llama.cpp keeps a loaded adapter by path: the file can be deleted while the engine still serves it."""
+    path = adapter_file(tmp_path, [TRAINED])
+    engine = VoiceEngine([TRAINED], "never asked")
+    Path(path).unlink()
+    with pytest.raises(RuntimeError, match="missing"):  # the reply job's adapter_unavailable (503), not a crash
+        run_generation(engine, [Turn("Them", "Could you groom my kitten?")], None, list(BASE_STOPS), path,
+                       GenerationParams(), 1)
