@@ -109,15 +109,15 @@ def compare(engine: LlamaEngine, gguf: Path, data: list[TrainSample], items: lis
         for n, (name, config) in enumerate(configs.items()):
             started = time.perf_counter()
             # a path each: the engine keeps adapters by path
-            result = train_lora(gguf, data, config, Path(tmp) / f"s{n}.gguf")
+            adapter = str(Path(tmp) / f"s{n}.gguf")
+            result = train_lora(gguf, data, config, Path(adapter))
             seconds = time.perf_counter() - started
-            engine.use_adapter(str(Path(tmp) / f"s{n}.gguf"))
             for label, at in (("alone", 0), ("with examples", 1), ("served", 1)):
                 if label == "served":  # as the worker serves it: recitals replaced (ml.suggestions.run_generation)
-                    found = [run_generation(engine, None, i[at], list(BASE_STOPS), str(Path(tmp) / f"s{n}.gguf"),
+                    found = [run_generation(engine, None, i[at], list(BASE_STOPS), adapter,
                                             GenerationParams(max_tokens=48), 1)[1] for i in items]
                 else:
-                    engine.use_adapter(str(Path(tmp) / f"s{n}.gguf"))
+                    engine.use_adapter(adapter)
                     found = [generate_suggestions(engine, i[at], list(BASE_STOPS), GenerationParams(max_tokens=48),
                                                   1) for i in items]
                 replies = [f[0].text if f else "" for f in found]

@@ -18,19 +18,20 @@ from pathlib import Path
 KEY = "convassist.trained_replies"  # GGUF metadata: the fingerprints of the training replies
 
 
-def _normal(text: str) -> str:
-    """Case, spacing and punctuation aside (a recital may differ from the reply in those only)."""
+def normal(text: str) -> str:
+    """A reply's words, case, spacing and punctuation aside (a recital may differ from the reply in those
+    only; ml.suggestions compares suggestions with each other the same way)."""
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
 def fingerprint(text: str) -> str:
     """What an adapter keeps of a training reply: 16 hex digits of its normalized text's SHA-256."""
-    return hashlib.sha256(_normal(text).encode()).hexdigest()[:16]
+    return hashlib.sha256(normal(text).encode()).hexdigest()[:16]
 
 
 def fingerprints(replies: list[str]) -> list[str]:
     """The fingerprints to store with an adapter trained on these replies (sorted, each once)."""
-    return sorted({fingerprint(r) for r in replies if _normal(r)})
+    return sorted({fingerprint(r) for r in replies if normal(r)})
 
 
 def learned(adapter_path: str) -> frozenset[str]:
@@ -55,5 +56,5 @@ def _read(path: str, mtime_ns: int, size: int) -> frozenset[str]:  # the file's 
 def recites(text: str, trained: frozenset[str], prompt: str) -> bool:
     """True when text is one of the trained replies and the prompt (the conversation and the examples
     shown) does not hold it."""
-    normal = _normal(text)
-    return bool(normal) and fingerprint(text) in trained and normal not in _normal(prompt)
+    said = normal(text)
+    return bool(said) and fingerprint(text) in trained and said not in normal(prompt)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import difflib
-import re
 from typing import TYPE_CHECKING
 
 from ml import garbage, recital
@@ -23,13 +22,10 @@ SIMILAR = 0.8  # difflib ratio at or above which two suggestions count as the sa
 REPEAT_PENALTY = 1.1
 
 
-def _normal(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
-
-
 def near_duplicate(text: str, others: list[str]) -> bool:
-    a = _normal(text)
-    return any(a == _normal(b) or difflib.SequenceMatcher(None, a, _normal(b)).ratio() >= SIMILAR for b in others)
+    a = recital.normal(text)
+    return any(a == (b := recital.normal(other)) or difflib.SequenceMatcher(None, a, b).ratio() >= SIMILAR
+               for other in others)
 
 
 def _sampled(params: GenerationParams, attempt: int) -> GenerationParams:
