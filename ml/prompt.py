@@ -58,7 +58,8 @@ def stops_for(turns: Sequence[Turn]) -> list[str]:
 
 def trim_to_fit(turns: Sequence[Turn], count_tokens: Callable[[str], int], budget: int) -> list[Turn]:
     """Drop the oldest turns until the prompt fits `budget` tokens (the newest turn always stays,
-    cut from its start if it alone is too long)."""
+    cut from its start if it alone is too long: by words, then by characters — a pasted blob or link with
+    no space is one word)."""
     kept = list(turns)
     while len(kept) > 1 and count_tokens(render(kept)) > budget:
         kept.pop(0)
@@ -68,5 +69,8 @@ def trim_to_fit(turns: Sequence[Turn], count_tokens: Callable[[str], int], budge
         words = last.text.split()
         while len(words) > 1 and count_tokens(render([Turn(last.speaker, " ".join(words))])) > budget:
             words = words[len(words) // 4 or 1:]
-        kept = [Turn(last.speaker, " ".join(words))]
+        text = " ".join(words)
+        while len(text) > 1 and count_tokens(render([Turn(last.speaker, text)])) > budget:
+            text = text[len(text) // 4 or 1:]
+        kept = [Turn(last.speaker, text)]
     return kept

@@ -48,7 +48,11 @@ async def generate_reply(ctx: dict, payload: dict) -> dict:
     except ValidationError as exc:
         request, outcome = None, GenerateFailure(error="bad_request", message=f"{exc.error_count()} invalid field(s).")
     else:
-        outcome = await _generate(ctx, request)
+        try:
+            outcome = await _generate(ctx, request)
+        except Exception as exc:  # whatever went wrong, the caller gets an answer now and the bookkeeping below runs
+            log.error("reply job=%s failed: %s", job_id, type(exc).__name__)  # the type only: no text
+            outcome = GenerateFailure(error="generation_failed", message="The model could not make a reply; try again.")
     result = dump(outcome)
     pipe = redis.pipeline(transaction=False)  # one round trip for the bookkeeping
     if request is not None and request.cache_key:

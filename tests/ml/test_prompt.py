@@ -34,6 +34,16 @@ def test_trim_cuts_a_single_huge_message_from_its_start():
     assert len(render(kept).split()) <= 50
 
 
+def test_trim_cuts_a_single_huge_word_from_its_start():
+    """A pasted blob or link with no space is one word: it is cut by characters (its end kept), so the
+    prompt fits; before, it stayed whole and the model refused the prompt."""
+    blob = "".join(f"{i % 10}" for i in range(20_000)) + "END"
+    chars = lambda text: len(text) // 3  # noqa: E731  (about three characters a token)
+    kept = trim_to_fit([Turn("Me", "hello"), Turn("Them", blob)], chars, budget=100)
+    assert len(kept) == 1 and kept[0].speaker == "Them" and kept[0].text.endswith("END")
+    assert chars(render(kept)) <= 100 and len(kept[0].text) > 150  # cut to fit, not emptied
+
+
 def test_a_prompt_that_fits_is_counted_once():
     calls = []
 

@@ -75,6 +75,19 @@ def test_real_model_is_deterministic_at_temperature_zero(smollm2):
     assert 0 < first.tokens <= 24 and 0.0 < first.confidence <= 1.0
 
 
+def test_a_message_of_one_huge_word_is_answered_by_the_real_model(smollm2):
+    """Anyone can text the provider 20,000 characters with no space (a blob, a link, emoji spam): the
+    worker's run_generation cuts it to the context window and the real model replies."""
+    from ml.prompt import Turn
+    from ml.suggestions import run_generation
+
+    blob = "ha" * 10_000 + " are you open Saturday?"
+    prompt, found = run_generation(smollm2, [Turn("Them", "hi"), Turn("Them", blob.replace(" ", ""))], None, STOPS,
+                                   None, GenerationParams(max_tokens=16), 1)
+    assert smollm2.count_tokens(prompt) <= smollm2.context_size - 16 - 8
+    assert prompt.endswith("Saturday?\nMe:") and found and found[0].text
+
+
 def test_same_seed_repeats_at_temperature_above_zero(smollm2):
     params = GenerationParams(max_tokens=24, temperature=0.9, seed=42)
     assert smollm2.generate(PROMPT, params, STOPS).text == smollm2.generate(PROMPT, params, STOPS).text

@@ -277,3 +277,49 @@ def test_a_number_the_prompt_never_gave_is_flagged_on_its_suggestion():
                     Suggestion(text="See you at 10pm", confidence=0.2, unsupported_numbers=["10"]),
                     Suggestion(text="Pickup is by 5pm!", confidence=0.5)])
     assert [c["text"] for c in cards] == ["Pickup is by 5pm!", "See you at 10pm", "Hey hey hey! Hey hey hey!"]
+
+
+def test_a_job_whose_generation_fails_unexpectedly_still_answers_and_releases_its_keys(redis_server):
+    """Whatever the engine raises, the job ends with a generation_failed answer on its stream (the waiting
+    caller answers at once, not at its timeout), its claim and in-flight entry are released, and the log
+    names the error's type only."""
+    import logging
+
+    import redis.asyncio as aioredis
+
+    from convassist.worker.contracts import GenerateRequest
+    from convassist.worker.replies import generate_reply
+    from ml.params import GenerationParams
+
+    class Broken(FakeEngine):
+        def generate_many(self, *args, **kwargs):
+            raise ValueError("prompt of 9999 tokens: Them: my secret message")
+
+    async def scenario():
+        redis = aioredis.from_url(redis_server.url)
+        await redis.set(keys.claim_key("k"), "job-x")
+        await redis.zadd("inflight-test", {"job-x": 1})
+        request = GenerateRequest(turns=[["Them", "my secret message"]], params=GenerationParams(), cache_key="k",
+                                  in_flight_key="inflight-test")
+        result = await generate_reply({"redis": redis, "job_id": "job-x", "engine": Broken(), "worker_id": "w",
+                                       "settings": worker_main.get_settings()},
+                                      request.model_dump(mode="json", by_alias=True))
+        entries = await redis.xrange(keys.stream_key("job-x"))
+        left = (await redis.exists(keys.claim_key("k")), await redis.zcard("inflight-test"))
+        await redis.aclose()
+        return result, entries, left
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("convassist.worker.replies").addHandler(handler)
+    try:
+        result, entries, left = asyncio.run(scenario())
+    finally:
+        logging.getLogger("convassist.worker.replies").removeHandler(handler)
+    assert result["error"] == "generation_failed"
+    done = [e for _, e in entries if b"done" in e]
+    assert done and json.loads(done[0][b"result"])["error"] == "generation_failed"
+    assert left == (0, 0)
+    logged = " ".join(r.getMessage() for r in records)
+    assert "ValueError" in logged and "secret" not in logged
