@@ -14,10 +14,12 @@ from convassist.settings import get_settings
 
 @lru_cache(maxsize=4)
 def engine_for(url: str) -> sa.Engine:
-    """One pooled engine per URL."""
+    """One pooled engine per URL. Its errors never carry the statement's values (hide_parameters): they are
+    message text, tokens' hashes, judged examples, and an error may end up in a log with its traceback."""
     if url.startswith("sqlite"):
-        return sa.create_engine(url, connect_args={"check_same_thread": False})
-    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800)
+        return sa.create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
+    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800,
+                            hide_parameters=True)
 
 
 def get_engine() -> sa.Engine:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.api.conftest import batch, message
 from tests.security.conftest import pair
 
@@ -57,3 +59,13 @@ def test_oversized_inputs_are_refused_and_nothing_stored_is_lost(api, make_provi
     assert sample.status_code == 422
     conversation = ana.get("/api/conversations").json()["items"][0]
     assert [m["text"] for m in ana.get(f"/api/conversations/{conversation['id']}").json()["messages"]] == ["keep me"]
+
+
+def test_a_database_error_never_carries_the_values_it_was_given(db):
+    """A failing statement's error (what a traceback in a log would print) names the statement, not the
+    message text or other values bound to it."""
+    import sqlalchemy as sa
+
+    with pytest.raises(sa.exc.DBAPIError) as failed, db.begin() as conn:
+        conn.execute(sa.text("SELECT CAST(:text AS text), 1 / 0"), {"text": "my secret message to the salon"})
+    assert "secret" not in str(failed.value) and "hidden" in str(failed.value)
