@@ -42,6 +42,11 @@ def stream_key(job_id: str) -> str:
     return PREFIX + "stream:" + job_id
 
 
+def trainer_key(job_id: str) -> str:
+    """A training job's trainer is alive (the worker running it refreshes this, with a TTL, while it runs)."""
+    return PREFIX + "trainer:" + job_id
+
+
 def workers_key(queue_name: str) -> str:
     """A sorted set: worker id → when its entry expires (Unix ms)."""
     return f"{queue_name}:workers"

@@ -377,12 +377,40 @@ def fail_job(job_id: str, reason: str) -> None:
             live.changed(session, provider_id, "training")
 
 
-def fail_interrupted_jobs() -> int:
-    """At worker start: a job still `training` lost its trainer with the previous worker."""
+@dataclass(frozen=True)
+class UnfinishedJob:
+    id: str
+    status: str  # queued | training
+    created_at: datetime
+
+
+# why a job nothing runs any more is failed (worker.main's sweep finds them)
+LOST = {"training": "The worker stopped during training; start the job again.",
+        "queued": "The job was lost from the queue (Redis lost its data); start it again."}
+
+
+def unfinished_jobs() -> list[UnfinishedJob]:
+    """Every queued or running job, of every provider (at most one each)."""
     with session_scope() as session:
-        return session.execute(sa.update(TrainingJob).where(TrainingJob.status == "training").values(
-            status="failed", error="The worker stopped during training; start the job again.",
-            completed_at=utcnow())).rowcount
+        rows = session.execute(sa.select(TrainingJob.id, TrainingJob.status, TrainingJob.created_at)
+                               .where(TrainingJob.status.in_(ACTIVE_STATUSES))).all()
+    return [UnfinishedJob(str(r.id), r.status, as_utc(r.created_at)) for r in rows]
+
+
+def fail_lost_jobs(lost: list[UnfinishedJob]) -> int:
+    """Fail jobs found lost, each only if still in the status it was found in (a queued job that has just
+    started training is not lost); returns how many were failed."""
+    failed = 0
+    for job in lost:
+        with session_scope() as session:
+            provider_id = session.execute(
+                sa.update(TrainingJob).where(TrainingJob.id == uuid.UUID(job.id), TrainingJob.status == job.status)
+                .values(status="failed", error=LOST[job.status], completed_at=utcnow())
+                .returning(TrainingJob.provider_id)).scalar()
+            if provider_id is not None:
+                live.changed(session, provider_id, "training")
+                failed += 1
+    return failed
 
 
 # -- adapters --------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -12,9 +13,12 @@ import uuid
 
 from arq import func
 from arq.connections import RedisSettings
+from arq.constants import job_key_prefix
 from arq.worker import Worker, get_kwargs
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
+from convassist import keys
 from convassist.keys import worker_key, workers_key
 from convassist.settings import get_settings
 from convassist.worker import ahead as ahead_loop
@@ -28,7 +32,8 @@ from ml.registry import resolve_model
 
 log = logging.getLogger("convassist.worker")
 
-HEALTH_CHECK_INTERVAL = 10  # arq's own health-check key (`arq --check`); the app reads convassist.worker.status's entries
+QUEUED_GRACE = 60  # seconds a queued job may lack its arq job (the app commits the job, then enqueues it)
+HEALTH_CHECK_INTERVAL = 10  # arq's own health-check key (`arq --check`); the app reads worker.status's entries
 
 
 def load_engine() -> ReplyEngine:
@@ -49,30 +54,84 @@ def load_engine() -> ReplyEngine:
 
 async def train_adapter(ctx: dict, job_id: str) -> dict:
     """Run the trainer for a TrainingJob in a child process: generation keeps its process and model.
-    Runs on the training queue's worker (one job at a time), never in a slot replies need."""
+    Runs on the training queue's worker (one job at a time), never in a slot replies need. While it runs,
+    the job's trainer key says so (refreshed every heartbeat, with a TTL): any worker's sweep fails a
+    training job whose key is gone (its worker was killed), and only such a job."""
     from convassist.services import training
 
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "convassist.worker.training", job_id,
-                                                   stdin=asyncio.subprocess.DEVNULL)
+    interval = get_settings().ml_service_heartbeat_seconds
+    alive = keys.trainer_key(job_id)
+    await ctx["redis"].set(alive, os.getpid(), ex=interval * TTL_HEARTBEATS)  # before the child marks it training
+    keeper = asyncio.create_task(_keep(ctx["redis"], alive, interval))
     try:
-        code = await process.wait()
-    except asyncio.CancelledError:
-        process.kill()
-        await process.wait()
-        await asyncio.to_thread(training.fail_job, job_id, "Training was cancelled.")
-        raise
+        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "convassist.worker.training", job_id,
+                                                       stdin=asyncio.subprocess.DEVNULL)
+        try:
+            code = await process.wait()
+        except asyncio.CancelledError:
+            process.kill()
+            await process.wait()
+            await asyncio.to_thread(training.fail_job, job_id, "Training was cancelled.")
+            raise
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(OSError, RedisError):
+            await ctx["redis"].delete(alive)
     if code != 0:  # a trainer that died without saying why (killed, out of memory)
         await asyncio.to_thread(training.fail_job, job_id, f"The trainer exited with code {code}.")
     log.info("training finished job=%s exit=%d", job_id, code)
     return {"exitCode": code}
 
 
-async def startup(ctx: dict) -> None:
+async def _keep(redis, key: str, interval: int) -> None:
+    """Refresh a key that says something is alive, every heartbeat, until cancelled (Redis away: next time)."""
+    while True:
+        await asyncio.sleep(interval)
+        with contextlib.suppress(OSError, RedisError):
+            await redis.set(key, os.getpid(), ex=interval * TTL_HEARTBEATS)
+
+
+async def _lost(redis, jobs, now: float) -> set[str]:
+    """Of these unfinished jobs, those nothing runs or will run: training without its trainer's key; queued
+    for over QUEUED_GRACE seconds without its arq job (Redis lost it, or arq's expiry dropped it)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for job in jobs:
+            pipe.exists(keys.trainer_key(job.id) if job.status == "training" else f"{job_key_prefix}train:{job.id}")
+        there = await pipe.execute()
+    return {job.id for job, found in zip(jobs, there)
+            if not found and (job.status == "training" or now - job.created_at.timestamp() > QUEUED_GRACE)}
+
+
+async def sweep_lost_jobs(ctx: dict) -> int:
+    """Fail the training jobs nothing will finish (see _lost): each must be found lost twice, a heartbeat
+    apart, since a trainer's key that Redis lost (restarted without its data) is written again within one.
+    Returns how many were failed."""
     from convassist.services import training
 
-    interrupted = await asyncio.to_thread(training.fail_interrupted_jobs)
-    if interrupted:
-        log.warning("marked %d interrupted training job(s) failed", interrupted)
+    jobs = await asyncio.to_thread(training.unfinished_jobs)
+    if not jobs:
+        return 0
+    lost = await _lost(ctx["redis"], jobs, time.time())
+    if lost:
+        await asyncio.sleep(ctx["settings"].ml_service_heartbeat_seconds + 1)
+        lost &= await _lost(ctx["redis"], jobs, time.time())
+    return await asyncio.to_thread(training.fail_lost_jobs, [job for job in jobs if job.id in lost])
+
+
+async def _sweeping(ctx: dict) -> None:
+    """Every TTL of a heartbeat, on every worker: a training job whose worker was killed is failed within
+    about two TTLs, by whichever worker is still up (none needs to restart); a running one is left alone."""
+    while True:
+        try:
+            failed = await sweep_lost_jobs(ctx)
+            if failed:
+                log.warning("marked %d lost training job(s) failed", failed)
+        except (OSError, RedisError, SQLAlchemyError) as exc:
+            log.warning("looking for lost training jobs failed: %s", type(exc).__name__)
+        await asyncio.sleep(ctx["settings"].ml_service_heartbeat_seconds * TTL_HEARTBEATS)
+
+
+async def startup(ctx: dict) -> None:
     engine = await on_model_thread(load_engine)
     engine.defer_keeping = True  # replies.py keeps the conversation's state after the result is sent
     settings = get_settings()
@@ -83,6 +142,7 @@ async def startup(ctx: dict) -> None:
                                         model=WorkerModel(**engine.status.as_dict()))
     await publish_status(ctx)
     ctx["heartbeat"] = asyncio.create_task(_heartbeat(ctx))
+    ctx["sweep"] = asyncio.create_task(_sweeping(ctx))
     if settings.ml_service_ahead and engine.status.loaded:
         ctx["ahead"] = asyncio.create_task(ahead_loop.run(ctx))
     if engine.status.loaded:
@@ -118,7 +178,7 @@ async def _heartbeat(ctx: dict) -> None:
 
 async def shutdown(ctx: dict) -> None:
     """Remove this worker's entry only: the others keep serving."""
-    for task in ("heartbeat", "ahead"):
+    for task in ("heartbeat", "ahead", "sweep"):
         if task in ctx:
             ctx[task].cancel()
     if "worker_id" in ctx:

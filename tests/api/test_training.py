@@ -138,32 +138,44 @@ def test_a_crash_inside_training_fails_the_job_and_the_worker_keeps_serving(prov
 
 
 def test_a_worker_killed_mid_job_leaves_no_job_stuck_in_training(provider, services_env, settings_env):
+    """Two workers: starting a third leaves the job training on one of them alone (before, any worker's
+    start failed every running job); killing the one that trains it gets the job failed by a survivor within
+    seconds, without restarting anything, and its orphaned trainer stops."""
     import os
     import signal
 
+    import redis
+
+    from convassist.keys import trainer_key
     from tests.conftest import start_worker
 
     queue_name = "convassist:kill-test"
-    env = {**services_env, "ML_SERVICE_QUEUE": queue_name}
-    settings_env(ML_SERVICE_QUEUE=queue_name)
-    first = start_worker(env)
+    env = {**services_env, "ML_SERVICE_QUEUE": queue_name, "ML_SERVICE_HEARTBEAT_SECONDS": "1"}
+    settings_env(ML_SERVICE_QUEUE=queue_name, ML_SERVICE_HEARTBEAT_SECONDS="1")
+    workers = [start_worker(env), start_worker(env)]
+    client = redis.Redis.from_url(services_env["REDIS_URL"])
     try:
         add_samples(provider, 8)
         job_id = provider.post("/api/training/jobs", json={"baseModel": "smollm2-135m-instruct"}).json()["jobId"]
         wait_job(provider, job_id, until=("training",))
-        first.send_signal(signal.SIGKILL)
-        first.wait()
+        trainer = int(client.get(trainer_key(job_id)))
+        [survivor] = [w for w in workers if w.pid != trainer]
+        workers.append(start_worker(env))
+        time.sleep(8)  # more than two sweeps of every worker (each TTL_HEARTBEATS heartbeats of 1 s)
         assert provider.get(f"/api/training/jobs/{job_id}").json()["status"] == "training"
-        second = start_worker(env)
-        try:
-            job = provider.get(f"/api/training/jobs/{job_id}").json()
-            assert job["status"] == "failed" and "worker stopped" in job["error"]
-        finally:
-            second.terminate()
-            second.wait(timeout=20)
+
+        os.kill(trainer, signal.SIGKILL)
+        killed_at = time.monotonic()
+        job = wait_job(provider, job_id, until=("failed", "completed"), timeout=30)
+        assert job["status"] == "failed" and "worker stopped" in job["error"]
+        print(f"failed {time.monotonic() - killed_at:.1f} s after its worker was killed")
+        assert survivor.poll() is None
         # the orphaned trainer notices its parent is gone and stops instead of finishing the job
         time.sleep(3)
         assert provider.get(f"/api/training/jobs/{job_id}").json()["status"] == "failed"
     finally:
-        if first.poll() is None:
-            os.kill(first.pid, signal.SIGKILL)
+        client.close()
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait(timeout=20)

@@ -323,3 +323,48 @@ def test_a_job_whose_generation_fails_unexpectedly_still_answers_and_releases_it
     assert left == (0, 0)
     logged = " ".join(r.getMessage() for r in records)
     assert "ValueError" in logged and "secret" not in logged
+
+
+def test_the_sweep_fails_only_training_jobs_nothing_will_finish(db, redis_server, settings_env):
+    """worker.main.sweep_lost_jobs, on real PostgreSQL and Redis: a job training with its trainer's key
+    (a live worker refreshes it) and a job queued with its arq job stay; one training without the key (its
+    worker was killed), and one queued for minutes whose arq job Redis lost, are failed, each with its
+    reason; a job queued a moment ago (its arq job on the way) stays."""
+    from datetime import timedelta
+
+    import redis.asyncio as aioredis
+    from arq.constants import job_key_prefix
+
+    from convassist.db import session_scope
+    from convassist.models import TrainingJob, utcnow
+    from convassist.services import training
+    from convassist.settings import get_settings
+    from tests.services.test_domain_rules import make_provider
+
+    settings_env(ML_SERVICE_HEARTBEAT_SECONDS="1")
+    with session_scope() as session:
+        owners = [make_provider(session, f"P{i}")[0] for i in range(5)]
+    long_ago = utcnow() - timedelta(minutes=5)
+    states = [("training", long_ago), ("training", long_ago), ("queued", long_ago), ("queued", long_ago),
+              ("queued", utcnow())]
+    with session_scope() as session:
+        jobs = [TrainingJob(provider_id=owner, base_model="smollm2-135m-instruct", status=status, created_at=created)
+                for owner, (status, created) in zip(owners, states)]
+        session.add_all(jobs)
+        session.flush()
+        ids = [str(job.id) for job in jobs]
+    running, killed, waiting, dropped, just_queued = ids
+
+    async def scenario():
+        redis = aioredis.from_url(redis_server.url)
+        await redis.set(keys.trainer_key(running), 1, ex=30)
+        await redis.set(f"{job_key_prefix}train:{waiting}", b"job", ex=30)
+        failed = await worker_main.sweep_lost_jobs({"redis": redis, "settings": get_settings()})
+        await redis.aclose()
+        return failed
+
+    assert asyncio.run(scenario()) == 2
+    with session_scope() as session:
+        found = {str(j.id): j for j in session.query(TrainingJob).where(TrainingJob.id.in_(ids))}
+        assert [found[i].status for i in ids] == ["training", "failed", "queued", "failed", "queued"]
+        assert found[killed].error == training.LOST["training"] and found[dropped].error == training.LOST["queued"]
