@@ -209,7 +209,13 @@ class TrainingSample(SQLModel, table=True):
 class TrainingJob(SQLModel, table=True):
     """A LoRA fine-tuning run and the adapter it produced."""
 
-    __table_args__ = (sa.Index("ix_training_job_provider_created", "provider_id", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_training_job_provider_created", "provider_id", "created_at"),
+        # one queued or running job per provider, however many requests race (services.training.create_job)
+        sa.Index("ux_training_job_unfinished", "provider_id", unique=True,
+                 postgresql_where=sa.text("status IN ('queued', 'training')"),
+                 sqlite_where=sa.text("status IN ('queued', 'training')")),
+    )
 
     id: uuid.UUID = Field(default_factory=_id, primary_key=True)
     provider_id: uuid.UUID = _owner()

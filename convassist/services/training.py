@@ -122,6 +122,10 @@ def export_jsonl(session: Session, provider_id: uuid.UUID) -> Iterator[str]:
 
 
 # -- jobs ------------------------------------------------------------------------------------------
+def _in_progress() -> Conflict:
+    return Conflict("A training job is already queued or running; wait for it to finish.", code="training_in_progress")
+
+
 def create_job(session: Session, provider_id: uuid.UUID, params: TrainingParams) -> TrainingJob:
     """Queue a training job (the API enqueues it on the worker after the commit)."""
     served = get_settings().ml_service_model_id
@@ -131,8 +135,7 @@ def create_job(session: Session, provider_id: uuid.UUID, params: TrainingParams)
     busy = session.execute(sa.select(TrainingJob.id).where(TrainingJob.provider_id == provider_id,
                                                            TrainingJob.status.in_(ACTIVE_STATUSES))).first()
     if busy:
-        raise Conflict("A training job is already queued or running; wait for it to finish.",
-                       code="training_in_progress")
+        raise _in_progress()
     count = usable_count(session, provider_id)
     if count < MIN_SAMPLES:
         raise DomainError(f"Training needs at least {MIN_SAMPLES} usable samples; you have {count}. Use or edit "
@@ -140,7 +143,10 @@ def create_job(session: Session, provider_id: uuid.UUID, params: TrainingParams)
     job = TrainingJob(provider_id=provider_id, **params.model_dump(), sample_count=count, status="queued",
                       metrics={"trainLoss": [], "evalLoss": []})
     session.add(job)
-    session.flush()
+    try:
+        session.flush()
+    except sa.exc.IntegrityError:  # another request queued one meanwhile (ux_training_job_unfinished)
+        raise _in_progress() from None
     live.changed(session, provider_id, "training")
     return job
 

@@ -169,3 +169,47 @@ def test_a_code_an_expired_registration_also_holds_pairs_the_mac_waiting_with_it
         with pytest.raises(DomainError) as refused:
             devices.approve(session, provider_id=ana, data=devices.ApproveInput(code=old.code), client="127.0.0.2")
         assert refused.value.code == "expired_code"
+
+
+def test_two_requests_at_once_queue_one_training_job(db):
+    """Both requests pass create_job's check before either commits (what two app processes clicking at once
+    do): the database's unique partial index lets one job through; the other answers training_in_progress."""
+    import threading
+
+    from convassist.models import TrainingJob
+    from convassist.services import training
+    from tests.fixtures.voice_samples import samples
+
+    with session_scope() as session:
+        provider_id, _ = make_provider(session, "Racer")
+        for prompt, reply in samples()[:training.MIN_SAMPLES]:
+            training.add_sample(session, provider_id, training.SampleInput(input_context=prompt,
+                                                                          expected_output=reply))
+    params = training.TrainingParams(base_model="smollm2-135m-instruct")
+    from sqlmodel import Session
+
+    from convassist.db import get_engine
+
+    first = Session(get_engine())
+    training.create_job(first, provider_id, params)  # flushed, not committed: the second cannot see it
+    outcome = []
+
+    def second() -> None:
+        try:
+            with session_scope() as session:
+                training.create_job(session, provider_id, params)
+            outcome.append("queued")
+        except Conflict as exc:
+            outcome.append(exc.code)
+
+    racer = threading.Thread(target=second)
+    racer.start()
+    racer.join(timeout=1)
+    assert racer.is_alive()  # waiting on the first one's row in the unique index
+    first.commit()
+    first.close()
+    racer.join(timeout=10)
+    assert outcome == ["training_in_progress"]
+    with session_scope() as session:
+        assert session.execute(sa.select(sa.func.count()).select_from(TrainingJob)
+                               .where(TrainingJob.provider_id == provider_id)).scalar_one() == 1
