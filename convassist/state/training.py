@@ -120,8 +120,11 @@ class TrainingState(rx.State):
         provider_id = await current_provider_id(self)
         if provider_id is None:
             return
-        with session_scope() as session:
-            added = history.import_history(session, provider_id)
+        def run() -> int:
+            with session_scope() as session:
+                return history.import_history(session, provider_id)
+
+        added = await asyncio.to_thread(run)  # a search per exchange: seconds, off the event loop
         self.notice = f"Added {added} of your past replies to what ConvAssist learns from."
         await self.load_history()
         await self.refresh()

@@ -92,3 +92,40 @@ def test_imported_samples_hold_examples_the_way_suggestions_do_in_half_and_impor
         assert asked in asks and lines[-1] == "Me:" and len(lines) in (4, 6, 8)
         assert all(line.startswith(("Them: ", "Me: Free parking")) for line in lines[:-1])
         assert f"Them: {asked}\n" not in "\n".join(lines[:-2]) + "\n"
+
+
+def test_two_imports_at_once_add_each_exchange_once(db):
+    """The page and the API (or two app processes) importing at the same moment: the second waits for the
+    first (a per-provider lock) and then finds everything imported; no sample is added twice."""
+    import threading
+
+    from sqlmodel import Session
+
+    from convassist.db import get_engine
+
+    with session_scope() as session:
+        ana, _ = make_provider(session, "Ana")
+        mac = session.execute(sa.select(Device).where(Device.provider_id == ana)).scalar_one()
+        chat(session, mac, "c-1", [("incoming", "Do you have parking near the salon?", 0, "text"),
+                                   ("outgoing", "Yes, free parking behind the building. Cheers, Ana", 20, "text")])
+        chat(session, mac, "c-2", [("incoming", "How much is a colour?", 0, "text"),
+                                   ("outgoing", "A colour is $80, see you soon. Cheers, Ana", 5, "text")])
+    first = Session(get_engine())
+    assert history.import_history(first, ana) == 2  # not committed yet
+    added = []
+
+    def second() -> None:
+        with session_scope() as session:
+            added.append(history.import_history(session, ana))
+
+    racer = threading.Thread(target=second)
+    racer.start()
+    racer.join(timeout=1)
+    assert racer.is_alive()  # waiting for the first import
+    first.commit()
+    first.close()
+    racer.join(timeout=10)
+    assert added == [0]
+    with session_scope() as session:
+        assert session.execute(sa.select(sa.func.count()).select_from(TrainingSample)
+                               .where(TrainingSample.provider_id == ana)).scalar_one() == 2
