@@ -291,6 +291,10 @@ def begin_training(job_id: str) -> TrainingSpec | None:
         samples = _usable(session.execute(sa.select(TrainingSample)
                                           .where(TrainingSample.provider_id == job.provider_id)
                                           .order_by(TrainingSample.created_at)).scalars().all())
+        if len(samples) < MIN_SAMPLES:  # deleted since the job was queued
+            job.status, job.completed_at = "failed", utcnow()
+            job.error = f"Training needs at least {MIN_SAMPLES} usable samples; {len(samples)} are left."
+            return None
         resolved = resolve_model(settings.ml_service_model_id, settings.ml_service_model_path,
                                  settings.convassist_data_dir / "models")
         if not resolved.found:

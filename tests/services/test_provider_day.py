@@ -162,6 +162,22 @@ def test_training_refuses_with_the_numbers_a_model_this_machine_cannot_train(ana
     assert failed.status == "failed" and f"needs about {spec.train_gb} GB" in failed.error and "has 1.0 GB" in failed.error
 
 
+def test_samples_deleted_after_the_job_was_queued_fail_it_with_the_numbers(ana):
+    """A job is queued with enough samples; the provider deletes some before it starts: it fails saying how
+    many are left (before, the trainer divided by zero on none)."""
+    provider_id, _ = ana
+    with session_scope() as session:
+        job = job_with_samples(session, provider_id)
+        doomed = training.list_samples(session, provider_id, limit=3)[0]
+    with session_scope() as session:
+        for sample in doomed:
+            training.delete_sample(session, provider_id, sample.id)
+    assert training.begin_training(str(job.id)) is None
+    with session_scope() as session:
+        failed = training.get_job(session, provider_id, job.id)
+    assert failed.status == "failed" and f"at least {training.MIN_SAMPLES} usable samples; 5 are left" in failed.error
+
+
 def test_a_new_adapter_switches_itself_on_only_when_it_beats_what_serves(ana, settings_env):
     """With the setting on: better than the base model and than the adapter serving → on; about the
     same or worse → left for the provider to decide."""
