@@ -16,7 +16,6 @@ from arq.connections import RedisSettings
 from arq.constants import job_key_prefix
 from arq.worker import Worker, get_kwargs
 from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
 
 from convassist import keys
 from convassist.keys import worker_key, workers_key
@@ -126,7 +125,7 @@ async def _sweeping(ctx: dict) -> None:
             failed = await sweep_lost_jobs(ctx)
             if failed:
                 log.warning("marked %d lost training job(s) failed", failed)
-        except (OSError, RedisError, SQLAlchemyError) as exc:
+        except Exception as exc:  # Redis or the database away, or anything else: the next sweep tries again
             log.warning("looking for lost training jobs failed: %s", type(exc).__name__)
         await asyncio.sleep(ctx["settings"].ml_service_heartbeat_seconds * TTL_HEARTBEATS)
 
