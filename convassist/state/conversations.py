@@ -50,6 +50,7 @@ class ConversationsState(rx.State):
     query: str = ""
     needs_reply_only: bool = False
     _watch_id: str = ""
+    _suggesting: str = ""  # the suggest run that may write to the page (load ends it: another conversation)
 
     @rx.event(background=True)
     async def watch(self):
@@ -103,6 +104,7 @@ class ConversationState(rx.State):
     timezone: str = ""  # the browser's (IANA name), for day separators
     notice: str = ""
     _watch_id: str = ""
+    _suggesting: str = ""  # the suggest run that may write to the page (load ends it: another conversation)
     # the id of the conversation whose messages and suggestions the state holds (set by load; a watch
     # reloads this one); the page shows them only while it equals the address's id
     shown_id: str = ""
@@ -161,6 +163,9 @@ class ConversationState(rx.State):
         # the route is /conversations/[conversation_id]; the page compares this with the address's own
         self.shown_id = str(self.router.page.params.get("conversation_id", ""))
         self._clear_suggestions()
+        # a suggest still running for the conversation open before writes nothing here (its reply is stored,
+        # and shown there); this page's Suggest is free
+        self.streaming, self._suggesting = False, ""
         latest = await self._read()
         if latest is False:
             return
@@ -240,7 +245,9 @@ class ConversationState(rx.State):
 
     @rx.event(background=True)
     async def suggest(self):
-        """Ask for up to 3 suggestions; the first streams in token by token."""
+        """Ask for up to 3 suggestions; the first streams in token by token. What it writes goes to the page
+        only while the page still shows the message it answers (the person may open another conversation
+        meanwhile: the cards would be the other client's, ready to paste)."""
         async with self:
             if self.streaming or not self.target_id:
                 return
@@ -248,34 +255,49 @@ class ConversationState(rx.State):
             self.chosen = -1
             self.editing = -1
             target = self.target_id
+            run = self._suggesting = uuid.uuid4().hex
             provider_id = await current_provider_id(self)
         if provider_id is None:
             async with self:
-                self.streaming = False
+                self._finish(run)
             return
         try:
             view = await responses.generate_for_message(provider_id, uuid.UUID(target), count=3, background=True)
             if view.status == "generating":
                 async for text in responses.stream_text(view.stream_key):
                     async with self:
-                        self.streamed = text
+                        if self._suggesting != run:  # another conversation opened: nothing more to show here
+                            return
+                        if self.target_id == target:
+                            self.streamed = text
                 view = await _wait_done(provider_id, view.response_id)
         except DomainError as exc:
             async with self:
-                self.streaming, self.suggest_error = False, exc.message
+                if self._finish(run):
+                    self.suggest_error = exc.message
             return
         except Exception as exc:  # never leave the button spinning
             log.error("suggest failed type=%s", type(exc).__name__)
             async with self:
-                self.streaming, self.suggest_error = False, "Something went wrong; try again."
+                if self._finish(run):
+                    self.suggest_error = "Something went wrong; try again."
             return
         async with self:
-            self.streaming = False
+            if not self._finish(run) or self.target_id != target:
+                return
             if view.status == "completed":
                 self._show(view)
             else:
                 self.response_id, self.cached = str(view.response_id), view.cached
                 self.suggest_error = view.error or "No suggestion this time; try again."
+
+    def _finish(self, run: str) -> bool:
+        """End suggest run `run`: False if the page has moved on (it writes nothing more), else the button is
+        free again and True."""
+        if self._suggesting != run:
+            return False
+        self.streaming, self._suggesting = False, ""
+        return True
 
     @rx.event
     async def accept(self, index: int):

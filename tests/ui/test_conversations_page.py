@@ -369,3 +369,57 @@ def test_a_conversation_opened_from_another_never_shows_the_one_open_before(live
         expect(page.get_by_text("This conversation does not exist.")).to_be_visible()
         expect(page.locator("#page-title")).to_have_text("Conversation")
         expect(page.locator("#conversation-opening")).to_have_count(0)
+
+
+def test_suggestions_still_being_written_for_one_conversation_never_land_in_the_next(live_app, page, db):
+    """Suggest on Ada, then open Ben before the reply is written: Ben's page shows none of Ada's cards (there
+    they would be one click from being pasted to the wrong client) and its Suggest button is free at once;
+    Ada's suggestions are stored and shown when she is opened again."""
+    from convassist.models import GeneratedResponse, Message
+
+    api = httpx.Client(base_url=live_app, timeout=30)
+    email, password, headers = provider_with_mac(api)
+    sync(api, headers, "chat-ada", "Ada", [msg("a1", "Could you fit in a colour and a trim on Saturday morning?",
+                                                 sent="2026-11-21T09:00:00Z")])
+    sync(api, headers, "chat-ben", "Ben", [msg("b1", "Can I bring my son along?", sent="2026-11-20T09:00:00Z")])
+    log_in(page, live_app, email, password)
+    page.click("#nav-conversations")
+    page.locator(".conversation-row", has_text="Ada").click()
+    expect(page.locator("#page-title")).to_have_text("Ada")
+    page.click("#suggest")
+    expect(page.locator(".suggestion").first).to_be_visible(timeout=30000)
+    page.click("#reject")  # asked again after a verdict: other replies, a generation of their own (never cached)
+    expect(page.locator("#verdict")).to_be_visible()
+    page.click("#suggest")
+    expect(page.locator("#suggest")).to_have_text("Writing…")
+
+    page.click("#nav-conversations")
+    page.locator(".conversation-row", has_text="Ben").click()
+    expect(page.locator("#page-title")).to_have_text("Ben")
+    expect(page.locator("#suggest")).to_have_text(re.compile("^Suggest replies$"), timeout=3000)
+    expect(page.locator("#suggest")).to_be_enabled()
+
+    with db.connect() as conn:  # Ada's second set, once the worker has written it
+        ada = sa.select(Message.conversation_id).where(Message.text.like("Could you fit%")).scalar_subquery()
+        query = (sa.select(GeneratedResponse.status, GeneratedResponse.suggestions)
+                 .join(Message, Message.id == GeneratedResponse.message_id)
+                 .where(Message.conversation_id == ada).order_by(GeneratedResponse.created_at))
+        deadline = time.monotonic() + 60
+        while (rows := conn.execute(query).all()) and (len(rows) < 2 or rows[-1].status == "generating"):
+            assert time.monotonic() < deadline, rows
+            time.sleep(0.3)
+            conn.rollback()
+    adas = {s["text"] for s in rows[-1].suggestions or []}
+    assert rows[-1].status == "completed" and adas
+    time.sleep(1)  # what a late write of Ada's run would have put on this page
+    shown = set(page.locator(".suggestion-text").all_text_contents())
+    page.screenshot(path=str(SHOTS / "suggest-then-open-another.png"))
+    assert not shown & adas, shown
+    expect(page.locator(".bubble-them")).to_contain_text("bring my son")
+    expect(page.locator("#suggest")).to_be_enabled()
+
+    page.click("#nav-conversations")
+    page.locator(".conversation-row", has_text="Ada").click()
+    expect(page.locator("#page-title")).to_have_text("Ada")
+    expect(page.locator(".suggestion").first).to_be_visible()
+    assert set(page.locator(".suggestion-text").all_text_contents()) <= adas | {""}
