@@ -47,6 +47,8 @@ def _fast_text(blob: bytes) -> Optional[str]:
     if at < 0:
         return None
     at += len(_STRING_VALUE)
+    if at >= len(blob):  # cut off right after the marker
+        return None
     tag = blob[at]
     if tag < 0x80:
         length, at = tag, at + 1
@@ -93,6 +95,17 @@ def decode_attributed_body(blob: Optional[bytes]) -> Optional[str]:
     return None
 
 
+# the server's limits (convassist/services/sync.py): longer values are cut, never refused batch after batch
+MAX_TEXT = 100_000  # characters of a message's text
+MAX_ID = 320  # a sender's or participant's address
+MAX_NAME = 300  # a chat's name
+MAX_PARTICIPANTS = 500
+
+
+def clipped(value: Optional[str], limit: int) -> Optional[str]:
+    return value[:limit] if value else value
+
+
 @dataclass
 class ChatMessage:
     rowid: int
@@ -113,10 +126,12 @@ class ChatMessage:
     changed_at: int = 0  # the latest raw edit/unsend time, for the look-back checkpoint
 
     def to_api(self) -> dict:
-        """The server's sync format (no text goes anywhere else)."""
-        body = {"imessageGuid": self.guid, "senderId": None if self.is_from_me else self.sender,
+        """The server's sync format (no text goes anywhere else), cut to the server's limits: a batch it
+        refuses would be sent again on every pass and hold back every message after it."""
+        body = {"imessageGuid": self.guid, "senderId": None if self.is_from_me else clipped(self.sender, MAX_ID),
                 "direction": "outgoing" if self.is_from_me else "incoming", "messageType": self.message_type,
-                "text": self.text, "sentAt": self.sent_at.isoformat(), "retracted": self.retracted}
+                "text": clipped(self.text, MAX_TEXT), "sentAt": self.sent_at.isoformat(),
+                "retracted": self.retracted}
         if self.edited_at:
             body["editedAt"] = self.edited_at.isoformat()
         if self.associated_type in TAPBACK_TYPES and self.associated_guid:
@@ -136,6 +151,9 @@ class ChatDB:
             # mode=ro reads the WAL too (copying only chat.db would miss recent messages)
             self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)
             self.conn.row_factory = sqlite3.Row
+            # text that is not valid UTF-8 (chat.db holds some: half an emoji) is read with U+FFFD in place of
+            # the bad bytes; strict decoding fails the whole query, on every pass, and the sync never moves on
+            self.conn.text_factory = lambda raw: raw.decode("utf-8", "replace")
             self.columns = {row[1] for row in self.conn.execute("PRAGMA table_info(message)")}
         except sqlite3.OperationalError as exc:
             if "unable to open" in str(exc) or "authorization denied" in str(exc) or "not authorized" in str(exc):

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Callable, Dict, List, Optional
 
-from convassist_agent.chatdb import ChatDB, ChatMessage
+from convassist_agent.chatdb import MAX_ID, MAX_NAME, MAX_PARTICIPANTS, ChatDB, ChatMessage, clipped
 from convassist_agent.client import Client
 from convassist_agent.state import AgentState
 
@@ -46,8 +46,9 @@ def batches_for(window: List[ChatMessage]) -> List[dict]:
 
 
 def _batch(first: ChatMessage, messages: List[dict]) -> dict:
-    return {"conversationId": first.chat_guid, "displayName": first.chat_name, "isGroup": first.is_group,
-            "participants": first.participants, "messages": messages}
+    participants = [clipped(p, MAX_ID) for p in first.participants[:MAX_PARTICIPANTS]]
+    return {"conversationId": first.chat_guid, "displayName": clipped(first.chat_name, MAX_NAME),
+            "isGroup": first.is_group, "participants": participants, "messages": messages}
 
 
 def sync_messages(db: ChatDB, client: Client, state: AgentState,

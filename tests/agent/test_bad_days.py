@@ -1,5 +1,6 @@
 """The agent on a real Mac's bad days: an AddressBook missing a column or a table, a corrupt or
-truncated attributedBody, chat.db locked by Messages — none of them stops the message sync."""
+truncated attributedBody, chat.db locked by Messages, text that is not UTF-8, a message longer than the
+server takes — none of them stops the message sync."""
 
 from __future__ import annotations
 
@@ -65,3 +66,33 @@ def test_sync_goes_on_when_the_addressbook_breaks_and_reports_a_locked_chat_db(a
     assert cli.main([*args, "sync"]) == 8
     assert "The Messages database is busy" in capsys.readouterr().err
     assert cli.main([*args, "run", "--once"]) == 0  # the LaunchAgent's loop logs it and tries again later
+
+
+def test_one_odd_row_never_holds_the_sync_back(api_server, api, db, agent_home, capsys):
+    """Rows a real chat.db can hold, each of which used to stop every later message from syncing: a body cut
+    off right after its string marker (the agent crashed, and again after every restart), text and a chat
+    name that are not valid UTF-8 (the whole query failed, retried forever as "busy"), and a message longer
+    than the server takes (refused, the same batch sent again every pass). Now one sync sends everything."""
+    import sqlalchemy as sa
+
+    from convassist.models import Conversation, Message
+
+    pair(api_server.url, api, provider_token(api), "--yes")
+    chat_db = agent_home / "chat.db"
+    build_chat_db("chatdb_ventura", chat_db)
+    long_text = "la " * 50_000  # 150,000 characters
+    with sqlite3.connect(chat_db) as conn:
+        conn.execute("UPDATE message SET text = NULL, attributedBody = ? WHERE guid = 'A1B2-0001'",
+                     (b"\x04\x0bstreamtyped\x84\x01+",))
+        conn.execute("UPDATE message SET text = CAST(X'4869206361666520e9' AS TEXT) WHERE guid = 'A1B2-0002'")
+        conn.execute("UPDATE message SET text = ? WHERE guid = 'A1B2-0008'", (long_text,))
+        conn.execute("UPDATE chat SET display_name = CAST(X'53616c6f6e20ff' AS TEXT) WHERE ROWID = 1")
+    assert cli.main(["--chat-db", str(chat_db), "--contacts", str(agent_home / "ab"), "sync"]) == 0
+    assert "Synced: 11 new" in capsys.readouterr().out
+    with db.connect() as conn:
+        texts = dict(conn.execute(sa.select(Message.imessage_guid, Message.text)).all())
+        names = set(conn.execute(sa.select(Conversation.display_name)).scalars())
+    assert texts["A1B2-0001"] is None  # sent without its text, counted
+    assert texts["A1B2-0002"] == "Hi cafe \ufffd"
+    assert texts["A1B2-0008"] == long_text[:100_000].strip()
+    assert "Salon \ufffd" in names
