@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import uuid
 from urllib.parse import quote, urlsplit
 
@@ -52,12 +54,18 @@ class AuthState(rx.State):
             return rx.redirect(safe_next(self.router.url.query_parameters.get("next")))
 
     @rx.event
-    def login(self, form: dict):
-        """Log in with the form's email and password."""
-        try:
+    async def login(self, form: dict):
+        """Log in with the form's email and password (argon2, and maybe a wait for a hashing slot: off the
+        event loop, which every session of this app process shares)."""
+        client = client_address(self)
+
+        def run() -> accounts.LoginSession:
             credentials = parse(accounts.LoginInput, form)
             with session_scope() as session:
-                result = accounts.login(session, credentials, client=client_address(self))
+                return accounts.login(session, credentials, client=client)
+
+        try:
+            result = await asyncio.to_thread(run)
         except DomainError as exc:
             self.error = exc.message
             return
@@ -65,13 +73,17 @@ class AuthState(rx.State):
         return rx.redirect(safe_next(self.router.url.query_parameters.get("next")))
 
     @rx.event
-    def signup(self, form: dict):
-        """Create an account and log in."""
-        try:
+    async def signup(self, form: dict):
+        """Create an account and log in (argon2: off the event loop, like login)."""
+        client = client_address(self)
+
+        def run() -> accounts.LoginSession:
             data = parse(accounts.SignupInput, form)
             with session_scope() as session:
-                provider = accounts.signup(session, data, client=client_address(self))
-                result = accounts.open_session(provider)
+                return accounts.open_session(accounts.signup(session, data, client=client))
+
+        try:
+            result = await asyncio.to_thread(run)
         except DomainError as exc:
             self.error = exc.message
             return

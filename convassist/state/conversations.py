@@ -63,10 +63,14 @@ class ConversationsState(rx.State):
         provider_id = await current_provider_id(self)
         if provider_id is None:
             return
-        with session_scope() as session:
-            page, self.total = conversations.list_conversations(
-                session, provider_id, query=self.query or None, needs_reply=True if self.needs_reply_only else None,
-                limit=100)
+        query, needs_reply = self.query or None, True if self.needs_reply_only else None
+
+        def read():
+            with session_scope() as session:  # a search reads every message: off the event loop
+                return conversations.list_conversations(session, provider_id, query=query, needs_reply=needs_reply,
+                                                        limit=100)
+
+        page, self.total = await asyncio.to_thread(read)
         self.items = [{"id": str(c.id), "name": c.display_name, "initials": contacts.initials(c.display_name),
                        "is_group": c.is_group,
                        "last_at": c.last_message_at.isoformat() if c.last_message_at else "",

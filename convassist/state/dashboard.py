@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import reflex as rx
 
 from convassist.db import session_scope
@@ -27,8 +29,11 @@ class DashboardState(rx.State):
         provider_id = await current_provider_id(self)
         if provider_id is None:
             return
-        with session_scope() as session:
-            inbox = dashboard.inbox(session, provider_id)
+        def read():
+            with session_scope() as session:  # counts over every message: off the event loop
+                return dashboard.inbox(session, provider_id)
+
+        inbox = await asyncio.to_thread(read)
         self.waiting = [{"id": str(w.conversation_id), "name": w.name, "initials": contacts.initials(w.name),
                          "preview": w.preview or "", "since": w.since.isoformat() if w.since else ""}
                         for w in inbox.waiting]

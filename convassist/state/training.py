@@ -90,11 +90,15 @@ class TrainingState(rx.State):
         provider_id = await current_provider_id(self)
         if provider_id is None:
             return
-        with session_scope() as session:
-            rows, self.sample_total = training.list_samples(
-                session, provider_id, source=SOURCE_FILTERS.get(self.source_filter), limit=200)
-            self.usable_total = training.usable_count(session, provider_id)
-            jobs = [training.job_view(j) for j in training.list_jobs(session, provider_id)]
+        source = SOURCE_FILTERS.get(self.source_filter)
+
+        def read():
+            with session_scope() as session:  # every sample is checked: off the event loop
+                rows, total = training.list_samples(session, provider_id, source=source, limit=200)
+                return (rows, total, training.usable_count(session, provider_id),
+                        [training.job_view(j) for j in training.list_jobs(session, provider_id)])
+
+        rows, self.sample_total, self.usable_total, jobs = await asyncio.to_thread(read)
         self.samples = [{"id": str(s.id), "context": _context(s.input_context), "output": s.expected_output,
                          "source": SOURCE_WORDS.get(s.source, s.source), "weight": f"{s.quality:.2f}",
                          "problem": training.sample_problem(s.expected_output) or ""} for s in rows]
