@@ -34,8 +34,8 @@ MIN_PASSWORD_LENGTH = 8
 # try (the right password too) waits for the window to end — the owner is slowed down, never locked
 # out for good. 10 per 15 min is ~1,000 guesses a day against a password of 8+ characters.
 LOGIN_FAILURES_PER_ACCOUNT = Limit("login-fail:account", 10, 15 * 60)
-LOGIN_FAILURES_PER_ADDRESS = Limit("login-fail:address", 30, 15 * 60)
-SIGNUPS_PER_ADDRESS = Limit("signup:address", 20, 60 * 60)
+LOGIN_FAILURES_PER_ADDRESS = Limit("login-fail:address", 30, 15 * 60, per_address=True)
+SIGNUPS_PER_ADDRESS = Limit("signup:address", 20, 60 * 60, per_address=True)
 
 # Each argon2 hash takes 64 MiB and a core for ~50 ms: at most one per core at a time, so a burst of
 # logins queues here instead of exhausting memory; one that waits too long gets a 503 to retry.

@@ -44,9 +44,9 @@ MAX_WRONG_TRIES = 5
 # global budget alone. Past any budget every approval — the right code too — is refused with 429
 # until the window ends, so a lucky guess after the block pairs nothing.
 APPROVE_FAILURES_PER_ACCOUNT = Limit("approve-fail:account", 5, 10 * 60)
-APPROVE_FAILURES_PER_ADDRESS = Limit("approve-fail:address", 10, 10 * 60)
+APPROVE_FAILURES_PER_ADDRESS = Limit("approve-fail:address", 10, 10 * 60, per_address=True)
 APPROVE_FAILURES_GLOBAL = Limit("approve-fail:global", 30, 10 * 60)
-REGISTRATIONS_PER_ADDRESS = Limit("device-register:address", 20, 10 * 60)
+REGISTRATIONS_PER_ADDRESS = Limit("device-register:address", 20, 10 * 60, per_address=True)
 
 
 class RegisterInput(CamelModel):

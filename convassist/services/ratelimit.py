@@ -11,6 +11,7 @@ Two kinds:
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -26,11 +27,28 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Limit:
-    """At most `count` events per `window` seconds for one key of `bucket`."""
+    """At most `count` events per `window` seconds for one key of `bucket`; a per_address limit's keys are
+    client addresses, counted by network (network_of)."""
 
     bucket: str
     count: int
     window: int
+    per_address: bool = False
+
+
+def network_of(address: str) -> str:
+    """What a per-address limit counts: an IPv4 address itself, an IPv6 address by its /64 (one subscriber
+    or one cloud machine gets a whole /64: counted address by address, each of its 2^64 addresses would
+    bring a budget of its own); anything that is not an address as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network((ip, 64), strict=False))
 
 
 class TooManyAttempts(DomainError):
@@ -39,7 +57,7 @@ class TooManyAttempts(DomainError):
 
 
 def _key(limit: Limit, key: str) -> str:
-    return f"{KEY_PREFIX}{limit.bucket}:{key}"
+    return f"{KEY_PREFIX}{limit.bucket}:{network_of(key) if limit.per_address else key}"
 
 
 def _wait_message(seconds: int) -> str:

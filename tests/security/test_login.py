@@ -165,3 +165,42 @@ def test_create_account_cli_works_while_signup_is_closed(api, services_env, sett
                             "--name", "Owner", "--password-stdin"], input="another password\n", env=env, cwd=ROOT,
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 1 and "email_taken" in again.stderr
+
+
+def test_addresses_of_one_ipv6_network_share_one_budget(api, redis_server):
+    """Whoever holds a /64 holds 2^64 IPv6 addresses: counted one by one, each would bring its own budget of
+    guesses. A per-address limit counts the /64 (an IPv4 address, and one written IPv4-mapped, as itself)."""
+    from convassist.services import ratelimit
+
+    same = ratelimit.network_of("2001:db8:0:7::1"), ratelimit.network_of("2001:db8:0:7:ffff::9")
+    assert same == ("2001:db8:0:7::/64",) * 2
+    assert ratelimit.network_of("2001:db8:0:8::1") != ratelimit.network_of("2001:db8:0:7::1")
+    assert ratelimit.network_of("::ffff:203.0.113.7") == ratelimit.network_of("203.0.113.7") == "203.0.113.7"
+    assert ratelimit.network_of("unknown") == "unknown"
+
+    # through the service, as the login route and page call it: 30 wrong guesses from 30 addresses of one
+    # /64 (at 4 accounts, so no account's own budget runs out first), then that network waits
+    from convassist.db import session_scope
+
+    network = f"2001:db8:{uuid.uuid4().int % 65536:x}:1"
+    for i in range(accounts.LOGIN_FAILURES_PER_ADDRESS.count):
+        with session_scope() as session:
+            try:
+                guess = accounts.LoginInput(email=f"nobody{i % 4}@example.com", password=f"guess-{i}-wrong")
+                accounts.login(session, guess, client=f"{network}::{i + 1:x}")
+            except accounts.Unauthorized:
+                pass
+    refused = None
+    with session_scope() as session:
+        try:
+            accounts.login(session, accounts.LoginInput(email="someone@example.com", password="another-guess"),
+                           client=f"{network}:abcd::1")
+        except Exception as exc:  # noqa: BLE001 - the type is the assertion
+            refused = exc
+    assert isinstance(refused, ratelimit.TooManyAttempts)
+    with session_scope() as session:  # another /64 still has its own budget
+        try:
+            accounts.login(session, accounts.LoginInput(email="someone@example.com", password="another-guess"),
+                           client="2001:db8:ffff:2::1")
+        except accounts.Unauthorized:
+            pass

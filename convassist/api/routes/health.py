@@ -15,7 +15,7 @@ from convassist.services.ratelimit import Limit, hit
 from convassist.settings import get_settings
 
 router = APIRouter(tags=["health"])
-PUBLIC_CHECKS_PER_ADDRESS = Limit("health:address", 60, 60)
+PUBLIC_CHECKS_PER_ADDRESS = Limit("health:address", 60, 60, per_address=True)
 
 
 @router.get("/health")
