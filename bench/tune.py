@@ -23,7 +23,8 @@ copies of bench/quality.py — next to chrF and the sign-off, for the number of 
 examples, as the worker serves them (ml.suggestions.run_generation: a training reply the prompt does not hold
 is answered by the base model instead, ml.recital).
 BENCH_TUNE_CHECK="full_groom,bath,nails" checks other train topics (the rest are fit), BENCH_TUNE_ONLY="0"
-runs only the first setting.
+runs only the first setting, BENCH_TUNE_PARAPHRASES=1 asks the check topics' paraphrases instead (words the history
+never uses: where the search shows another topic's exchange, as for the test topics' hardest questions).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from ml.train import TrainConfig, TrainSample, train_lora  # noqa: E402
 
 DATA = json.loads((Path(__file__).parent / "data" / "voice_set.json").read_text())
 sys.path.insert(0, str(Path(__file__).parent / "data"))
-from voice_set import TOPICS, TRAIN_TOPICS, reply, states_another_fact  # noqa: E402
+from voice_set import TOPICS, TRAIN_TOPICS, asked, reply, states_another_fact  # noqa: E402
 
 CHECK_TOPICS = TRAIN_TOPICS[-3:]
 FIT_TOPICS = TRAIN_TOPICS[:-3]
@@ -164,26 +165,27 @@ def searched_copies(engine: LlamaEngine, gguf: Path) -> int:
             session.commit()
 
         def prompt(topic: str, k: int, examples: bool) -> str:
-            turns = [Turn("Them", TOPICS[topic][1][k])]
+            turns = [Turn("Them", asked(topic, k))]
             if not examples:
                 return render(turns)
             with Session(db) as session:
                 return render(with_examples(turns, find_examples(session, provider_id, uuid.uuid4(),
-                                                                 TOPICS[topic][1][k], 3)))
+                                                                 asked(topic, k), 3)))
 
         check = os.environ.get("BENCH_TUNE_CHECK", ",".join(CHECK_TOPICS)).split(",")
         fit = [t for t in TRAIN_TOPICS if t not in check]
         assert set(check) <= set(TRAIN_TOPICS), "train topics only: never tune on the test topics"
         data = [TrainSample(prompt(topic, k, k == 3), reply(topic, k)) for topic in fit for k in (3, 4)]
-        items = [(prompt(t, k, False), prompt(t, k, True), reply(t, k)) for t in check for k in (3, 4, 5)]
+        phrasings = (6, 7, 8) if os.environ.get("BENCH_TUNE_PARAPHRASES") == "1" else (3, 4, 5)
+        items = [(prompt(t, k, False), prompt(t, k, True), reply(t, k)) for t in check for k in phrasings]
         configs = {"defaults (18 updates at least)": TrainConfig(threads=2),
                    "3 passes, no minimum": TrainConfig(threads=2, min_steps=0),
                    "lr 5e-4": TrainConfig(threads=2, learning_rate=5e-4),
                    "2 passes, no minimum": TrainConfig(threads=2, epochs=2, min_steps=0)}
         only = os.environ.get("BENCH_TUNE_ONLY")
         configs = {name: c for n, (name, c) in enumerate(configs.items()) if only is None or str(n) in only.split(",")}
-        print(f"{len(data)} samples of {fit}; {len(items)} check questions of {check}, examples "
-              f"searched over every topic's history", flush=True)
+        print(f"{len(data)} samples of {fit}; {len(items)} check {'paraphrases' if phrasings[0] == 6 else 'questions'}"
+              f" of {check}, examples searched over every topic's history", flush=True)
         return compare(engine, gguf, data, items, configs)
 
 
