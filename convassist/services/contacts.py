@@ -108,16 +108,20 @@ def ingest_contacts(session: Session, provider_id: uuid.UUID, batch: ContactBatc
             session.add(contact)
             inserted += 1
         else:
-            values.update({k: v for k, v in (("phone_number", phone), ("email", email)) if v})
+            # a handle another contact already has stays with it (the card for both is merged into the one found
+            # first; taking it would break the other's uniqueness, and the whole batch with it, on every retry)
+            values.update({key: handle for key, handle, holder in (("phone_number", phone, by_phone.get(phone)),
+                                                                    ("email", email, by_email.get(email)))
+                           if handle and holder in (None, contact)})
             changed = {k: v for k, v in values.items() if getattr(contact, k) != v}
             if changed:
                 for key, value in changed.items():
                     setattr(contact, key, value)
                 contact.updated_at = utcnow()
                 updated += 1
-        if phone:
+        if phone and contact.phone_number == phone:
             by_phone[phone] = contact
-        if email:
+        if email and contact.email == email:
             by_email[email] = contact
     session.flush()
     return ContactResult(len(batch.contacts), inserted, updated, len(batch.contacts) - inserted - updated)

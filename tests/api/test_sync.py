@@ -135,6 +135,26 @@ def test_contacts_upsert_by_normalised_phone_and_email(provider):
     assert missing.status_code == 422 and missing.json()["error"] == "contact_without_handle"
 
 
+def test_a_card_whose_phone_and_email_belong_to_two_contacts_never_fails_the_sync(provider):
+    """Carla by phone and Carla by email, then one card with both (in the same batch, and in a later one):
+    the card updates the contact its phone finds and leaves the email with the contact that has it; before,
+    the email moved and broke that contact's uniqueness: a 500 on every retry, the address book stuck."""
+    device = provider.pair_device()
+    phone_card, email_card = {"phoneNumber": "+1 555 123 4567", "displayName": "Carla"}, {
+        "email": "carla@example.com", "displayName": "Carla (work)"}
+    both = {"phoneNumber": "555-123-4567", "email": "Carla@Example.com", "displayName": "Carla B."}
+    assert counts(device.sync_contacts([phone_card, email_card, both])) == {
+        "received": 3, "inserted": 2, "updated": 1, "unchanged": 0}
+    assert counts(device.sync_contacts([both]))["received"] == 1  # again, in a batch of its own
+    group = batch(chat="iMessage;+;chat9", isGroup=True, participants=["+15551234567", "carla@example.com"],
+                  messages=[message("c1", "hi", sender="+15551234567"),
+                            message("c2", "hey", sender="carla@example.com", sent="2026-11-01T10:01:00Z")])
+    counts(device.sync(group))
+    conv = provider.get("/api/conversations").json()["items"][0]
+    msgs = provider.get(f"/api/conversations/{conv['id']}").json()["messages"]
+    assert [m["senderName"] for m in msgs] == ["Carla (work)", "Carla B."]
+
+
 def test_devices_write_only_into_their_own_provider(make_provider, db):
     ana, bo = make_provider("Ana"), make_provider("Bo")
     ana_mac, bo_mac = ana.pair_device(), bo.pair_device()
