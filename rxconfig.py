@@ -19,6 +19,8 @@ config = rx.Config(
     redis_url=_settings.redis_url,
     telemetry_enabled=False,
     cors_allowed_origins=_settings.allowed_origins,  # not Reflex's default "*"
+    # the page's events see the client's address by the rule the API uses (ratelimit.forwarded_client)
+    trusted_proxy_hops=_settings.convassist_trusted_proxy_hops,
     show_built_with_reflex=False,
     disable_plugins=[SitemapPlugin],
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", gray_color="slate",

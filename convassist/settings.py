@@ -15,6 +15,7 @@
 | ALLOW_SIGNUP                    | dev: true, prod: false   | whether anyone may sign up (else: `python -m convassist create-account`) |
 | CONVASSIST_PUBLIC_URL           | http://localhost:PORT    | the address browsers and Macs use; CORS allows only its origin |
 | CONVASSIST_OPS_TOKEN            | -                        | a secret that unlocks GET /api/health/details for monitoring |
+| CONVASSIST_TRUSTED_PROXY_HOPS   | 0                        | reverse proxies in front adding X-Forwarded-For (the per-address limits' address) |
 | ML_SERVICE_MODEL_ID             | smollm2-135m-instruct    | a model registry id (ml/registry.py)                 |
 | ML_SERVICE_MODEL_PATH           | -                        | a GGUF file; overrides the registry                  |
 | ML_SERVICE_GPU_LAYERS           | -1                       | layers offloaded to a GPU (-1 all, 0 none)           |
@@ -96,6 +97,9 @@ class Settings(BaseSettings):
     jwt_expires_in: timedelta = timedelta(days=7)
     allow_signup: bool | None = None
     convassist_public_url: str | None = None
+    # reverse proxies in front that append the client's address to X-Forwarded-For (0: none, the header is
+    # ignored: anyone could write it); behind one proxy and set to 0, every client counts as the proxy
+    convassist_trusted_proxy_hops: int = Field(0, ge=0, le=5)
     convassist_ops_token: str | None = Field(default=None, min_length=32)
 
     ml_service_model_id: str = "smollm2-135m-instruct"

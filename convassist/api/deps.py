@@ -14,6 +14,8 @@ from convassist.db import get_engine
 from convassist.models import Device, Provider
 from convassist.services import accounts, devices
 from convassist.services.errors import Unauthorized
+from convassist.services.ratelimit import forwarded_client
+from convassist.settings import get_settings
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -65,8 +67,10 @@ CurrentDevice = Annotated[Device, Depends(current_device)]
 
 
 def client_address(request: Request) -> str:
-    """The peer's address (limits are counted per address; put a proxy's real-IP handling in front)."""
-    return request.client.host if request.client else "unknown"
+    """The client's address, limits are counted by (behind CONVASSIST_TRUSTED_PROXY_HOPS proxies: the one
+    they forwarded, services.ratelimit.forwarded_client)."""
+    return forwarded_client(request.client.host if request.client else "unknown",
+                            request.headers.get("x-forwarded-for", ""), get_settings().convassist_trusted_proxy_hops)
 
 
 ClientAddress = Annotated[str, Depends(client_address)]

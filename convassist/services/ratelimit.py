@@ -56,6 +56,14 @@ class TooManyAttempts(DomainError):
     status = 429
 
 
+def forwarded_client(peer: str, forwarded_for: str, trusted_hops: int) -> str:
+    """The client's address behind `trusted_hops` reverse proxies, each appending the address it saw to
+    X-Forwarded-For: the address the farthest trusted one saw (Reflex's rule for the page's events,
+    rx.Config.trusted_proxy_hops). Without trusted proxies, or with fewer addresses than proxies, the peer."""
+    forwarded = [ip.strip() for ip in forwarded_for.split(",") if ip.strip()]
+    return forwarded[-trusted_hops] if trusted_hops and len(forwarded) >= trusted_hops else peer
+
+
 def _key(limit: Limit, key: str) -> str:
     return f"{KEY_PREFIX}{limit.bucket}:{network_of(key) if limit.per_address else key}"
 

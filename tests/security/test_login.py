@@ -204,3 +204,24 @@ def test_addresses_of_one_ipv6_network_share_one_budget(api, redis_server):
                            client="2001:db8:ffff:2::1")
         except accounts.Unauthorized:
             pass
+
+
+def test_behind_a_trusted_proxy_clients_count_by_the_address_it_forwards(api, settings_env):
+    """Behind a proxy every connection comes from the proxy: with CONVASSIST_TRUSTED_PROXY_HOPS=1 the
+    per-address limits count the address it forwards (one client's limit is not everyone's); without it the
+    header is ignored, so a client cannot write itself a new address on every request."""
+    from convassist.api.routes.health import PUBLIC_CHECKS_PER_ADDRESS
+
+    def checks(forwarded: str, n: int) -> list[int]:
+        return [api.get("/api/health", headers={"X-Forwarded-For": forwarded}).status_code for _ in range(n)]
+
+    allowed = PUBLIC_CHECKS_PER_ADDRESS.count
+    settings_env(CONVASSIST_TRUSTED_PROXY_HOPS="1")
+    first = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    assert 429 not in checks(f"10.9.9.9, {first}", allowed) and checks(first, 1) == [429]
+    assert checks(f"203.0.113.{uuid.uuid4().int % 250 + 1}", 1) != [429]  # another client: its own budget
+
+    settings_env(CONVASSIST_TRUSTED_PROXY_HOPS="0")  # no proxy trusted: the header is only text
+    spoofed = [api.get("/api/health", headers={"X-Forwarded-For": f"192.0.2.{i}"}).status_code
+               for i in range(allowed + 1)]
+    assert spoofed[-1] == 429
