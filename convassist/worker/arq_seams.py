@@ -92,6 +92,12 @@ class WakeableWorker(ReconnectingWorker):
         return self._job_ended
 
     async def _poll_once(self) -> None:
+        engine = self.ctx.get("engine")
+        if engine is not None and not engine.status.loaded:
+            # no model (it failed to load): take no reply job — it could only fail it, while a worker with a
+            # model would serve it; stay registered (the heartbeat goes on), so health says why
+            await asyncio.sleep(self.idle_poll_s or 1.0)
+            return
         await super()._poll_once()
         if self.idle_poll_s <= 0:
             return

@@ -195,3 +195,25 @@ def test_a_stream_into_the_page_ends_when_its_worker_is_gone(db, queue):
     texts, waited = asyncio.run(read_while_served())
     assert texts == ["Sure, "] and waited >= 1.4  # a live worker's stream is read until its end
     assert worker.poll() is None
+
+
+def test_a_worker_whose_model_failed_to_load_takes_no_reply_job(provider, queue, services_env, tmp_path):
+    """Two workers, one of which could not load its model (a broken file): health lists both and says why,
+    and every suggestion is served by the one with a model. Before, the idle broken worker took most jobs
+    (it is always free) and failed them with model_unavailable while the other one was fine."""
+    from tests.conftest import start_worker
+
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF but not really a model")
+    [good] = queue(1)
+    bad = start_worker({**services_env, "ML_SERVICE_QUEUE": queue.name, "ML_SERVICE_HEARTBEAT_SECONDS": str(HEARTBEAT),
+                        "ML_SERVICE_THREADS": "1", "ML_SERVICE_MODEL_PATH": str(broken)})
+    try:
+        workers = {w["pid"]: w for w in provider.get("/api/health/details").json()["workers"]}
+        assert set(workers) == {good.pid, bad.pid}
+        assert workers[bad.pid]["loaded"] is False and workers[good.pid]["loaded"] is True
+        for i in range(6):
+            generate(provider, f"Can I come in at {i + 1}pm?")  # 200 each, or the assertion says why
+    finally:
+        bad.kill()
+        bad.wait(timeout=20)
