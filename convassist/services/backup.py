@@ -50,9 +50,10 @@ def _connection() -> tuple[list[str], dict[str, str]]:
     url = make_url(get_settings().resolved_database_url)
     if not url.drivername.startswith("postgresql"):
         raise BackupError("Backups need PostgreSQL (DATABASE_URL); the dev SQLite file can simply be copied.")
-    args = ["--host", url.host or "127.0.0.1", "--port", str(url.port or 5432), "--username", url.username or "",
-            "--dbname", url.database or ""]
-    return args, {"PGPASSWORD": url.password or ""}
+    # the whole URL but its password, as a libpq URI: its options (sslmode, a socket's host) hold too
+    uri = url._replace(drivername="postgresql", password=None,  # (URL.set cannot unset the password)
+                       host=url.host or (None if "host" in url.query else "127.0.0.1"))
+    return ["--dbname", uri.render_as_string(hide_password=False)], {"PGPASSWORD": url.password or ""}
 
 
 def _run(command: list[str], env: dict[str, str]) -> None:
@@ -64,10 +65,22 @@ def _run(command: list[str], env: dict[str, str]) -> None:
 
 
 def backup(directory: Path) -> BackupSummary:
-    """Dump the database and pack the adapters into directory (created; must be empty)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Dump the database and pack the adapters into directory (created; must be empty). Readable by its owner
+    only: it holds every provider's messages and password hashes."""
+    import os
+
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     if any(directory.iterdir()):
         raise BackupError(f"{directory} is not empty; back up into a new directory.")
+    directory.chmod(0o700)
+    mask = os.umask(0o077)  # pg_dump's file and ours: 0600
+    try:
+        return _backup(directory)
+    finally:
+        os.umask(mask)
+
+
+def _backup(directory: Path) -> BackupSummary:
     args, env = _connection()
     _run([_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(directory / DUMP), *args], env)
     adapters = get_settings().convassist_data_dir / "adapters"
@@ -82,15 +95,23 @@ def backup(directory: Path) -> BackupSummary:
 
 
 def restore(directory: Path) -> BackupSummary:
-    """Replace the configured database's contents and the adapters with the backup in directory."""
-    if not (directory / DUMP).exists() or not (directory / ADAPTERS).exists():
-        raise BackupError(f"{directory} holds no ConvAssist backup ({DUMP}, {ADAPTERS}).")
+    """Replace the configured database's contents and the adapters with the backup in directory. A backup
+    that did not finish (no manifest) or whose adapters cannot be read is refused before anything is touched."""
+    if not all((directory / name).exists() for name in (DUMP, ADAPTERS, MANIFEST)):
+        raise BackupError(f"{directory} holds no finished ConvAssist backup ({DUMP}, {ADAPTERS}, {MANIFEST}).")
+    try:  # read the whole archive first: a truncated or damaged one fails here, not after the database
+        with tarfile.open(directory / ADAPTERS, "r:gz") as archive:
+            count = sum(1 for member in archive.getmembers() if member.isfile())
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise BackupError(f"{ADAPTERS} cannot be read ({type(exc).__name__}); nothing was restored.") from None
     args, env = _connection()
     _run([_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction", *args,
           str(directory / DUMP)], env)
     adapters = get_settings().convassist_data_dir / "adapters"
     adapters.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(directory / ADAPTERS, "r:gz") as archive:
-        archive.extractall(adapters, filter="data")  # no absolute paths, links or devices out of the archive
-        count = sum(1 for member in archive.getmembers() if member.isfile())
+    try:
+        with tarfile.open(directory / ADAPTERS, "r:gz") as archive:
+            archive.extractall(adapters, filter="data")  # nothing out of the folder: no absolute paths, devices
+    except (tarfile.TarError, OSError) as exc:
+        raise BackupError(f"the database is restored but the adapters are not ({type(exc).__name__})") from None
     return BackupSummary(directory, (directory / DUMP).stat().st_size, count)

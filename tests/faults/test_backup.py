@@ -52,9 +52,17 @@ def test_backup_then_restore_brings_back_the_database_and_the_adapters(postgres,
     before = counts(url)
     assert before == {"Provider": 1, "Device": 1, "Message": 40}
 
-    saved = convassist(env, "backup", str(tmp_path / "backup"))
+    joiner = "&" if "?" in url else "?"
+    tls = convassist({**env, "DATABASE_URL": url + joiner + "sslmode=require"}, "backup", str(tmp_path / "tls"))
+    assert tls.returncode == 1 and "SSL" in tls.stderr  # the URL's options reach pg_dump (this server has no TLS)
+    url_with_options = url + joiner + "application_name=convassist-backup"
+    saved = convassist({**env, "DATABASE_URL": url_with_options}, "backup", str(tmp_path / "backup"))
     assert saved.returncode == 0, saved.stderr
     assert "1 adapter file(s)" in saved.stdout
+    # every provider's messages and password hashes: the owner's only
+    assert (tmp_path / "backup").stat().st_mode & 0o777 == 0o700
+    assert {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "backup").iterdir()} == {
+        "database.dump": 0o600, "adapters.tar.gz": 0o600, "manifest.json": 0o600}
     assert convassist(env, "backup", str(tmp_path / "backup")).returncode == 1  # never over an old backup
 
     with engine_for(url).begin() as conn:  # the disaster
@@ -69,4 +77,16 @@ def test_backup_then_restore_brings_back_the_database_and_the_adapters(postgres,
     assert counts(url) == before
     assert adapter.read_bytes() == original
     missing = convassist(env, "restore", str(tmp_path / "nothing-here"))
-    assert missing.returncode == 1 and "holds no ConvAssist backup" in missing.stderr
+    assert missing.returncode == 1 and "holds no finished ConvAssist backup" in missing.stderr
+
+    # a backup whose adapters archive is damaged is refused before the database is touched
+    with engine_for(url).begin() as conn:
+        conn.execute(sa.text("DELETE FROM message WHERE imessage_guid = 'b0'"))
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    for name in ("database.dump", "manifest.json"):
+        (damaged / name).write_bytes((tmp_path / "backup" / name).read_bytes())
+    (damaged / "adapters.tar.gz").write_bytes((tmp_path / "backup" / "adapters.tar.gz").read_bytes()[:200])
+    refused = convassist(env, "restore", str(damaged))
+    assert refused.returncode == 1 and "cannot be read" in refused.stderr and "Traceback" not in refused.stderr
+    assert counts(url)["Message"] == 39  # untouched: the deleted row was not brought back
