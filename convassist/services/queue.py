@@ -117,8 +117,8 @@ async def cached_or_enqueue(function: str, payload: Any, *, job_id: str, cache_k
     - ("busy", b""): the owner already has limits.in_flight generations queued or running;
     - ("queued", job_id): claim_key is now job_id's, job_id counts against the owner's in-flight
       limit (until the worker finishes it, or claim_seconds pass), function(payload) is queued
-      exactly as arq's enqueue_job writes it (job key, queue score, default expiry), and the worker
-      is woken.
+      exactly as arq's enqueue_job writes it (job key, queue score; it expires with the claim), and the
+      worker is woken.
 
     job_id must be new (arq's enqueue_job checks; a fresh uuid needs no check).
     """
@@ -126,7 +126,9 @@ async def cached_or_enqueue(function: str, payload: Any, *, job_id: str, cache_k
     pool = await get_pool()
     if _cached_or_enqueue_script is None:  # sent by its SHA1 (EVALSHA), loaded again if Redis lost it
         _cached_or_enqueue_script = pool.register_script(_CACHED_OR_ENQUEUE)
-    job = job_write(pool, function, payload, job_id)
+    # the job lives as long as its claim: past it nobody waits for the reply (the caller answered worker_timeout
+    # and a new request queues a job of its own), so arq drops it instead of a worker spending a generation on it
+    job = job_write(pool, function, payload, job_id, expires_ms=claim_seconds * 1000)
     outcome, value = await _cached_or_enqueue_script(
         keys=[cache_key or "", claim_key, job.key, pool.default_queue_name,
               wake_key(pool.default_queue_name), limits.rate_key, limits.in_flight_key],
@@ -136,8 +138,8 @@ async def cached_or_enqueue(function: str, payload: Any, *, job_id: str, cache_k
     return outcome.decode(), value
 
 
-# KEYS: a claim, the owner's in-flight jobs. ARGV: the job id.
-_RELEASE_CLAIM = """
+# KEYS: a claim, the owner's in-flight jobs. ARGV: the job id. (Also run by the worker when its job ends.)
+RELEASE_CLAIM = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 redis.call('ZREM', KEYS[2], ARGV[1])
 """
@@ -147,7 +149,7 @@ async def release_claim(claim_key: str, in_flight_key: str, job_id: str) -> None
     """Undo what cached_or_enqueue claimed for job_id (a job whose worker died): the claim, if it is
     still job_id's, and job_id's place among the owner's in-flight jobs."""
     pool = await get_pool()
-    await pool.eval(_RELEASE_CLAIM, 2, claim_key, in_flight_key, job_id)
+    await pool.eval(RELEASE_CLAIM, 2, claim_key, in_flight_key, job_id)
 
 
 async def run_job(function: str, *args: Any, timeout: float = 2.0, **kwargs: Any) -> Any:

@@ -43,11 +43,12 @@ class JobWrite:
     expires_ms: int
 
 
-def job_write(pool: ArqRedis, function: str, payload: Any, job_id: str) -> JobWrite:
+def job_write(pool: ArqRedis, function: str, payload: Any, job_id: str, *, expires_ms: int | None = None) -> JobWrite:
+    """What arq's enqueue_job writes for a job (expiring after expires_ms; arq's default: a day)."""
     enqueued_ms = timestamp_ms()
     return JobWrite(key=job_key_prefix + job_id,
                     body=serialize_job(function, (payload,), {}, None, enqueued_ms, serializer=pool.job_serializer),
-                    enqueued_ms=enqueued_ms, expires_ms=pool.expires_extra_ms)
+                    enqueued_ms=enqueued_ms, expires_ms=expires_ms or pool.expires_extra_ms)
 
 
 class ReconnectingWorker(Worker):

@@ -11,7 +11,7 @@ import time
 from pydantic import ValidationError
 
 from convassist import keys
-from convassist.services import cache
+from convassist.services import cache, queue
 from convassist.worker.contracts import GenerateFailure, GenerateRequest, GenerateResult, Outcome, Suggestion, dump
 from ml.engine import ReplyEngine, on_model_thread, queue_on_model_thread
 from ml.facts import unsupported
@@ -55,16 +55,25 @@ async def generate_reply(ctx: dict, payload: dict) -> dict:
             outcome = GenerateFailure(error="generation_failed", message="The model could not make a reply; try again.")
     result = dump(outcome)
     pipe = redis.pipeline(transaction=False)  # one round trip for the bookkeeping
-    if request is not None and request.cache_key:
-        if isinstance(outcome, GenerateResult) and ctx["settings"].ml_service_redis_enabled:
-            cache.store(pipe, request.cache_key, result, ctx["settings"].ml_service_redis_cache_ttl)
-        pipe.delete(keys.claim_key(request.cache_key))
+    if request is not None and request.cache_key and isinstance(outcome, GenerateResult) \
+            and ctx["settings"].ml_service_redis_enabled:
+        cache.store(pipe, request.cache_key, result, ctx["settings"].ml_service_redis_cache_ttl)
     pipe.xadd(stream, {"done": "1", "result": json.dumps(result)}, maxlen=512)
     pipe.expire(stream, STREAM_TTL)
-    if request is not None and request.in_flight_key:  # the owner's count of generations under way
-        pipe.zrem(request.in_flight_key, job_id)
+    if request is not None:  # the claim, if still this job's (a newer job may hold it), and the owner's count
+        pipe.eval(queue.RELEASE_CLAIM, 2, keys.claim_key(request.cache_key) if request.cache_key else "",
+                  request.in_flight_key or "", job_id)
     await pipe.execute()
     return result
+
+
+async def stream_text(redis, stream: str, text: str) -> None:
+    """The reply so far, to the job's stream, which expires again with each write: a generation that goes on
+    after arq gave up on its job (timed out) must not leave reply text in Redis for good."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.xadd(stream, {"text": text}, maxlen=512)
+        pipe.expire(stream, STREAM_TTL)
+        await pipe.execute()
 
 
 _keeping: set[asyncio.Future] = set()  # saves of conversation state in flight (kept alive until done)
@@ -91,7 +100,7 @@ async def _generate(ctx: dict, request: GenerateRequest) -> Outcome:
     stream = keys.stream_key(job_id)
 
     def on_text(text: str) -> None:  # from the model thread: hand the write to the event loop
-        asyncio.run_coroutine_threadsafe(redis.xadd(stream, {"text": text}, maxlen=512), loop)
+        asyncio.run_coroutine_threadsafe(stream_text(redis, stream, text), loop)
 
     adapter = request.adapter
     try:

@@ -180,6 +180,7 @@ async def test_cached_or_enqueue_answers_joins_or_queues_a_real_arq_job(db, sett
         assert await queue.job_handle("j1", pool, pool.default_queue_name).status() == JobStatus.queued
         assert await pool.lrange(keys.wake_key(pool.default_queue_name), 0, -1) == [b"1"]
         assert 0 < await pool.ttl("k:claim") <= 30
+        assert 0 < await pool.pttl("arq:job:j1") <= 30_000  # nobody waits past the claim: arq drops the job then
 
         await pool.set("k:cache", b'{"response": "hi"}')
         await pool.script_flush()  # Redis restarted without its scripts: loaded again
@@ -306,6 +307,12 @@ def test_a_job_whose_generation_fails_unexpectedly_still_answers_and_releases_it
                                       request.model_dump(mode="json", by_alias=True))
         entries = await redis.xrange(keys.stream_key("job-x"))
         left = (await redis.exists(keys.claim_key("k")), await redis.zcard("inflight-test"))
+        # a job that ends after its claim expired and a newer job took it leaves the newer job's claim alone
+        await redis.set(keys.claim_key("k2"), "job-newer")
+        await generate_reply({"redis": redis, "job_id": "job-older", "engine": Broken(), "worker_id": "w",
+                              "settings": worker_main.get_settings()},
+                             request.model_copy(update={"cache_key": "k2"}).model_dump(mode="json", by_alias=True))
+        assert await redis.get(keys.claim_key("k2")) == b"job-newer"
         await redis.aclose()
         return result, entries, left
 
@@ -368,3 +375,21 @@ def test_the_sweep_fails_only_training_jobs_nothing_will_finish(db, redis_server
         found = {str(j.id): j for j in session.query(TrainingJob).where(TrainingJob.id.in_(ids))}
         assert [found[i].status for i in ids] == ["training", "failed", "queued", "failed", "queued"]
         assert found[killed].error == training.LOST["training"] and found[dropped].error == training.LOST["queued"]
+
+
+def test_reply_text_streamed_after_its_stream_expired_expires_again(redis_server):
+    """A generation arq gave up on (timed out) goes on writing on the model thread: each write sets the
+    stream's expiry again, so no reply text stays in Redis for good."""
+    import redis.asyncio as aioredis
+
+    from convassist.worker.replies import STREAM_TTL, stream_text
+
+    async def scenario():
+        redis = aioredis.from_url(redis_server.url)
+        await redis.delete("convassist:stream:late")  # expired already
+        await stream_text(redis, "convassist:stream:late", "Sure, see you")
+        ttl = await redis.ttl("convassist:stream:late")
+        await redis.aclose()
+        return ttl
+
+    assert 0 < asyncio.run(scenario()) <= STREAM_TTL
