@@ -152,6 +152,12 @@ def _cache_key(request: ReplyRequest, model: WorkerModel) -> str:
                            params=request.params.model_dump(), count=request.count)
 
 
+def _owner(provider_id: uuid.UUID, ahead: bool) -> str:
+    """Whose generation budget a request counts against: the provider's, or their budget for suggestions
+    computed ahead."""
+    return str(provider_id) + (":ahead" if ahead else "")
+
+
 async def start_generation(request: ReplyRequest, model: WorkerModel, *,
                            stream: bool = False) -> tuple[str | None, GenerateResult | None, str]:
     """Answer from the cache, or join the identical generation in flight, or enqueue one on the worker
@@ -161,7 +167,7 @@ async def start_generation(request: ReplyRequest, model: WorkerModel, *,
     """
     key = _cache_key(request, model)
     settings = get_settings()
-    owner = str(request.provider_id) + (":ahead" if request.ahead else "")
+    owner = _owner(request.provider_id, request.ahead)
     limits = queue.OwnerLimits(rate_key=ratelimit.KEY_PREFIX + "generate:" + owner,
                                rate=settings.ml_service_ahead_per_minute if request.ahead
                                else settings.ml_service_generations_per_minute, window=60,
@@ -229,7 +235,7 @@ async def _job_result(job_id: str, timeout: float | None) -> Outcome | None:
                                message=f"Generation failed in the worker ({type(exc).__name__}).")
 
 
-async def _job_outcome(job_id: str, cache_key: str, provider_id: uuid.UUID) -> Outcome:
+async def _job_outcome(job_id: str, cache_key: str, in_flight_key: str) -> Outcome:
     """The worker's result, or a GenerateFailure saying why there is none. A job whose worker died
     gives up its claims, so that asking again queues a new job instead of joining the dead one."""
     try:
@@ -237,8 +243,7 @@ async def _job_outcome(job_id: str, cache_key: str, provider_id: uuid.UUID) -> O
     except Unavailable as exc:
         if exc.code == "worker_unavailable":
             try:
-                await queue.release_claim(keys.claim_key(cache_key), keys.in_flight_jobs_key(str(provider_id)),
-                                          job_id)
+                await queue.release_claim(keys.claim_key(cache_key), in_flight_key, job_id)
             except (OSError, RedisError):
                 pass  # Redis is gone too: the claims expire with it (claim_seconds)
         return GenerateFailure(error=exc.code, message=exc.message)
@@ -339,11 +344,11 @@ def _store_result(response_id: uuid.UUID, fields: dict[str, Any]) -> GeneratedRe
 
 
 async def _finish(response_id: uuid.UUID, job_id: str, cache_key: str,
-                  provider_id: uuid.UUID) -> tuple[GeneratedResponse, Outcome]:
+                  in_flight_key: str) -> tuple[GeneratedResponse, Outcome]:
     """Wait for the job's outcome and store it on the response: how every generated response is
     completed, whether its caller waits (200) or not (202, the UI). A response whose waiter went away
     with its app process is completed by the next reader (get_response)."""
-    outcome = await _job_outcome(job_id, cache_key, provider_id)
+    outcome = await _job_outcome(job_id, cache_key, in_flight_key)
     row = await asyncio.to_thread(_store_result, response_id, _result_fields(outcome, cached=False))
     return row, outcome
 
@@ -415,10 +420,11 @@ async def generate_for_message(provider_id: uuid.UUID, message_id: uuid.UUID, *,
     if hit is not None:
         return response_view(row)
 
+    flying = keys.in_flight_jobs_key(_owner(provider_id, ahead))  # an ahead job's is its ahead budget's
     if background:
-        _in_background(_finish(row.id, job_id, key, provider_id))
+        _in_background(_finish(row.id, job_id, key, flying))
         return response_view(row)
-    row, outcome = await _finish(row.id, job_id, key, provider_id)
+    row, outcome = await _finish(row.id, job_id, key, flying)
     if isinstance(outcome, GenerateFailure):  # stored as failed; the caller gets a clear error, never an empty reply
         log.info("generation failed response=%s code=%s", row.id, outcome.error)
         raise DomainError(outcome.message, code=outcome.error, status=outcome.http_status)
@@ -593,7 +599,7 @@ async def generate_from_prompt(provider_id: uuid.UUID, prompt: str, *, max_token
         return MLJobCreated(job_id=job_id)
     if cached is not None:
         return cached
-    result = await _job_outcome(job_id, key, provider_id)
+    result = await _job_outcome(job_id, key, keys.in_flight_jobs_key(_owner(provider_id, False)))
     if isinstance(result, GenerateFailure):
         raise DomainError(result.message, code=result.error, status=result.http_status)
     return MLAnswer.of(result, cached=False)

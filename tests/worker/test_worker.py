@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import uuid
 
 import pytest
 import redis as redis_py
@@ -393,3 +394,26 @@ def test_reply_text_streamed_after_its_stream_expired_expires_again(redis_server
         return ttl
 
     assert 0 < asyncio.run(scenario()) <= STREAM_TTL
+
+
+@pytest.mark.asyncio
+async def test_a_job_whose_worker_is_gone_gives_back_the_budget_it_was_counted_in(db, settings_env):
+    """A suggestion computed ahead counts in the provider's ahead budget (one at a time): when its worker is
+    gone, that budget's place is given back (before, the provider's other budget was, and ahead work for them
+    stalled until the place expired)."""
+    from convassist.services import queue, responses
+
+    settings_env(ML_SERVICE_QUEUE="queue-nobody-serves")  # no worker: the job's worker is gone
+    provider = uuid.uuid4()
+    ahead, clicks = (keys.in_flight_jobs_key(responses._owner(provider, flag)) for flag in (True, False))
+    pool = await queue.get_pool()
+    try:
+        await pool.set(keys.claim_key("k-ahead"), "gen:gone")
+        await pool.zadd(ahead, {"gen:gone": 1})
+        await pool.zadd(clicks, {"gen:other": 1})
+        outcome = await responses._job_outcome("gen:gone", "k-ahead", ahead)
+        assert outcome.error == "worker_unavailable"
+        assert await pool.zcard(ahead) == 0 and await pool.zcard(clicks) == 1
+        assert await pool.exists(keys.claim_key("k-ahead")) == 0
+    finally:
+        await queue.close_pools()
