@@ -460,15 +460,51 @@ async def get_response(provider_id: uuid.UUID, response_id: uuid.UUID) -> Respon
 
     row = await asyncio.to_thread(load)
     if row.status == "generating" and row.job_id:
-        try:
-            result = await job_result(row.job_id, timeout=None)
-        except Unavailable:
-            result = None
-        if result is None and utcnow() - as_utc(row.created_at) > timedelta(seconds=GENERATION_TIMEOUT + 30):
-            result = GenerateFailure(error="worker_timeout", message="No reply came; try again.")
-        if result is not None:
-            row = await asyncio.to_thread(_store_result, row.id, _result_fields(result, cached=False))
+        row = await _settle(row.id, row.job_id, as_utc(row.created_at))
     return response_view(row)
+
+
+ABANDONED_AFTER = timedelta(seconds=GENERATION_TIMEOUT + 30)  # no waiter is left for a row generating longer
+
+
+async def _settle(response_id: uuid.UUID, job_id: str, created_at: datetime) -> GeneratedResponse | None:
+    """Complete a row still `generating` from its job's outcome, if one came; past ABANDONED_AFTER, with
+    none, mark it failed. Returns the row as it is then (None: it is gone)."""
+    try:
+        result = await job_result(job_id, timeout=None)
+    except Unavailable:
+        result = None
+    if result is None and utcnow() - created_at > ABANDONED_AFTER:
+        result = GenerateFailure(error="worker_timeout", message="No reply came; try again.")
+    if result is None:
+        return await asyncio.to_thread(_row, response_id)
+    return await asyncio.to_thread(_store_result, response_id, _result_fields(result, cached=False))
+
+
+def _row(response_id: uuid.UUID) -> GeneratedResponse | None:
+    with session_scope() as session:
+        return session.get(GeneratedResponse, response_id)
+
+
+async def settle_abandoned(limit: int = 100) -> int:
+    """Rows still `generating` past ABANDONED_AFTER, whose waiter went away — its app process died, an API
+    client never polled its 202, a worker stopped while computing suggestions ahead (nobody ever reads
+    those with get_response, and the page shows only finished rows): completed from their job's outcome
+    (the suggestions computed ahead then show), else failed. Run by every worker's sweep; returns how many
+    it settled."""
+    def stale():
+        with session_scope() as session:
+            return session.execute(
+                sa.select(GeneratedResponse.id, GeneratedResponse.job_id, GeneratedResponse.created_at)
+                .where(GeneratedResponse.status == "generating", GeneratedResponse.job_id.is_not(None),
+                       GeneratedResponse.created_at < utcnow() - ABANDONED_AFTER)
+                .order_by(GeneratedResponse.created_at).limit(limit)).all()
+
+    settled = 0
+    for response_id, job_id, created_at in await asyncio.to_thread(stale):
+        row = await _settle(response_id, job_id, as_utc(created_at))
+        settled += row is not None and row.status != "generating"
+    return settled
 
 
 def latest_for_message(session: Session, provider_id: uuid.UUID, message_id: uuid.UUID) -> ResponsePublic | None:

@@ -119,14 +119,20 @@ async def sweep_lost_jobs(ctx: dict) -> int:
 
 async def _sweeping(ctx: dict) -> None:
     """Every TTL of a heartbeat, on every worker: a training job whose worker was killed is failed within
-    about two TTLs, by whichever worker is still up (none needs to restart); a running one is left alone."""
+    about two TTLs, by whichever worker is still up (none needs to restart); a running one is left alone.
+    Suggestions nobody waits for any more are settled too (services.responses.settle_abandoned)."""
+    from convassist.services import responses
+
     while True:
         try:
             failed = await sweep_lost_jobs(ctx)
             if failed:
                 log.warning("marked %d lost training job(s) failed", failed)
+            settled = await responses.settle_abandoned()
+            if settled:
+                log.info("settled %d abandoned suggestion(s)", settled)
         except Exception as exc:  # Redis or the database away, or anything else: the next sweep tries again
-            log.warning("looking for lost training jobs failed: %s", type(exc).__name__)
+            log.warning("sweeping failed: %s", type(exc).__name__)
         await asyncio.sleep(ctx["settings"].ml_service_heartbeat_seconds * TTL_HEARTBEATS)
 
 

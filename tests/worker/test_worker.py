@@ -417,3 +417,45 @@ async def test_a_job_whose_worker_is_gone_gives_back_the_budget_it_was_counted_i
         assert await pool.exists(keys.claim_key("k-ahead")) == 0
     finally:
         await queue.close_pools()
+
+
+@pytest.mark.asyncio
+async def test_suggestions_nobody_waits_for_are_settled_by_the_sweep(db, settings_env):
+    """A row still `generating` whose waiter is gone (its app process died; a worker stopped while computing
+    suggestions ahead, which nobody polls): the sweep completes it from its job's result, so the page shows
+    the suggestions; one whose job left nothing is failed; a fresh one is left to its waiter."""
+    from datetime import timedelta
+
+    from convassist.db import session_scope
+    from convassist.models import GeneratedResponse, utcnow
+    from convassist.services import queue, responses
+    from convassist.worker.contracts import GenerateResult, Suggestion, dump
+    from tests.services.test_domain_rules import make_provider
+
+    with session_scope() as session:
+        provider_id, message_id = make_provider(session, "Settle")
+    old, now = utcnow() - timedelta(minutes=10), utcnow()
+    ids = {}
+    with session_scope() as session:
+        for name, created in (("done", old), ("nothing", old), ("fresh", now)):
+            row = GeneratedResponse(provider_id=provider_id, message_id=message_id, prompt="Them: hi\nMe:",
+                                    params={}, job_id=f"gen:{name}-{uuid.uuid4().hex[:6]}", status="generating",
+                                    created_at=created)
+            session.add(row)
+            session.flush()
+            ids[name] = (row.id, row.job_id)
+    result = GenerateResult(response="Yes, Friday works!", confidence=0.8, model_version="m", prompt="Them: hi\nMe:",
+                            tokens=5, generation_ms=10.0,
+                            suggestions=[Suggestion(text="Yes, Friday works!", confidence=0.8)])
+    pool = await queue.get_pool()
+    try:
+        await pool.xadd(keys.stream_key(ids["done"][1]), {"done": "1", "result": json.dumps(dump(result))})
+        assert await responses.settle_abandoned() == 2
+    finally:
+        await queue.close_pools()
+    with session_scope() as session:
+        rows = {name: session.get(GeneratedResponse, ids[name][0]) for name in ids}
+        latest = responses.latest_for_message(session, provider_id, message_id)
+    assert rows["done"].status == "completed" and rows["done"].suggestions[0]["text"] == "Yes, Friday works!"
+    assert rows["nothing"].status == "failed" and rows["fresh"].status == "generating"
+    assert latest is not None and latest.response == "Yes, Friday works!"  # what the conversation shows
