@@ -9,6 +9,7 @@ import logging
 import time
 
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from convassist import keys
 from convassist.services import cache, queue
@@ -19,6 +20,7 @@ from ml.prompt import BASE_STOPS, Turn
 from ml.suggestions import PromptTooLong, run_generation
 
 log = logging.getLogger("convassist.worker.replies")
+BOOKKEEPING_TRIES = 5
 
 STREAM_TTL = 300  # seconds a job's stream is kept after its last entry
 
@@ -54,16 +56,30 @@ async def generate_reply(ctx: dict, payload: dict) -> dict:
             log.error("reply job=%s failed: %s", job_id, type(exc).__name__)  # the type only: no text
             outcome = GenerateFailure(error="generation_failed", message="The model could not make a reply; try again.")
     result = dump(outcome)
-    pipe = redis.pipeline(transaction=False)  # one round trip for the bookkeeping
-    if request is not None and request.cache_key and isinstance(outcome, GenerateResult) \
-            and ctx["settings"].ml_service_redis_enabled:
-        cache.store(pipe, request.cache_key, result, ctx["settings"].ml_service_redis_cache_ttl)
-    pipe.xadd(stream, {"done": "1", "result": json.dumps(result)}, maxlen=512)
-    pipe.expire(stream, STREAM_TTL)
-    if request is not None:  # the claim, if still this job's (a newer job may hold it), and the owner's count
-        pipe.eval(queue.RELEASE_CLAIM, 2, keys.claim_key(request.cache_key) if request.cache_key else "",
-                  request.in_flight_key or "", job_id)
-    await pipe.execute()
+
+    def bookkeeping(pipe) -> None:  # one round trip
+        if request is not None and request.cache_key and isinstance(outcome, GenerateResult) \
+                and ctx["settings"].ml_service_redis_enabled:
+            cache.store(pipe, request.cache_key, result, ctx["settings"].ml_service_redis_cache_ttl)
+        pipe.xadd(stream, {"done": "1", "result": json.dumps(result)}, maxlen=512)
+        pipe.expire(stream, STREAM_TTL)
+        if request is not None:  # the claim, if still this job's (a newer job may hold it), and the owner's count
+            pipe.eval(queue.RELEASE_CLAIM, 2, keys.claim_key(request.cache_key) if request.cache_key else "",
+                      request.in_flight_key or "", job_id)
+
+    # a Redis blip just now would lose the reply (its waiter would wait out its timeout): a few tries, about
+    # 6 s in all; the writes are idempotent but for the stream's "done" entry, which the waiter reads once
+    for attempt in range(BOOKKEEPING_TRIES):
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                bookkeeping(pipe)
+                await pipe.execute()
+            break
+        except (OSError, RedisError) as exc:
+            if attempt == BOOKKEEPING_TRIES - 1:
+                raise
+            log.warning("reply job=%s bookkeeping failed (%s); trying again", job_id, type(exc).__name__)
+            await asyncio.sleep(0.2 * 2 ** attempt)
     return result
 
 

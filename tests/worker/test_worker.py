@@ -459,3 +459,39 @@ async def test_suggestions_nobody_waits_for_are_settled_by_the_sweep(db, setting
     assert rows["done"].status == "completed" and rows["done"].suggestions[0]["text"] == "Yes, Friday works!"
     assert rows["nothing"].status == "failed" and rows["fresh"].status == "generating"
     assert latest is not None and latest.response == "Yes, Friday works!"  # what the conversation shows
+
+
+def test_a_redis_blip_as_a_job_ends_does_not_lose_its_reply(redis_server, monkeypatch):
+    """Redis refuses the job's last writes once (restarting): they are tried again, so the reply reaches the
+    caller waiting on the stream instead of it waiting out its timeout."""
+    import redis.asyncio as aioredis
+
+    from convassist.worker.contracts import GenerateRequest
+    from convassist.worker.replies import generate_reply
+    from ml.params import GenerationParams
+
+    executes = []
+    real = aioredis.client.Pipeline.execute
+
+    async def blip(self, *args, **kwargs):
+        executes.append(1)
+        if len(executes) == 2:  # the first is the stream's "worker" entry; the second the bookkeeping
+            raise redis_py.exceptions.ConnectionError("Redis is restarting")
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(aioredis.client.Pipeline, "execute", blip)
+
+    async def scenario():
+        redis = aioredis.from_url(redis_server.url)
+        request = GenerateRequest(turns=[["Them", "Is Friday free?"]], params=GenerationParams(), cache_key="k-blip")
+        result = await generate_reply({"redis": redis, "job_id": "job-blip", "engine": FakeEngine("Friday works!"),
+                                       "worker_id": "w", "settings": worker_main.get_settings()},
+                                      request.model_dump(mode="json", by_alias=True))
+        entries = await redis.xrange(keys.stream_key("job-blip"))
+        await redis.aclose()
+        return result, entries
+
+    result, entries = asyncio.run(scenario())
+    assert result["response"] == "Friday works!" and len(executes) >= 3
+    done = [e for _, e in entries if b"done" in e]
+    assert done and json.loads(done[0][b"result"])["response"] == "Friday works!"
