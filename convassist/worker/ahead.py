@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 
+from arq.constants import job_key_prefix
 from redis.exceptions import RedisError
 
 from convassist import keys
@@ -21,18 +22,33 @@ log = logging.getLogger("convassist.worker.ahead")
 IDLE_CHECK = 0.2  # seconds between looks at the replies queue while it is busy
 WAIT = 5  # seconds a worker blocks for a noted conversation before looking again
 
+# KEYS: the replies queue. ARGV: arq's job key prefix. 1 if any queued job still exists (a job whose worker
+# was killed stays in the queue until arq's in-progress key runs out, ~5 min, but its job key expires with
+# its claim: it is work for nobody and must not hold back suggestions computed ahead).
+_BUSY = """
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, 99)) do
+  if redis.call('EXISTS', ARGV[1] .. id) == 1 then return 1 end
+end
+return 0
+"""
+
+
+async def busy(redis, queue_name: str) -> bool:
+    """Whether the replies queue holds a job someone may still wait for (queued, or running)."""
+    return bool(await redis.eval(_BUSY, 1, queue_name, job_key_prefix))
+
 
 async def run(ctx: dict) -> None:
     redis, queue_name = ctx["redis"], ctx["queue_name"]
     while True:
         try:
-            if await redis.zcard(queue_name):  # user-facing work first, on every worker
+            if await busy(redis, queue_name):  # user-facing work first, on every worker
                 await asyncio.sleep(IDLE_CHECK)
                 continue
             item = await redis.bzpopmax(keys.ahead_key(queue_name), timeout=WAIT)
             if not item:
                 continue
-            if await redis.zcard(queue_name):  # a click came while we waited: it goes first
+            if await busy(redis, queue_name):  # a click came while we waited: it goes first
                 await redis.zadd(keys.ahead_key(queue_name), {item[1]: item[2]}, nx=True)
                 continue
             provider_id, conversation_id = ahead.parse_member(item[1])

@@ -495,3 +495,26 @@ def test_a_redis_blip_as_a_job_ends_does_not_lose_its_reply(redis_server, monkey
     assert result["response"] == "Friday works!" and len(executes) >= 3
     done = [e for _, e in entries if b"done" in e]
     assert done and json.loads(done[0][b"result"])["response"] == "Friday works!"
+
+
+def test_a_dead_job_left_in_the_queue_does_not_hold_back_suggestions_ahead(redis_server):
+    """The ahead loop waits while the replies queue holds work someone may wait for; a job whose worker was
+    killed stays in arq's queue for minutes, but its job key has expired with its claim: it does not count."""
+    import redis.asyncio as aioredis
+    from arq.constants import job_key_prefix
+
+    from convassist.worker.ahead import busy
+
+    async def scenario():
+        redis = aioredis.from_url(redis_server.url)
+        await redis.delete("q-ahead")
+        empty = await busy(redis, "q-ahead")
+        await redis.zadd("q-ahead", {"gen:dead": 1})  # its job key is gone
+        dead_only = await busy(redis, "q-ahead")
+        await redis.zadd("q-ahead", {"gen:live": 2})
+        await redis.set(job_key_prefix + "gen:live", b"job", ex=30)
+        live = await busy(redis, "q-ahead")
+        await redis.aclose()
+        return empty, dead_only, live
+
+    assert asyncio.run(scenario()) == (False, False, True)
