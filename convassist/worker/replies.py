@@ -67,8 +67,8 @@ async def generate_reply(ctx: dict, payload: dict) -> dict:
             pipe.eval(queue.RELEASE_CLAIM, 2, keys.claim_key(request.cache_key) if request.cache_key else "",
                       request.in_flight_key or "", job_id)
 
-    # a Redis blip just now would lose the reply (its waiter would wait out its timeout): a few tries, about
-    # 6 s in all; the writes are idempotent but for the stream's "done" entry, which the waiter reads once
+    # a Redis blip just now would lose the reply (its waiter would wait out its timeout): a few tries, 3 s of
+    # pauses in all; the writes are idempotent but for the stream's "done" entry, which the waiter reads once
     for attempt in range(BOOKKEEPING_TRIES):
         try:
             async with redis.pipeline(transaction=False) as pipe:
