@@ -460,7 +460,7 @@ async def get_response(provider_id: uuid.UUID, response_id: uuid.UUID) -> Respon
 
     row = await asyncio.to_thread(load)
     if row.status == "generating" and row.job_id:
-        row = await _settle(row.id, row.job_id, as_utc(row.created_at))
+        row = await _settle(row.id, row.job_id, as_utc(row.created_at)) or row
     return response_view(row)
 
 
@@ -469,7 +469,7 @@ ABANDONED_AFTER = timedelta(seconds=GENERATION_TIMEOUT + 30)  # no waiter is lef
 
 async def _settle(response_id: uuid.UUID, job_id: str, created_at: datetime) -> GeneratedResponse | None:
     """Complete a row still `generating` from its job's outcome, if one came; past ABANDONED_AFTER, with
-    none, mark it failed. Returns the row as it is then (None: it is gone)."""
+    none, mark it failed. Returns the row as stored then; None while its job may still answer."""
     try:
         result = await job_result(job_id, timeout=None)
     except Unavailable:
@@ -477,13 +477,8 @@ async def _settle(response_id: uuid.UUID, job_id: str, created_at: datetime) -> 
     if result is None and utcnow() - created_at > ABANDONED_AFTER:
         result = GenerateFailure(error="worker_timeout", message="No reply came; try again.")
     if result is None:
-        return await asyncio.to_thread(_row, response_id)
+        return None
     return await asyncio.to_thread(_store_result, response_id, _result_fields(result, cached=False))
-
-
-def _row(response_id: uuid.UUID) -> GeneratedResponse | None:
-    with session_scope() as session:
-        return session.get(GeneratedResponse, response_id)
 
 
 async def settle_abandoned(limit: int = 100) -> int:

@@ -60,7 +60,7 @@ async def train_adapter(ctx: dict, job_id: str) -> dict:
 
     interval = get_settings().ml_service_heartbeat_seconds
     alive = keys.trainer_key(job_id)
-    await ctx["redis"].set(alive, os.getpid(), ex=interval * TTL_HEARTBEATS)  # before the child marks it training
+    await _mark_alive(ctx["redis"], alive, interval)  # before the child marks the job training
     keeper = asyncio.create_task(_keep(ctx["redis"], alive, interval))
     try:
         process = await asyncio.create_subprocess_exec(sys.executable, "-m", "convassist.worker.training", job_id,
@@ -82,12 +82,17 @@ async def train_adapter(ctx: dict, job_id: str) -> dict:
     return {"exitCode": code}
 
 
+async def _mark_alive(redis, key: str, interval: int) -> None:
+    """A key that says this worker is at something, gone TTL_HEARTBEATS heartbeats after its last refresh."""
+    await redis.set(key, os.getpid(), ex=interval * TTL_HEARTBEATS)
+
+
 async def _keep(redis, key: str, interval: int) -> None:
-    """Refresh a key that says something is alive, every heartbeat, until cancelled (Redis away: next time)."""
+    """Refresh _mark_alive's key every heartbeat until cancelled (Redis away: next time)."""
     while True:
         await asyncio.sleep(interval)
         with contextlib.suppress(OSError, RedisError):
-            await redis.set(key, os.getpid(), ex=interval * TTL_HEARTBEATS)
+            await _mark_alive(redis, key, interval)
 
 
 async def _lost(redis, jobs, now: float) -> set[str]:
