@@ -14,6 +14,10 @@ from typing import Dict, List, Set
 log = logging.getLogger(__name__)
 
 DEFAULT_ROOT = Path("~/Library/Application Support/AddressBook").expanduser()
+# the server's limits (convassist/services/contacts.py): longer values are cut, never refused pass after pass
+MAX_PHONE = 50
+MAX_EMAIL = 320
+MAX_NAME = 300
 
 
 def addressbook_files(root: Path = DEFAULT_ROOT) -> List[Path]:
@@ -25,8 +29,8 @@ def addressbook_files(root: Path = DEFAULT_ROOT) -> List[Path]:
 
 
 def _name(first, last, org) -> str:
-    name = " ".join(part for part in (first, last) if part)
-    return name or org or ""
+    name = " ".join(part.strip() for part in (first, last) if part and part.strip())
+    return (name or (org or "").strip())[:MAX_NAME]
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> Set[str]:
@@ -40,7 +44,8 @@ def _select(conn: sqlite3.Connection, table: str, columns: List[str]) -> str:
 
 
 def read_contacts(root: Path = DEFAULT_ROOT) -> List[Dict]:
-    """One entry per phone number and per email, in the server's format."""
+    """One entry per phone number and per email, in the server's format, cut to the server's limits; a
+    phone field without a digit ("N/A", "ask at the desk") is no number and is left out."""
     contacts: List[Dict] = []
     seen = set()
     for path in addressbook_files(root):
@@ -53,10 +58,12 @@ def read_contacts(root: Path = DEFAULT_ROOT) -> List[Dict]:
             names = {pk: _name(first, last, org) for pk, first, last, org in conn.execute(
                 _select(conn, "ZABCDRECORD", ["Z_PK", "ZFIRSTNAME", "ZLASTNAME", "ZORGANIZATION"]))}
             for owner, number in conn.execute(_select(conn, "ZABCDPHONENUMBER", ["ZOWNER", "ZFULLNUMBER"])):
-                if names.get(owner) and number and ("p", number) not in seen:
+                number = (number or "").strip()[:MAX_PHONE]
+                if names.get(owner) and any(ch.isdigit() for ch in number) and ("p", number) not in seen:
                     seen.add(("p", number))
                     contacts.append({"phoneNumber": number, "displayName": names[owner]})
             for owner, address in conn.execute(_select(conn, "ZABCDEMAILADDRESS", ["ZOWNER", "ZADDRESS"])):
+                address = (address or "").strip()[:MAX_EMAIL]
                 if names.get(owner) and address and ("e", address.lower()) not in seen:
                     seen.add(("e", address.lower()))
                     contacts.append({"email": address, "displayName": names[owner]})

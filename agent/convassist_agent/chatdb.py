@@ -188,7 +188,9 @@ class ChatDB:
         changes = [f"COALESCE(m.{c}, 0)" for c in ("date_edited", "date_retracted") if c in self.columns]
         where = "m.ROWID > ?"
         params: list = [after_rowid]
-        if changes and changed_after:  # the look-back: edits and unsends of messages already sent
+        # the look-back: edits and unsends of messages already sent (after a first sync with no edit in it,
+        # changed_after is 0: every row edited since is found, and none was before)
+        if changes:
             where = f"(m.ROWID > ? OR MAX({', '.join(changes + ['0'])}) > ?)"
             params.append(changed_after)
         sql = f"""

@@ -174,7 +174,12 @@ def sync_pass(state: store.AgentState, client: Client, chat_db: Path, contacts_r
         except (sqlite3.Error, OSError) as exc:
             log.warning("contacts skipped this pass: %s", type(exc).__name__)
         else:
-            sync_contacts(contacts, client, state)
+            try:
+                sync_contacts(contacts, client, state)
+            except ApiError as exc:  # nor can a card the server refuses: it is sent again next pass
+                if exc.code in ("device_revoked", "invalid_token", "token_expired"):
+                    raise
+                log.warning("contacts refused this pass error=%s", exc.code)
         progress = None if quiet else (lambda done, total: print(f"  {done}/{total} messages", flush=True))
         totals = sync_messages(db, client, state, progress)
     finally:

@@ -9,7 +9,7 @@ import sqlite3
 from convassist_agent import cli
 from convassist_agent.addressbook import read_contacts
 from convassist_agent.chatdb import ChatDB
-from tests.agent.chatdb_fixture import build_addressbook, build_chat_db
+from tests.agent.chatdb_fixture import build_addressbook, build_chat_db, insert_message
 from tests.agent.pairing import pair, provider_token
 from tests.agent.typedstream_blob import attributed_body
 
@@ -96,3 +96,47 @@ def test_one_odd_row_never_holds_the_sync_back(api_server, api, db, agent_home, 
     assert texts["A1B2-0002"] == "Hi cafe \ufffd"
     assert texts["A1B2-0008"] == long_text[:100_000].strip()
     assert "Salon \ufffd" in names
+
+
+def test_odd_address_book_cards_never_hold_the_sync_back(api_server, api, db, agent_home, monkeypatch, capsys):
+    """Cards a real address book holds, each of which the server refused (and the whole batch, and with it every
+    message after, pass after pass): a phone field without a digit, a phone longer than the server takes, a name
+    of 400 characters. Now they are left out or cut; and a batch the server refuses anyway stops only the
+    contacts, never the messages."""
+    import sqlalchemy as sa
+
+    from convassist.models import Contact
+    from convassist_agent import client as agent_client
+
+    pair(api_server.url, api, provider_token(api), "--yes")
+    chat_db = agent_home / "chat.db"
+    build_chat_db("chatdb_ventura", chat_db)
+    book = build_addressbook(agent_home / "ab")
+    with sqlite3.connect(book) as conn:
+        conn.execute("INSERT INTO ZABCDRECORD (Z_PK, ZFIRSTNAME, ZLASTNAME) VALUES (10, 'Front', 'Desk')")
+        conn.execute("INSERT INTO ZABCDPHONENUMBER (ZOWNER, ZFULLNUMBER) VALUES (10, 'N/A')")
+        conn.execute("INSERT INTO ZABCDRECORD (Z_PK, ZFIRSTNAME, ZLASTNAME) VALUES (11, 'Maria', 'Long')")
+        conn.execute("INSERT INTO ZABCDPHONENUMBER (ZOWNER, ZFULLNUMBER) VALUES "
+                     "(11, '+1 (555) 123-4567 ext. 89 front desk, ask for Maria please')")
+        conn.execute("INSERT INTO ZABCDRECORD (Z_PK, ZFIRSTNAME, ZLASTNAME) VALUES (12, ?, 'Name')", ("W" * 400,))
+        conn.execute("INSERT INTO ZABCDEMAILADDRESS (ZOWNER, ZADDRESS) VALUES (12, 'w@example.com')")
+    args = ["--chat-db", str(chat_db), "--contacts", str(agent_home / "ab")]
+    assert cli.main([*args, "sync"]) == 0
+    assert "Synced: 11 new" in capsys.readouterr().out
+    with db.connect() as conn:
+        names = dict(conn.execute(sa.select(Contact.display_name, Contact.phone_number)).all())
+    assert "Front Desk" not in names  # no number: nothing to reach them by
+    assert names["Maria Long"].startswith("+1555123456")
+    assert len(next(n for n in names if n.startswith("WWW"))) == 300
+
+    def refused(self, contacts):
+        raise agent_client.ApiError(422, "validation_error", "no")
+
+    monkeypatch.setattr(agent_client.Client, "sync_contacts", refused)
+    with sqlite3.connect(book) as conn:  # the address book changed: it is sent again, and refused
+        conn.execute("UPDATE ZABCDRECORD SET ZLASTNAME = 'Clientele' WHERE ZFIRSTNAME = 'Carla'")
+    with sqlite3.connect(chat_db) as writer:
+        insert_message(writer, "ventura", {"id": 12, "guid": "A1B2-0012", "chats": [1], "handle": 1,
+                                           "body": "New one", "date": "2026-11-03T09:00:00Z"})
+    assert cli.main([*args, "sync"]) == 0
+    assert "Synced: 1 new" in capsys.readouterr().out

@@ -88,8 +88,8 @@ def test_checkpoint_and_look_back(tmp_path):
     build_chat_db("chatdb_ventura", path)
     db = ChatDB(path)
     last = db.max_rowid()
-    assert list(db.messages(after_rowid=last)) == []
     changed = max(m.changed_at for m in db.messages())
+    assert list(db.messages(after_rowid=last, changed_after=changed)) == []
     # an edit to an old message after the checkpoint is found again; WAL writes are seen
     writer = sqlite3.connect(path)
     writer.execute("UPDATE message SET attributedBody = ?, date_edited = ? WHERE guid = 'A1B2-0001'",
@@ -103,6 +103,25 @@ def test_checkpoint_and_look_back(tmp_path):
     assert again["A1B2-0001"].text.endswith("Saturday?")
     writer.close()
     db.close()
+
+
+def test_an_edit_after_a_first_sync_without_edits_is_found(tmp_path):
+    """No message had been edited or unsent when the Mac first synced (the look-back time stays 0): an edit
+    or an unsend since is still found (it was missed until some other edited message raised that time)."""
+    path = tmp_path / "chat.db"
+    build_chat_db("chatdb_ventura", path)
+    with sqlite3.connect(path) as writer:
+        writer.execute("UPDATE message SET date_edited = 0, date_retracted = 0")
+    db = ChatDB(path)
+    last = db.max_rowid()
+    assert max(m.changed_at for m in db.messages()) == 0
+    assert list(db.messages(after_rowid=last, changed_after=0)) == []
+    with sqlite3.connect(path) as writer:
+        writer.execute("UPDATE message SET text = NULL, attributedBody = NULL, date_retracted = ? "
+                       "WHERE guid = 'A1B2-0002'", (apple_date("2026-11-03T08:00:00Z", "ventura"),))
+    again = list(db.messages(after_rowid=last, changed_after=0))
+    db.close()
+    assert [m.guid for m in again] == ["A1B2-0002"] and again[0].retracted
 
 
 def test_missing_full_disk_access_gives_one_clear_message(tmp_path, monkeypatch, capsys):
