@@ -12,6 +12,7 @@
 | REDIS_URL                       | redis://127.0.0.1:6379/0 | arq queue, reply cache, Reflex state                 |
 | JWT_SECRET                      | dev: generated and kept  | signs provider and device tokens                     |
 | JWT_EXPIRES_IN                  | 7d                       | token lifetime: `30s`, `15m`, `12h`, `7d`, or seconds |
+| DEVICE_TOKEN_EXPIRES_IN         | 90d                      | a Mac's token lifetime (renewed while it syncs)      |
 | ALLOW_SIGNUP                    | dev: true, prod: false   | whether anyone may sign up (else: `python -m convassist create-account`) |
 | CONVASSIST_PUBLIC_URL           | http://localhost:PORT    | the address browsers and Macs use; CORS allows only its origin |
 | CONVASSIST_OPS_TOKEN            | -                        | a secret that unlocks GET /api/health/details for monitoring |
@@ -27,6 +28,7 @@
 | ML_SERVICE_TRAIN_THREADS        | 1                        | torch threads for LoRA training (the rest serve replies) |
 | ML_SERVICE_GENERATIONS_PER_MINUTE | 120                    | new generations one provider may start per minute (429 past it) |
 | ML_SERVICE_MAX_IN_FLIGHT        | 4                        | generations one provider may have queued or running at once (429) |
+| ML_SERVICE_REQUESTS_PER_MINUTE  | 600                      | suggestion requests of one provider per minute, cache hits included (429) |
 | ML_SERVICE_TRAINING_QUEUE       | QUEUE + `:training`      | arq queue of training jobs (one at a time per worker; never blocks replies) |
 | ML_SERVICE_HEARTBEAT_SECONDS    | 10                       | how often a worker refreshes its health entry (gone after 3 missed) |
 | ML_SERVICE_ENGINE               | llama                    | `llama` (the model) or `fake` (a fixed reply: fast tests of all around it) |
@@ -95,6 +97,9 @@ class Settings(BaseSettings):
 
     jwt_secret: str | None = None
     jwt_expires_in: timedelta = timedelta(days=7)
+    # a Mac off for a holiday must not come back unpaired; a token is checked against its device (Deactivate)
+    # on every request, so a long life costs no control
+    device_token_expires_in: timedelta = timedelta(days=90)
     allow_signup: bool | None = None
     convassist_public_url: str | None = None
     # reverse proxies in front that append the client's address to X-Forwarded-For (0: none, the header is
@@ -116,6 +121,8 @@ class Settings(BaseSettings):
     ml_service_training_auto_activate: bool = False
     ml_service_generations_per_minute: int = Field(120, ge=1)
     ml_service_max_in_flight: int = Field(4, ge=1)
+    # every request, a cache hit or a join too: each stores a response row or a result for an hour
+    ml_service_requests_per_minute: int = Field(600, ge=1)
     ml_service_training_queue: str | None = None
     ml_service_heartbeat_seconds: int = Field(10, ge=1, le=300)
     ml_service_engine: Literal["llama", "fake"] = "llama"
@@ -133,7 +140,7 @@ class Settings(BaseSettings):
     ml_service_ahead: bool = True
     ml_service_ahead_per_minute: int = Field(20, ge=1)
 
-    @field_validator("jwt_expires_in", mode="before")
+    @field_validator("jwt_expires_in", "device_token_expires_in", mode="before")
     @classmethod
     def _duration(cls, value):
         return parse_duration(value)

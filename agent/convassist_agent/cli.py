@@ -23,7 +23,8 @@ from typing import Optional
 
 from convassist_agent import addressbook, launchd, state as store
 from convassist_agent.chatdb import ChatDB, FullDiskAccessError
-from convassist_agent.client import ApiError, Client, ServerUnavailable, UnsafeServer, crosses_network_in_clear
+from convassist_agent.client import (PAIRING_ENDED, ApiError, Client, ServerUnavailable, UnsafeServer,
+                                     crosses_network_in_clear)
 from convassist_agent.sync import sync_contacts, sync_messages
 
 log = logging.getLogger("convassist_agent")
@@ -149,7 +150,7 @@ def refresh_token(state: store.AgentState, client: Client, now: Optional[float] 
         log.warning("token refresh postponed: server unavailable")
         return False
     except ApiError as exc:
-        if exc.code in ("device_revoked", "invalid_token", "token_expired"):
+        if exc.code in PAIRING_ENDED:
             raise
         log.warning("token refresh refused error=%s; syncing with the current token", exc.code)
         return False
@@ -165,7 +166,8 @@ def sync_pass(state: store.AgentState, client: Client, chat_db: Path, contacts_r
     try:
         db = ChatDB(chat_db)
     except FullDiskAccessError:
-        print(FULL_DISK_ACCESS, file=sys.stderr)
+        if not quiet:
+            print(FULL_DISK_ACCESS, file=sys.stderr)
         return 2
     try:
         refresh_token(state, client)
@@ -177,7 +179,7 @@ def sync_pass(state: store.AgentState, client: Client, chat_db: Path, contacts_r
             try:
                 sync_contacts(contacts, client, state)
             except ApiError as exc:  # nor can a card the server refuses: it is sent again next pass
-                if exc.code in ("device_revoked", "invalid_token", "token_expired"):
+                if exc.code in PAIRING_ENDED:
                     raise
                 log.warning("contacts refused this pass error=%s", exc.code)
         progress = None if quiet else (lambda done, total: print(f"  {done}/{total} messages", flush=True))
@@ -199,28 +201,48 @@ def cmd_sync(args) -> int:
     return sync_pass(state, client, args.chat_db, args.contacts, quiet=False)
 
 
+# what stops the run loop until someone at the Mac acts (exit codes of `run --once`)
+NEEDS_A_PERSON = {1: "not paired: run `convassist-agent pair SERVER_URL`",
+                  2: "no Full Disk Access",
+                  4: "this Mac's pairing ended (removed on the Devices page, or expired): run `convassist-agent pair`"}
+
+
 def cmd_run(args) -> int:
-    state = store.AgentState.load()
-    client = _client(state)
-    if client is None:
-        return 1
+    """The LaunchAgent's loop: a pass every interval. What needs a person (pairing again, Full Disk Access) is
+    logged once and the loop waits, trying again every interval, rather than exit: launchd would start it
+    again every 10 seconds, for good; a new pairing or the access granted is picked up by the next pass."""
     log.info("agent running interval=%ds", args.interval)
+    told = 0
     while True:
-        try:
-            code = sync_pass(state, client, args.chat_db, args.contacts, quiet=True)
+        code = _run_pass(args)
+        if code in NEEDS_A_PERSON and code != told:
+            log.error("waiting: %s; trying again every %ds", NEEDS_A_PERSON[code], args.interval)
             if code == 2:
-                return code
-        except ServerUnavailable:
-            log.warning("server unavailable; next try in %ds", args.interval)
-        except sqlite3.OperationalError as exc:  # chat.db locked by Messages past the busy timeout
-            log.warning("Messages database busy (%s); next try in %ds", type(exc).__name__, args.interval)
-        except ApiError as exc:
-            log.error("server refused the sync error=%s", exc.code)
-            if exc.code in ("device_revoked", "invalid_token", "token_expired"):
-                return 4
+                print(FULL_DISK_ACCESS, file=sys.stderr)
+        told = code
         if args.once:
-            return 0
+            return code
         time.sleep(args.interval)
+
+
+def _run_pass(args) -> int:
+    """One pass of the run loop with the state and token as they are now; 0, or a NEEDS_A_PERSON code."""
+    state = store.AgentState.load()
+    token = store.load_token(state.server) if state.server else None
+    if not token:
+        return 1
+    try:
+        return sync_pass(state, Client(state.server, token, allow_http=state.allow_http), args.chat_db,
+                         args.contacts, quiet=True)
+    except ServerUnavailable:
+        log.warning("server unavailable; next try in %ds", args.interval)
+    except sqlite3.OperationalError as exc:  # chat.db locked by Messages past the busy timeout
+        log.warning("Messages database busy (%s); next try in %ds", type(exc).__name__, args.interval)
+    except ApiError as exc:
+        log.error("server refused the sync error=%s", exc.code)
+        if exc.code in PAIRING_ENDED:
+            return 4
+    return 0
 
 
 def cmd_status(args) -> int:
@@ -238,11 +260,23 @@ def cmd_status(args) -> int:
 
 
 def cmd_unpair(args) -> int:
+    """Forget the pairing here and end it on the server (the device is deactivated: a copy of its token
+    left anywhere stops working); a server that cannot be reached is told to the person."""
     state = store.AgentState.load()
+    token = store.load_token(state.server) if state.server else None
+    ended = True
+    if token:
+        try:
+            Client(state.server, token, allow_http=state.allow_http, retries=0).decline(token)
+        except ServerUnavailable:
+            ended = False
+        except ApiError:
+            pass  # already ended (revoked, expired): nothing left to end
     if state.server:
         store.delete_token(state.server)
     (store.home() / "state.json").unlink(missing_ok=True)
-    print("Unpaired: token and checkpoint removed.")
+    print("Unpaired: token and checkpoint removed." + ("" if ended else
+          " The server could not be reached: deactivate this Mac on the Devices page."))
     return 0
 
 

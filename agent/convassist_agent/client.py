@@ -31,6 +31,10 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+# the error codes that mean this Mac's pairing is over (removed on the Devices page, or its token expired)
+PAIRING_ENDED = ("device_revoked", "invalid_token", "token_expired")
+
+
 class ServerUnavailable(Exception):
     """No answer (down, unreachable, timed out) or a 5xx/429 after every retry."""
 
@@ -162,7 +166,8 @@ class Client:
         return self._request("POST", "/api/devices/verify", {"deviceId": device_id, "code": code}, retry=False)
 
     def decline(self, token: str) -> None:
-        """Refuse a pairing the person at the Mac did not recognise: the server deactivates the device."""
+        """End this Mac's pairing (a pairing the person did not recognise, or `unpair`): the server deactivates
+        the device."""
         self._request("POST", "/api/devices/decline", token=token)
 
     def refresh(self) -> dict:
@@ -171,6 +176,10 @@ class Client:
 
     def sync_messages(self, batch: dict) -> dict:
         return self._request("POST", "/api/sync/messages", batch)
+
+    def checked_in(self) -> None:
+        """Tell the server this Mac synced and had nothing new (its last sync time, which the provider sees)."""
+        self._request("POST", "/api/sync/ping")
 
     def sync_contacts(self, contacts: list) -> dict:
         return self._request("POST", "/api/sync/contacts", {"contacts": contacts})

@@ -5,11 +5,14 @@ can read."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
+
+log = logging.getLogger(__name__)
 
 SERVICE = "convassist-agent"
 
@@ -24,12 +27,21 @@ def home() -> Path:
 
 
 def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, atomically: a crash or a power cut leaves the old file or the new
+    one, never half of one (written to disk before the rename), and two agents at once (a manual `sync` while
+    the LaunchAgent runs) each write a temporary file of their own."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)  # atomic: a crash never leaves half a checkpoint
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 @dataclass
@@ -49,8 +61,12 @@ class AgentState:
         path = home() / "state.json"
         if not path.exists():
             return cls()
-        data = json.loads(path.read_text())
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        try:
+            data = json.loads(path.read_text())
+            return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        except (ValueError, TypeError, AttributeError):  # damaged (a disk that lost it): as if never paired
+            log.error("the agent's checkpoint %s could not be read; pair this Mac again", path)
+            return cls()
 
     def save(self) -> None:
         _write_private(home() / "state.json", json.dumps(asdict(self), indent=2))

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Callable, Dict, List, Optional
 
 from convassist_agent.chatdb import MAX_ID, MAX_NAME, MAX_PARTICIPANTS, ChatDB, ChatMessage, clipped
-from convassist_agent.client import Client
+from convassist_agent.client import PAIRING_ENDED, ApiError, Client
 from convassist_agent.state import AgentState
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,13 @@ def sync_messages(db: ChatDB, client: Client, state: AgentState,
         state.save()
         if progress:
             progress(min(start + MAX_MESSAGES, len(pending)), len(pending))
-    if not pending:
+    if not pending:  # nothing new: the server still hears from this Mac (else a quiet Mac looks stopped)
+        try:
+            client.checked_in()
+        except ApiError as exc:
+            if exc.code in PAIRING_ENDED:
+                raise
+            log.warning("check-in refused error=%s", exc.code)  # an older server: the next sync says it all
         state.last_sync_at = datetime.now(timezone.utc).isoformat()
         state.save()
     totals["unreadable_bodies"] = db.unreadable_bodies  # sent without text; counted, never a crash

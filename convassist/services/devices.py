@@ -201,7 +201,8 @@ def refresh_token(device: Device) -> DeviceToken:
 
 
 def decline(session: Session, device: Device) -> None:
-    """The person at the Mac refused the account that approved it: the device is revoked at once."""
+    """The person at the Mac refused the account that approved it, or unpaired the Mac: the device is revoked
+    at once."""
     device.active = False
     session.add(device)
     session.flush()

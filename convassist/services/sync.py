@@ -92,6 +92,13 @@ def target_guid(associated: str) -> str:
     return associated
 
 
+def checked_in(session: Session, device: Device) -> None:
+    """The Mac synced and had nothing new to send: it is up to date as of now. (Without this a quiet Mac, at
+    night or over a weekend, showed as "No sync for N hours" like a dead one.)"""
+    session.execute(sa.update(Device).where(Device.id == device.id).values(last_sync_at=utcnow()))
+    live.changed(session, device.provider_id, "devices")
+
+
 def ingest_messages(session: Session, device: Device, batch: MessageBatch) -> SyncResult:
     """Store a batch from a device into its provider's data, in the caller's transaction."""
     if len(batch.messages) > MAX_MESSAGES:

@@ -1,11 +1,12 @@
 """The agent against the running API: pair, first sync, nothing new, an edit, a server stopped mid-sync."""
 
 import sqlite3
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
 
-from convassist.models import Contact, Message, Reaction
+from convassist.models import Contact, Device, Message, Reaction, as_utc
 from convassist_agent import cli
 from convassist_agent.client import Client, ServerUnavailable
 from convassist_agent.state import AgentState, load_token
@@ -41,11 +42,17 @@ def test_pair_sync_again_edit(api_server, api, db, agent_home, capsys):
     convs = api.get("/api/conversations", headers=headers).json()["items"]
     assert {c["displayName"] for c in convs} >= {"Wedding party", "Carla Client"}
 
-    # a second sync sends nothing new
+    # a second sync sends nothing new, and still tells the server this Mac is up to date (a quiet Mac showed
+    # as "No sync for N hours", like a stopped one)
     before = AgentState.load().last_rowid
+    with db.begin() as conn:
+        conn.execute(sa.update(Device).values(last_sync_at=datetime.now(timezone.utc) - timedelta(hours=3)))
     assert cli.main([*args, "sync"]) == 0
     assert "0 new, 0 updated" in capsys.readouterr().out
     assert AgentState.load().last_rowid == before
+    with db.connect() as conn:
+        synced = as_utc(conn.execute(sa.select(Device.last_sync_at)).scalar_one())
+    assert datetime.now(timezone.utc) - synced < timedelta(minutes=1)
 
     # an edit made on the Mac appears after the next sync
     writer = sqlite3.connect(chat_db)

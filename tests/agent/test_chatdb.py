@@ -134,7 +134,7 @@ def test_missing_full_disk_access_gives_one_clear_message(tmp_path, monkeypatch,
     from convassist_agent.state import AgentState
 
     code = cli.sync_pass(AgentState(server="http://x"), client=None, chat_db=tmp_path / "chat.db",
-                         contacts_root=tmp_path, quiet=True)
+                         contacts_root=tmp_path, quiet=False)
     assert code == 2
     err = capsys.readouterr().err
     assert "Full Disk Access" in err and "Traceback" not in err

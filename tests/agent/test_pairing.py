@@ -126,6 +126,75 @@ def test_revoked_device_cannot_refresh(api_server, api, agent_home):
     assert store.load_token(api_server.url) == token
 
 
+def test_unpair_ends_the_pairing_on_the_server_too(api_server, api, agent_home, issued_tokens, capsys):
+    """`unpair` used to delete only the local token: the device stayed active, and a copy of its token kept
+    working (and renewing itself) for good."""
+    headers = provider_token(api)
+    pair(api_server.url, api, headers, "--yes")
+    [token] = issued_tokens
+    assert cli.main(["unpair"]) == 0
+    assert "Unpaired" in capsys.readouterr().out
+    [device] = device_rows(api, headers)
+    assert device["active"] is False
+    with pytest.raises(ApiError) as refused:
+        Client(api_server.url, token).refresh()
+    assert refused.value.code == "device_revoked"
+    assert store.load_token(api_server.url) is None and store.AgentState.load().server == ""
+
+
+def test_a_damaged_checkpoint_is_read_as_not_paired(agent_home, caplog):
+    """A state file a power cut emptied or two agents wrote at once: every start crashed on it (JSON), and so
+    did `unpair`. Now it reads as not paired, says so, and `unpair` clears it."""
+    path = store.home() / "state.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"server": "https://x.example", "last_rowid": 12}{"server": "https')
+    assert store.AgentState.load() == store.AgentState()
+    assert "could not be read" in caplog.text
+    assert cli.main(["run", "--once"]) == 1
+    assert cli.main(["unpair"]) == 0 and not path.exists()
+    state = store.AgentState(server="https://x.example", last_rowid=7)
+    state.save()
+    assert store.AgentState.load() == state and [p.name for p in path.parent.iterdir()] == ["state.json"]
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_the_run_loop_waits_for_a_new_pairing_instead_of_exiting(api_server, api, agent_home, monkeypatch, caplog):
+    """A Mac whose pairing ended: the LaunchAgent's loop used to exit, and launchd started it again every
+    10 seconds, for good (a request refused and a log line each time). Now it says so once, waits, and the
+    pass after the person pairs the Mac again syncs."""
+    caplog.set_level(logging.INFO)
+    headers = provider_token(api)
+    pair(api_server.url, api, headers, "--yes")
+    [device] = device_rows(api, headers)
+    assert api.delete(f"/api/devices/{device['id']}", headers=headers).status_code == 204
+    state = store.AgentState.load()
+    state.token_issued_at = state.token_expires_at - 60  # the refresh is due: it is refused
+    state.save()
+    passes = []
+
+    class Clock:  # the run loop's clock: each wait between passes is a step of the test
+        time = staticmethod(time.time)
+
+        @staticmethod
+        def sleep(seconds):
+            if seconds != 300:  # the pairing command's own polling
+                return time.sleep(seconds)
+            passes.append(seconds)
+            if len(passes) == 3:
+                pair(api_server.url, api, headers, "--yes")  # the person at the Mac pairs it again
+            if len(passes) == 4:
+                raise _Stop
+
+    monkeypatch.setattr(cli, "time", Clock)
+    with pytest.raises(_Stop):
+        cli.main([*sync_args(agent_home), "run", "--interval", "300"])
+    assert caplog.text.count("waiting: this Mac's pairing ended") == 1  # said once, for three passes
+    assert api.get("/api/conversations", headers=headers).json()["items"]  # the pass after the new pairing synced
+
+
 def test_refresh_waits_when_the_server_is_unavailable(agent_home):
     """No server, or one that does not offer refresh: the sync goes on with the current token."""
     server = f"http://127.0.0.1:{free_port()}"

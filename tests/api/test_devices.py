@@ -1,7 +1,7 @@
 """Pairing: register → approve (provider) → verify (device), with every error of the flow."""
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
@@ -35,6 +35,10 @@ def test_whole_pairing_flow(api, provider, db):
     assert token.status_code == 200
     assert set(token.json()) == {"token", "expiresAt", "account"}
     assert token.json()["account"] == {"name": "Ana", "email": provider.email}
+
+    # a Mac's token outlives a holiday (a provider's lasts JWT_EXPIRES_IN, 7 days)
+    lifetime = datetime.fromisoformat(token.json()["expiresAt"].replace("Z", "+00:00")) - datetime.now(timezone.utc)
+    assert timedelta(days=89) < lifetime <= timedelta(days=90)
 
     # usable once
     assert verify(api, reg).json()["error"] == "invalid_code"

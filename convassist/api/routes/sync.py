@@ -44,3 +44,9 @@ def sync_contacts(batch: contacts.ContactBatch, session: DbSession, token: Devic
     """Upsert address-book contacts."""
     device = devices.device_from_token(session, token)
     return ContactCounts(**contacts.ingest_contacts(session, device.provider_id, batch).__dict__)
+
+
+@router.post("/ping", status_code=204)
+def checked_in(token: DeviceToken) -> None:
+    """The Mac synced and had nothing new: it is up to date as of now (its last sync time)."""
+    run_in_transaction(lambda session: sync.checked_in(session, devices.device_from_token(session, token)))
