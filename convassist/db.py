@@ -18,8 +18,15 @@ def engine_for(url: str) -> sa.Engine:
     message text, tokens' hashes, judged examples, and an error may end up in a log with its traceback."""
     if url.startswith("sqlite"):
         return sa.create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
+    # a database host gone without a word (crashed, partitioned, failed over) must not hold a request for the
+    # minutes TCP takes to give up: connecting waits 5 s, a silent connection is found dead in ~1 min, and a
+    # request waits 10 s for a pooled connection (then 503, as for any unreachable database)
     return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800,
-                            hide_parameters=True)
+                            pool_timeout=10, hide_parameters=True, connect_args=CONNECT_ARGS)
+
+
+CONNECT_ARGS = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+                "keepalives_count": 3}
 
 
 def get_engine() -> sa.Engine:
@@ -42,6 +49,13 @@ def session_scope() -> Iterator[Session]:
     """A session of its own that commits on success and rolls back on error."""
     with Session(get_engine(), expire_on_commit=False) as session, transaction(session):
         yield session
+
+
+def one_at_a_time(session: Session, key: str) -> None:
+    """Wait until no other transaction holds `key`, then hold it until this one ends (PostgreSQL's
+    transaction-level advisory lock; SQLite runs one writer at a time anyway)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
 
 def database_ok() -> bool:

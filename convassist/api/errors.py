@@ -45,8 +45,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(sa.exc.OperationalError)
     @app.exception_handler(sa.exc.InterfaceError)
+    @app.exception_handler(sa.exc.TimeoutError)
     async def _database_unavailable(request: Request, exc: Exception):
-        """PostgreSQL restarting or unreachable: a retryable 503 (the pool reconnects by itself)."""
+        """PostgreSQL restarting, unreachable or too slow to hand out a connection: a retryable 503 (the pool
+        reconnects by itself)."""
         log.warning("database unavailable path=%s type=%s", request.url.path, type(exc.orig).__name__
                     if getattr(exc, "orig", None) is not None else type(exc).__name__)
         return error_response(503, "database_unavailable", "The database is not reachable; try again shortly.",

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from pydantic import Field
 from sqlmodel import Session
 
+from convassist.db import one_at_a_time
 from convassist.models import Contact, utcnow
 from convassist.schemas import CamelModel, CleanStr
 from convassist.services.errors import DomainError
@@ -90,6 +91,9 @@ def ingest_contacts(session: Session, provider_id: uuid.UUID, batch: ContactBatc
     """Upsert the batch into the provider's contacts."""
     if len(batch.contacts) > MAX_CONTACTS:
         raise DomainError(f"At most {MAX_CONTACTS} contacts per call.", code="too_many_contacts", status=413)
+    # one batch of a provider's at a time: two Macs sharing iCloud contacts upload the same new card at once,
+    # and both would insert it (the second failing on the unique handle: a 500)
+    one_at_a_time(session, f"contacts:{provider_id}")
     existing = session.execute(sa.select(Contact).where(Contact.provider_id == provider_id)).scalars().all()
     by_phone = {c.phone_number: c for c in existing if c.phone_number}
     by_email = {c.email: c for c in existing if c.email}

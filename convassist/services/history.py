@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from convassist.db import one_at_a_time
 from convassist.models import Conversation, Message, TrainingSample, as_utc
 from convassist.services import live
 from convassist.services.examples import REPLY_WITHIN, find_examples, is_acknowledgement, shows_examples, with_examples
@@ -98,10 +99,9 @@ def import_history(session: Session, provider_id: uuid.UUID, *, limit: int = MAX
     from convassist.services.training import history_keys
     from convassist.settings import get_settings
 
-    if session.get_bind().dialect.name == "postgresql":  # one import of a provider at a time (another app
-        # process, the API and the page at once): the next one waits, then finds these imported
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                        {"key": f"history-import:{provider_id}"})
+    # one import of a provider at a time (another app process, the API and the page at once): the next one
+    # waits, then finds these imported
+    one_at_a_time(session, f"history-import:{provider_id}")
     pairs, _ = history_pairs(session, provider_id, limit=limit)
     existing = history_keys(session, provider_id)
     shown = get_settings().ml_service_examples

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -167,6 +168,9 @@ async def start_generation(request: ReplyRequest, model: WorkerModel, *,
     """
     key = _cache_key(request, model)
     settings = get_settings()
+    if not request.ahead:  # every request counts here, a cache hit or a join too: each stores a row or a result
+        requests = ratelimit.Limit("generate-requests", settings.ml_service_requests_per_minute, 60)
+        await asyncio.to_thread(ratelimit.hit, requests, str(request.provider_id))
     owner = _owner(request.provider_id, request.ahead)
     limits = queue.OwnerLimits(rate_key=ratelimit.KEY_PREFIX + "generate:" + owner,
                                rate=settings.ml_service_ahead_per_minute if request.ahead
@@ -267,14 +271,27 @@ def _entry_result(fields: dict) -> Outcome | None:
     return None if result is None else parse_outcome(json.loads(result))
 
 
+REDIS_BLIP = 5.0  # seconds a waiter rides out Redis not answering (a restart, a failover) before it gives up
+
+
 async def _until_done(pool, key: str) -> Outcome:
-    """Block on the job's stream until its last entry, which carries the result."""
-    last_id, worker = "0", None
+    """Block on the job's stream until its last entry, which carries the result. Redis not answering for a
+    moment is waited out (the stream outlives it, and the worker retries its last writes); for longer than
+    REDIS_BLIP, the error goes up (queue_unavailable)."""
+    last_id, worker, lost_at = "0", None, None
     while True:
-        entries = await pool.xread({key: last_id}, block=1000, count=500)
-        if not entries and not await _still_served(worker):
-            raise Unavailable("The reply worker stopped while writing this; try again.",
-                              code="worker_unavailable")
+        try:
+            entries = await pool.xread({key: last_id}, block=1000, count=500)
+            if not entries and not await _still_served(worker):
+                raise Unavailable("The reply worker stopped while writing this; try again.",
+                                  code="worker_unavailable")
+        except (OSError, RedisError):
+            lost_at = lost_at or time.monotonic()
+            if time.monotonic() - lost_at > REDIS_BLIP:
+                raise
+            await asyncio.sleep(0.5)
+            continue
+        lost_at = None
         for _, items in entries or []:
             for entry_id, fields in items:
                 last_id = entry_id

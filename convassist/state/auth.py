@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import uuid
+from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 import reflex as rx
@@ -27,31 +28,44 @@ class AuthState(rx.State):
     def logged_in(self) -> bool:
         return bool(self.provider_name)
 
-    def _check(self) -> bool:
-        if not self.token:
+    async def _check(self) -> bool:
+        """Whether the tab's token is a valid session (read off the event loop); sets the provider's name."""
+        provider = await _provider(self.token)
+        if provider is None:
             return False
-        try:
-            with session_scope() as session:
-                provider = accounts.provider_from_token(session, self.token)
-                self.provider_name, self.provider_email = provider.name, provider.email
-            return True
-        except DomainError:
-            return False
+        self.provider_name, self.provider_email = provider.name, provider.email
+        return True
+
+    async def _forget(self) -> None:
+        """The tab forgets the session and everything its pages read (message previews, conversations,
+        suggestions, samples, devices): kept, they would go to whoever uses the tab next, with the state
+        sent on every page load."""
+        from convassist.state.conversations import ConversationsState, ConversationState
+        from convassist.state.dashboard import DashboardState
+        from convassist.state.devices import DevicesState
+        from convassist.state.training import TrainingState
+
+        for page in (DashboardState, ConversationsState, ConversationState, DevicesState, TrainingState):
+            (await self.get_state(page)).reset()
+        self.token, self.provider_name, self.provider_email, self.error = "", "", "", ""
 
     @rx.event
-    def require_login(self):
+    async def require_login(self):
         """Send visitors without a valid session to the login page."""
-        if not self._check():
-            self.token, self.provider_name, self.provider_email = "", "", ""
+        if not await self._check():
+            await self._forget()
             url = self.router.url
             asked = (url.path.rstrip("/") or "/") + (f"?{url.query}" if url.query else "")
             return rx.redirect("/login" if asked in ("", "/") else "/login?next=" + quote(asked, safe=""))
 
     @rx.event
-    def skip_if_logged_in(self):
-        """The login and sign-up pages forward an already logged-in provider to the dashboard."""
-        if self._check():
+    async def skip_if_logged_in(self):
+        """The login and sign-up pages forward an already logged-in provider to the dashboard; a session that
+        ended elsewhere (logged out everywhere, password changed) is forgotten here too."""
+        if await self._check():
             return rx.redirect(safe_next(self.router.url.query_parameters.get("next")))
+        if self.token:
+            await self._forget()
 
     @rx.event
     async def login(self, form: dict):
@@ -95,21 +109,26 @@ class AuthState(rx.State):
         self.error = ""
 
     @rx.event
-    def logout(self):
+    async def logout(self):
         """Forget the session and go back to the login page."""
-        self.token, self.provider_name, self.provider_email, self.error = "", "", "", ""
+        await self._forget()
         return rx.redirect("/login")
 
     @rx.event
-    def log_out_everywhere(self):
+    async def log_out_everywhere(self):
         """End every session of this account (other browsers, API tokens), then this one."""
-        if self.token:
+        token = self.token
+
+        def end_all() -> None:
+            with session_scope() as session:
+                accounts.log_out_everywhere(session, accounts.provider_from_token(session, token))
+
+        if token:
             try:
-                with session_scope() as session:
-                    accounts.log_out_everywhere(session, accounts.provider_from_token(session, self.token))
+                await asyncio.to_thread(end_all)
             except DomainError:
                 pass  # already ended: logging out is all that is left
-        self.token, self.provider_name, self.provider_email, self.error = "", "", "", ""
+        await self._forget()
         return rx.redirect("/login")
 
     @rx.event
@@ -130,16 +149,34 @@ def safe_next(value: object) -> str:
     return value
 
 
-async def current_provider_id(state: rx.State) -> uuid.UUID | None:
-    """The logged-in provider's id for any state's event handler (None without a valid session)."""
-    auth = await state.get_state(AuthState)
-    if not auth.token:
+@dataclass(frozen=True)
+class _Session:
+    id: uuid.UUID
+    name: str
+    email: str
+
+
+async def _provider(token: str) -> _Session | None:
+    """Who a token is a valid session of (None otherwise), read off the event loop: a database slow to
+    answer must not freeze every tab of this app process."""
+    if not token:
         return None
-    try:
+
+    def read() -> _Session:
         with session_scope() as session:
-            return accounts.provider_from_token(session, auth.token).id
+            provider = accounts.provider_from_token(session, token)
+            return _Session(provider.id, provider.name, provider.email)
+
+    try:
+        return await asyncio.to_thread(read)
     except DomainError:
         return None
+
+
+async def current_provider_id(state: rx.State) -> uuid.UUID | None:
+    """The logged-in provider's id for any state's event handler (None without a valid session)."""
+    provider = await _provider((await state.get_state(AuthState)).token)
+    return provider.id if provider is not None else None
 
 
 def client_address(state: rx.State) -> str:

@@ -115,5 +115,7 @@ class WakeableWorker(ReconnectingWorker):
                 if self.job_counter < self.max_jobs:
                     break
                 await asyncio.sleep(0)
+        elif not self.allow_pick_jobs:  # stopping: the wakes are for the workers that still take jobs
+            await asyncio.sleep(self.idle_poll_s)
         else:  # a wake pushed while we polled is still in the list: no job is missed
             await self.pool.blpop([wake_key(self.queue_name)], timeout=self.idle_poll_s)

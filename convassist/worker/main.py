@@ -241,6 +241,9 @@ class WorkerSettings:
     # One model, one job at a time: a job this worker cannot start yet stays in Redis, where any free
     # worker takes it (with 10, one worker took ten jobs and served them one by one while another idled).
     max_jobs = 1
+    # a stop signal (deploy, scale down) lets the reply being written finish, taking no new job, for up to this
+    # many seconds (below systemd's TimeoutStopSec=30, docs/deploy.md); arq's default cancels it at once
+    job_completion_wait = 25
     job_timeout = 300
     keep_result = 300
     allow_abort_jobs = False  # nothing aborts jobs; checking for aborts costs a round trip per poll

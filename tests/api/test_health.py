@@ -44,6 +44,15 @@ def test_details_need_a_provider_or_the_ops_token(api, worker_process, settings_
     assert ops.status_code == 200 and ops.json()["model"]["loaded"] is True
 
 
+def test_details_are_rate_limited_per_provider_not_for_ops(api, worker_process, provider, settings_env):
+    """Each details check queues a ping on the replies queue: a provider looping on it put everyone's
+    suggestions behind pings. 60 a minute per provider; the ops token's monitoring is not limited."""
+    codes = [provider.get("/api/health/details").status_code for _ in range(61)]
+    assert codes[:60] == [200] * 60 and codes[-1] == 429
+    settings_env(CONVASSIST_OPS_TOKEN=OPS_TOKEN)
+    assert api.get("/api/health/details", headers={"Authorization": f"Bearer {OPS_TOKEN}"}).status_code == 200
+
+
 def test_public_health_is_rate_limited_per_address(api, worker_process):
     codes = [api.get("/api/health").status_code for _ in range(62)]
     assert codes[:60] == [200] * 60 and codes[-1] == 429

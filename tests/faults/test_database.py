@@ -67,3 +67,27 @@ def test_postgres_restarted_under_the_api(own_database):
     print(f"first sync after the restart succeeded {time.monotonic() - restarted_at:.1f} s after PostgreSQL was up")
     [conversation] = api.get("/api/conversations", headers=ana).json()["items"]
     assert conversation["messageCount"] == 70  # nothing committed was lost, nothing doubled
+
+
+def test_a_database_host_that_never_answers_is_given_up_on_in_seconds(services_env):
+    """A database host gone without a word (crashed, partitioned): the connection is made (the address still
+    takes it) but nothing ever answers. The API answers 503 after the connect timeout, not after the minutes
+    TCP would take (libpq's default is to wait for good)."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # connections are taken by the kernel and never answered
+        url = f"postgresql://nobody:secret@127.0.0.1:{silent.getsockname()[1]}/convassist"
+        server = ApiServer({**services_env, "DATABASE_URL": url})
+        server.start()
+        try:
+            started = time.monotonic()
+            answer = httpx.post(server.url + "/api/auth/login", timeout=60,
+                                json={"email": "ana@example.com", "password": "correct horse"})
+            waited = time.monotonic() - started
+        finally:
+            server.stop()
+    print(f"answered {answer.status_code} after {waited:.1f} s")
+    assert answer.status_code == 503 and answer.json()["error"] == "database_unavailable"
+    assert waited < 15

@@ -158,6 +158,26 @@ def test_a_worker_killed_mid_generation_answers_a_clear_error_and_the_next_worke
     assert again.status_code == 200, again.text
 
 
+def test_a_worker_stopped_mid_generation_finishes_the_reply_first(provider, queue):
+    """A graceful stop (deploy, scale down) while the worker writes a reply: the reply is finished and
+    answered, then the worker exits (arq's default handler cancelled the job: "the reply worker stopped")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    [worker] = queue(1)
+    prompt = "Them: " + " ".join(f"question{i}" for i in range(200)) + "\nMe:"
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(provider.post, "/api/ml/generate", json={"prompt": prompt, "max_tokens": 8})
+        deadline = time.monotonic() + 30
+        while not started_a_job(queue.client, worker.pid):
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.01)
+        worker.send_signal(signal.SIGTERM)
+        answer = waiting.result(timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert worker.wait(timeout=30) == 0
+    assert not live_pids(provider)
+
+
 def test_a_stream_into_the_page_ends_when_its_worker_is_gone(db, queue):
     """The page reads a suggestion's stream while the worker writes it: if that worker dies, the
     stream ends (the page then shows the stored failure) instead of spinning for two minutes."""

@@ -42,6 +42,21 @@ def test_generation_rate_is_per_provider(api, make_provider, settings_env):
     assert bo.post("/api/ml/generate", json={"prompt": "Them: hi\nMe:", "max_tokens": 4}).status_code == 200
 
 
+def test_every_request_counts_against_a_limit_cache_hits_too(api, make_provider, settings_env):
+    """A cache hit costs no generation but stores a response row (or an hour's result): asked in a loop, it
+    filled the database and the shared Redis. Every request counts against ML_SERVICE_REQUESTS_PER_MINUTE;
+    another provider has their own."""
+    settings_env(ML_SERVICE_REQUESTS_PER_MINUTE="5")
+    ana, bo = make_provider("Ana"), make_provider("Bo")
+    [message_id] = chat_with(ana, api, 1)
+    answers = [ana.post("/api/responses/generate", json={"messageId": message_id}) for _ in range(5)]
+    assert [a.status_code for a in answers] == [200] * 5 and answers[-1].json()["cached"] is True
+    limited = ana.post("/api/responses/generate", json={"messageId": message_id})
+    assert limited.status_code == 429 and limited.json()["error"] == "rate_limited"
+    assert ana.post("/api/ml/generate/async", json={"prompt": "Them: hi\nMe:", "max_tokens": 4}).status_code == 429
+    assert bo.post("/api/ml/generate", json={"prompt": "Them: hi\nMe:", "max_tokens": 4}).status_code == 200
+
+
 def test_generations_in_flight_are_capped_per_provider(api, make_provider, settings_env):
     """Three requests within a few milliseconds: the first is still being generated (≥ 0.2 s) when
     the third arrives."""

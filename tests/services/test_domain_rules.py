@@ -213,3 +213,82 @@ def test_two_requests_at_once_queue_one_training_job(db):
     with session_scope() as session:
         assert session.execute(sa.select(sa.func.count()).select_from(TrainingJob)
                                .where(TrainingJob.provider_id == provider_id)).scalar_one() == 1
+
+
+def test_two_macs_sending_the_same_new_contact_at_once_store_it_once(db):
+    """Two Macs of one provider sharing iCloud contacts upload the same new card in overlapping transactions:
+    the second waits for the first (a per-provider lock), then finds the card and updates it (it failed on
+    the unique handle: a 500, until the agent's retry)."""
+    import threading
+
+    from sqlmodel import Session
+
+    from convassist.db import get_engine
+    from convassist.models import Contact
+    from convassist.services import contacts
+
+    with session_scope() as session:
+        provider_id, _ = make_provider(session, "Twin")
+    card = contacts.ContactBatch(contacts=[contacts.SyncContact(phone_number="(555) 123-0042",
+                                                                display_name="New Client")])
+    first = Session(get_engine())
+    assert contacts.ingest_contacts(first, provider_id, card).inserted == 1  # flushed, not committed
+    outcome = []
+
+    def second() -> None:
+        try:
+            with session_scope() as session:
+                outcome.append(contacts.ingest_contacts(session, provider_id, card))
+        except Exception as exc:  # what the route would have turned into a 500
+            outcome.append(type(exc).__name__)
+
+    racer = threading.Thread(target=second)
+    racer.start()
+    racer.join(timeout=1)
+    assert racer.is_alive()  # waiting for the first batch
+    first.commit()
+    first.close()
+    racer.join(timeout=10)
+    assert [(r.inserted, r.unchanged) for r in outcome] == [(0, 1)]
+    with session_scope() as session:
+        assert session.execute(sa.select(sa.func.count()).select_from(Contact)
+                               .where(Contact.provider_id == provider_id)).scalar_one() == 1
+
+
+def test_a_redis_blip_while_waiting_for_a_reply_is_waited_out(services_env):
+    """Redis drops the waiting app's connection for a moment while the worker writes: the wait used to end
+    at once (queue_unavailable, the suggestion stored as failed though the worker then finished it). Now
+    the wait resumes where it was; Redis gone for longer than REDIS_BLIP still says so."""
+    import asyncio
+    import json
+
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from convassist.keys import stream_key
+    from convassist.services import queue
+    from convassist.worker.contracts import GenerateFailure
+
+    key = stream_key(f"gen:{uuid.uuid4().hex}")
+    outcome = GenerateFailure(error="empty_reply", message="nothing to say")
+
+    class Blipping:
+        """The app's pool, whose connection drops `drops` times before each read answers."""
+
+        def __init__(self, pool, drops: int):
+            self.pool, self.drops = pool, drops
+
+        async def xread(self, *args, **kwargs):
+            if self.drops:
+                self.drops -= 1
+                raise RedisConnectionError("Connection closed by server.")
+            return await self.pool.xread(*args, **kwargs)
+
+    async def wait(drops: int):
+        pool = await queue.get_pool()
+        await pool.xadd(key, {"worker": "w-1", "result": json.dumps(outcome.model_dump(by_alias=True))})
+        await pool.expire(key, 60)
+        return await responses._until_done(Blipping(pool, drops), key)
+
+    assert asyncio.run(wait(2)) == outcome  # two drops, half a second apart
+    with pytest.raises(RedisConnectionError):
+        asyncio.run(wait(100))  # Redis gone for good: after REDIS_BLIP

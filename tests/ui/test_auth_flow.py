@@ -115,3 +115,50 @@ def test_health_through_the_running_app(live_app):
     body = httpx.get(live_app + "/api/health", timeout=10).json()
     assert body["status"] == "ok", body
     assert httpx.get(live_app + "/api/docs", timeout=10).status_code == 200
+
+
+def test_logging_out_leaves_nothing_of_the_account_in_the_tab(live_app, page, db):
+    """After "Log out", whoever uses the tab next (a reload of the login page, another account logging in)
+    receives nothing the account's pages had read: the page state used to keep the inbox's message previews,
+    and every page load sent it to the browser again."""
+    import httpx
+
+    from tests.ui.conftest import provider_with_mac
+
+    secret = f"Secret parking code {uuid.uuid4().hex[:8]}"
+    api = httpx.Client(base_url=live_app, timeout=30)
+    email, password, mac = provider_with_mac(api)
+    synced = api.post("/api/sync/messages", headers=mac, json={
+        "conversationId": "chat-1", "displayName": "Olga", "participants": ["+15550001111"], "messages": [
+            {"imessageGuid": "o1", "senderId": "+15550001111", "direction": "incoming", "text": secret,
+             "sentAt": "2026-11-30T10:00:00Z"}]})
+    assert synced.status_code == 200, synced.text
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
+
+    log_in(page, live_app, email, password)
+    expect(page.locator(".inbox-row")).to_contain_text(secret)
+    page.click("#nav-conversations")
+    expect(page.locator("#page-title")).to_have_text("Conversations")
+    expect(page.get_by_text("Olga")).to_be_visible()
+    assert any(secret in frame for frame in frames)  # what the check below looks for does travel this way
+
+    log_out(page)
+    frames.clear()
+    page.reload()
+    expect(page.locator("#page-title")).to_have_text("Log in")
+    page.wait_for_timeout(1000)  # the page's state has arrived (and any late frame with it)
+    assert frames and not any(secret in frame for frame in frames)
+
+    page.click("#to-signup")
+    page.fill("#name", "Next Person")
+    page.fill("#email", f"next-{uuid.uuid4().hex[:8]}@example.com")
+    page.fill("#password", "correct horse battery")
+    page.click("#signup-submit")
+    expect(page.locator("#page-title")).to_have_text("Inbox")
+    page.click("#nav-conversations")
+    expect(page.locator("#page-title")).to_have_text("Conversations")
+    page.wait_for_timeout(1000)
+    expect(page.get_by_text(secret)).to_have_count(0)
+    assert not any(secret in frame for frame in frames)
+    page.screenshot(path=str(SHOTS / "next-person-after-log-out.png"), full_page=True)

@@ -16,6 +16,9 @@ from convassist.settings import get_settings
 
 router = APIRouter(tags=["health"])
 PUBLIC_CHECKS_PER_ADDRESS = Limit("health:address", 60, 60, per_address=True)
+# each details check queues a job on the replies queue (the worker round trip): a provider looping on it
+# would put other providers' suggestions behind pings; the ops token's monitoring is not limited
+DETAILS_PER_PROVIDER = Limit("health-details:provider", 60, 60)
 
 
 @router.get("/health")
@@ -31,7 +34,7 @@ def _ops_or_provider(token: Annotated[str, Depends(bearer_token)], session: DbSe
     ops_token = get_settings().convassist_ops_token
     if ops_token and hmac.compare_digest(token.encode(), ops_token.encode()):
         return
-    accounts.provider_from_token(session, token)
+    hit(DETAILS_PER_PROVIDER, str(accounts.provider_from_token(session, token).id))
 
 
 @router.get("/health/details", dependencies=[Depends(_ops_or_provider)])
