@@ -130,23 +130,31 @@ def started_a_job(client, pid: int) -> bool:
     return False
 
 
-def test_a_worker_killed_mid_generation_answers_a_clear_error_and_the_next_worker_serves(provider, queue):
-    """A ~800-token prompt keeps the worker busy for seconds; it is killed as soon as it starts the
-    job. The waiting request answers 503 once the worker's entry expires — not at the 120 s timeout —
-    and the same request asked again is served by the next worker."""
+LONG_PROMPT = "Them: " + " ".join(f"question{i}" for i in range(200)) + "\nMe:"  # ~800 tokens: seconds of work
+
+
+def signalled_mid_generation(provider, queue, worker, sig) -> tuple:
+    """Ask for a reply to LONG_PROMPT and send the worker `sig` as soon as it starts the job; (the answer,
+    when the signal was sent)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    [worker] = queue(1)
-    prompt = "Them: " + " ".join(f"question{i}" for i in range(200)) + "\nMe:"
     with ThreadPoolExecutor(1) as pool:
-        waiting = pool.submit(provider.post, "/api/ml/generate", json={"prompt": prompt, "max_tokens": 8})
+        waiting = pool.submit(provider.post, "/api/ml/generate", json={"prompt": LONG_PROMPT, "max_tokens": 8})
         deadline = time.monotonic() + 30
         while not started_a_job(queue.client, worker.pid):
             assert time.monotonic() < deadline, "the job never started"
             time.sleep(0.01)
-        worker.send_signal(signal.SIGKILL)
-        killed_at = time.monotonic()
-        answer = waiting.result(timeout=60)
+        worker.send_signal(sig)
+        sent_at = time.monotonic()
+        return waiting.result(timeout=60), sent_at
+
+
+def test_a_worker_killed_mid_generation_answers_a_clear_error_and_the_next_worker_serves(provider, queue):
+    """A ~800-token prompt keeps the worker busy for seconds; it is killed as soon as it starts the
+    job. The waiting request answers 503 once the worker's entry expires — not at the 120 s timeout —
+    and the same request asked again is served by the next worker."""
+    [worker] = queue(1)
+    answer, killed_at = signalled_mid_generation(provider, queue, worker, signal.SIGKILL)
     answered_after = time.monotonic() - killed_at
     print(f"request answered {answered_after:.1f} s after its worker was killed")
     assert answer.status_code == 503 and answer.json()["error"] == "worker_unavailable", answer.text
@@ -154,25 +162,15 @@ def test_a_worker_killed_mid_generation_answers_a_clear_error_and_the_next_worke
 
     # asking again (the same request: a dead job must not keep its claim) works on a new worker
     queue(1)
-    again = provider.post("/api/ml/generate", json={"prompt": prompt, "max_tokens": 8})
+    again = provider.post("/api/ml/generate", json={"prompt": LONG_PROMPT, "max_tokens": 8})
     assert again.status_code == 200, again.text
 
 
 def test_a_worker_stopped_mid_generation_finishes_the_reply_first(provider, queue):
     """A graceful stop (deploy, scale down) while the worker writes a reply: the reply is finished and
     answered, then the worker exits (arq's default handler cancelled the job: "the reply worker stopped")."""
-    from concurrent.futures import ThreadPoolExecutor
-
     [worker] = queue(1)
-    prompt = "Them: " + " ".join(f"question{i}" for i in range(200)) + "\nMe:"
-    with ThreadPoolExecutor(1) as pool:
-        waiting = pool.submit(provider.post, "/api/ml/generate", json={"prompt": prompt, "max_tokens": 8})
-        deadline = time.monotonic() + 30
-        while not started_a_job(queue.client, worker.pid):
-            assert time.monotonic() < deadline, "the job never started"
-            time.sleep(0.01)
-        worker.send_signal(signal.SIGTERM)
-        answer = waiting.result(timeout=60)
+    answer, _ = signalled_mid_generation(provider, queue, worker, signal.SIGTERM)
     assert answer.status_code == 200, answer.text
     assert worker.wait(timeout=30) == 0
     assert not live_pids(provider)
