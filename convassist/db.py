@@ -19,14 +19,15 @@ def engine_for(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         return sa.create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
     # a database host gone without a word (crashed, partitioned, failed over) must not hold a request for the
-    # minutes TCP takes to give up: connecting waits 5 s, a silent connection is found dead in ~1 min, and a
-    # request waits 10 s for a pooled connection (then 503, as for any unreachable database)
+    # minutes TCP takes to give up: connecting waits 5 s, a connection whose sent data goes unanswered for 30 s
+    # (a query in flight) or that stays silent while idle (~1 min of keepalives) is given up, and a request
+    # waits 10 s for a pooled connection (then 503, as for any unreachable database)
     return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800,
                             pool_timeout=10, hide_parameters=True, connect_args=CONNECT_ARGS)
 
 
 CONNECT_ARGS = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
-                "keepalives_count": 3}
+                "keepalives_count": 3, "tcp_user_timeout": 30_000}
 
 
 def get_engine() -> sa.Engine:

@@ -11,8 +11,8 @@
 | DATABASE_POSTGRES_USER/PASSWORD/NAME/HOST/PORT | -         | used to build the URL when DATABASE_URL is unset     |
 | REDIS_URL                       | redis://127.0.0.1:6379/0 | arq queue, reply cache, Reflex state                 |
 | JWT_SECRET                      | dev: generated and kept  | signs provider and device tokens                     |
-| JWT_EXPIRES_IN                  | 7d                       | token lifetime: `30s`, `15m`, `12h`, `7d`, or seconds |
-| DEVICE_TOKEN_EXPIRES_IN         | 90d                      | a Mac's token lifetime (renewed while it syncs)      |
+| JWT_EXPIRES_IN                  | 7d                       | a login's token lifetime: `30s`, `15m`, `12h`, `7d`, or seconds |
+| JWT_DEVICE_EXPIRES_IN           | 90d                      | a Mac's token lifetime (renewed while it syncs)      |
 | ALLOW_SIGNUP                    | dev: true, prod: false   | whether anyone may sign up (else: `python -m convassist create-account`) |
 | CONVASSIST_PUBLIC_URL           | http://localhost:PORT    | the address browsers and Macs use; CORS allows only its origin |
 | CONVASSIST_OPS_TOKEN            | -                        | a secret that unlocks GET /api/health/details for monitoring |
@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     jwt_expires_in: timedelta = timedelta(days=7)
     # a Mac off for a holiday must not come back unpaired; a token is checked against its device (Deactivate)
     # on every request, so a long life costs no control
-    device_token_expires_in: timedelta = timedelta(days=90)
+    jwt_device_expires_in: timedelta = timedelta(days=90)
     allow_signup: bool | None = None
     convassist_public_url: str | None = None
     # reverse proxies in front that append the client's address to X-Forwarded-For (0: none, the header is
@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     ml_service_ahead: bool = True
     ml_service_ahead_per_minute: int = Field(20, ge=1)
 
-    @field_validator("jwt_expires_in", "device_token_expires_in", mode="before")
+    @field_validator("jwt_expires_in", "jwt_device_expires_in", mode="before")
     @classmethod
     def _duration(cls, value):
         return parse_duration(value)

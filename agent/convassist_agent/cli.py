@@ -128,7 +128,7 @@ def _decline(client: Client, token: str) -> int:
 
 
 def _client(state: store.AgentState) -> Optional[Client]:
-    token = store.load_token(state.server) if state.server else None
+    token = store.token_of(state)
     if not token:
         print("Not paired: run `convassist-agent pair SERVER_URL` first.", file=sys.stderr)
         return None
@@ -204,7 +204,8 @@ def cmd_sync(args) -> int:
 # what stops the run loop until someone at the Mac acts (exit codes of `run --once`)
 NEEDS_A_PERSON = {1: "not paired: run `convassist-agent pair SERVER_URL`",
                   2: "no Full Disk Access",
-                  4: "this Mac's pairing ended (removed on the Devices page, or expired): run `convassist-agent pair`"}
+                  4: "this Mac's pairing ended (removed on the Devices page, or expired): run `convassist-agent pair`",
+                  7: "the server was refused (its certificate, or a redirect): `convassist-agent sync` says why"}
 
 
 def cmd_run(args) -> int:
@@ -228,7 +229,7 @@ def cmd_run(args) -> int:
 def _run_pass(args) -> int:
     """One pass of the run loop with the state and token as they are now; 0, or a NEEDS_A_PERSON code."""
     state = store.AgentState.load()
-    token = store.load_token(state.server) if state.server else None
+    token = store.token_of(state)
     if not token:
         return 1
     try:
@@ -236,12 +237,14 @@ def _run_pass(args) -> int:
                          args.contacts, quiet=True)
     except ServerUnavailable:
         log.warning("server unavailable; next try in %ds", args.interval)
-    except sqlite3.OperationalError as exc:  # chat.db locked by Messages past the busy timeout
-        log.warning("Messages database busy (%s); next try in %ds", type(exc).__name__, args.interval)
+    except UnsafeServer:
+        return 7
+    except sqlite3.DatabaseError as exc:  # chat.db locked by Messages past the busy timeout, or damaged
+        log.warning("Messages database unreadable (%s); next try in %ds", type(exc).__name__, args.interval)
     except ApiError as exc:
-        log.error("server refused the sync error=%s", exc.code)
         if exc.code in PAIRING_ENDED:
             return 4
+        log.error("server refused the sync error=%s", exc.code)
     return 0
 
 
@@ -263,12 +266,12 @@ def cmd_unpair(args) -> int:
     """Forget the pairing here and end it on the server (the device is deactivated: a copy of its token
     left anywhere stops working); a server that cannot be reached is told to the person."""
     state = store.AgentState.load()
-    token = store.load_token(state.server) if state.server else None
+    token = store.token_of(state)
     ended = True
     if token:
         try:
             Client(state.server, token, allow_http=state.allow_http, retries=0).decline(token)
-        except ServerUnavailable:
+        except (ServerUnavailable, UnsafeServer):
             ended = False
         except ApiError:
             pass  # already ended (revoked, expired): nothing left to end

@@ -63,10 +63,17 @@ class AgentState:
             return cls()
         try:
             data = json.loads(path.read_text())
-            return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-        except (ValueError, TypeError, AttributeError):  # damaged (a disk that lost it): as if never paired
-            log.error("the agent's checkpoint %s could not be read; pair this Mac again", path)
-            return cls()
+            state = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+            fresh = cls()
+            if all(isinstance(getattr(state, k), type(getattr(fresh, k))) or
+                   (isinstance(getattr(fresh, k), float) and type(getattr(state, k)) is int)
+                   for k in cls.__dataclass_fields__):
+                return state
+        except (ValueError, TypeError, AttributeError):
+            pass
+        # damaged (a disk that lost it, a hand edit): as if never paired
+        log.error("the agent's checkpoint %s could not be read; pair this Mac again", path)
+        return cls()
 
     def save(self) -> None:
         _write_private(home() / "state.json", json.dumps(asdict(self), indent=2))
@@ -97,6 +104,11 @@ def save_token(server: str, token: str) -> str:
     path = home() / "token"
     _write_private(path, token)
     return str(path)
+
+
+def token_of(state: AgentState) -> Optional[str]:
+    """The device token of the server this Mac is paired with (None: not paired)."""
+    return load_token(state.server) if state.server else None
 
 
 def load_token(server: str) -> Optional[str]:

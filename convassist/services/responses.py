@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -271,14 +270,11 @@ def _entry_result(fields: dict) -> Outcome | None:
     return None if result is None else parse_outcome(json.loads(result))
 
 
-REDIS_BLIP = 5.0  # seconds a waiter rides out Redis not answering (a restart, a failover) before it gives up
-
-
 async def _until_done(pool, key: str) -> Outcome:
-    """Block on the job's stream until its last entry, which carries the result. Redis not answering for a
-    moment is waited out (the stream outlives it, and the worker retries its last writes); for longer than
-    REDIS_BLIP, the error goes up (queue_unavailable)."""
-    last_id, worker, lost_at = "0", None, None
+    """Block on the job's stream until its last entry, which carries the result. A connection Redis dropped
+    is read again once, on a new connection (the stream outlives it); Redis not answering that either is
+    down, and the caller hears so at once (queue_unavailable)."""
+    last_id, worker, retried = "0", None, False
     while True:
         try:
             entries = await pool.xread({key: last_id}, block=1000, count=500)
@@ -286,12 +282,12 @@ async def _until_done(pool, key: str) -> Outcome:
                 raise Unavailable("The reply worker stopped while writing this; try again.",
                                   code="worker_unavailable")
         except (OSError, RedisError):
-            lost_at = lost_at or time.monotonic()
-            if time.monotonic() - lost_at > REDIS_BLIP:
+            if retried:
                 raise
-            await asyncio.sleep(0.5)
+            retried = True
+            await asyncio.sleep(0.2)
             continue
-        lost_at = None
+        retried = False
         for _, items in entries or []:
             for entry_id, fields in items:
                 last_id = entry_id

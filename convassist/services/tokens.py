@@ -26,11 +26,11 @@ class TokenClaims:
 
 
 def issue_token(subject: uuid.UUID, audience: str, version: int = 0) -> tuple[str, datetime]:
-    """A token for subject valid for JWT_EXPIRES_IN (a device's: DEVICE_TOKEN_EXPIRES_IN); returns (token,
+    """A token for subject valid for JWT_EXPIRES_IN (a device's: JWT_DEVICE_EXPIRES_IN); returns (token,
     expires_at)."""
     settings = get_settings()
     now = datetime.now(timezone.utc)
-    expires_at = now + (settings.device_token_expires_in if audience == DEVICE_AUDIENCE else settings.jwt_expires_in)
+    expires_at = now + (settings.jwt_device_expires_in if audience == DEVICE_AUDIENCE else settings.jwt_expires_in)
     claims = {"sub": str(subject), "aud": audience, "ver": version, "iat": now, "exp": expires_at,
               "jti": uuid.uuid4().hex}
     return jwt.encode(claims, settings.resolved_jwt_secret, algorithm=_ALGORITHM), expires_at

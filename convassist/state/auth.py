@@ -40,12 +40,7 @@ class AuthState(rx.State):
         """The tab forgets the session and everything its pages read (message previews, conversations,
         suggestions, samples, devices): kept, they would go to whoever uses the tab next, with the state
         sent on every page load."""
-        from convassist.state.conversations import ConversationsState, ConversationState
-        from convassist.state.dashboard import DashboardState
-        from convassist.state.devices import DevicesState
-        from convassist.state.training import TrainingState
-
-        for page in (DashboardState, ConversationsState, ConversationState, DevicesState, TrainingState):
+        for page in page_states():
             (await self.get_state(page)).reset()
         self.token, self.provider_name, self.provider_email, self.error = "", "", "", ""
 
@@ -134,6 +129,13 @@ class AuthState(rx.State):
     @rx.event
     def clear_error(self):
         self.error = ""
+
+
+def page_states() -> list[type[rx.State]]:
+    """Every page's state (this app's states but this one, as Reflex knows them once the app is loaded): what
+    logging out resets."""
+    return [state for state in rx.State.get_substates()
+            if state.__module__.startswith("convassist.") and state is not AuthState]
 
 
 def safe_next(value: object) -> str:

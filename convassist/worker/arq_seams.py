@@ -3,6 +3,8 @@ fails loudly when an arq upgrade changes any of it).
 
 - The worker overrides `Worker._poll_iteration`: to survive a Redis restart (arq lets a lost
   connection end the worker), and to block on a wake list between polls instead of sleeping.
+- A graceful stop uses arq's `handle_sig_wait_for_completion` and its `allow_pick_jobs` flag (set on the
+  training worker too, convassist.worker.main.run), which the wake-list wait reads as well.
 - The app writes a job exactly as `ArqRedis.enqueue_job` does (job key, serialized job, queue score,
   expiry) but inside its own Lua script, so that the suggestion path's cache check, in-flight claim,
   owner limits, job write and wake are one round trip (services.queue.cached_or_enqueue).

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import socket
+import signal
 import sys
 import time
 import uuid
@@ -218,6 +219,13 @@ def run() -> None:
     replies = create_worker()
     trainer = create_training_worker(handle_signals=False)
     replies.on_stop = trainer.handle_sig
+
+    def stop(signum: int) -> None:  # while the reply being written finishes, no new training job starts either
+        trainer.allow_pick_jobs = False
+        replies.handle_sig_wait_for_completion(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        replies.loop.add_signal_handler(signum, stop, signum)
     loop = replies.loop
     replies.main_task = loop.create_task(replies.main())
     trainer.main_task = loop.create_task(trainer.main())

@@ -161,6 +161,38 @@ class _Stop(Exception):
     pass
 
 
+def run_loop(monkeypatch, args: list, *, passes: int, between: dict = {}) -> None:
+    """`convassist-agent run` for `passes` passes, calling between[n]() after the n-th (the loop's waits of
+    --interval 300 seconds take no time; other sleeps, such as the pairing command's polling, are real)."""
+    done = []
+
+    class Clock:
+        time = staticmethod(time.time)
+
+        @staticmethod
+        def sleep(seconds):
+            if seconds != 300:
+                return time.sleep(seconds)
+            done.append(seconds)
+            between.get(len(done), lambda: None)()
+            if len(done) == passes:
+                raise _Stop
+
+    monkeypatch.setattr(cli, "time", Clock)
+    with pytest.raises(_Stop):
+        cli.main(args)
+
+
+def test_the_run_loop_waits_when_the_server_is_refused(agent_home, monkeypatch, caplog):
+    """A server whose address the agent refuses (here plain http to another host; an expired certificate or a
+    redirect alike) needs a person: the loop says so once and waits (it exited, and launchd restarted it
+    every 10 seconds)."""
+    store.save_token("http://convassist.example", "a-token")
+    store.AgentState(server="http://convassist.example").save()
+    run_loop(monkeypatch, [*sync_args(agent_home), "run", "--interval", "300"], passes=3)
+    assert caplog.text.count("waiting: the server was refused") == 1
+
+
 def test_the_run_loop_waits_for_a_new_pairing_instead_of_exiting(api_server, api, agent_home, monkeypatch, caplog):
     """A Mac whose pairing ended: the LaunchAgent's loop used to exit, and launchd started it again every
     10 seconds, for good (a request refused and a log line each time). Now it says so once, waits, and the
@@ -173,25 +205,10 @@ def test_the_run_loop_waits_for_a_new_pairing_instead_of_exiting(api_server, api
     state = store.AgentState.load()
     state.token_issued_at = state.token_expires_at - 60  # the refresh is due: it is refused
     state.save()
-    passes = []
-
-    class Clock:  # the run loop's clock: each wait between passes is a step of the test
-        time = staticmethod(time.time)
-
-        @staticmethod
-        def sleep(seconds):
-            if seconds != 300:  # the pairing command's own polling
-                return time.sleep(seconds)
-            passes.append(seconds)
-            if len(passes) == 3:
-                pair(api_server.url, api, headers, "--yes")  # the person at the Mac pairs it again
-            if len(passes) == 4:
-                raise _Stop
-
-    monkeypatch.setattr(cli, "time", Clock)
-    with pytest.raises(_Stop):
-        cli.main([*sync_args(agent_home), "run", "--interval", "300"])
+    run_loop(monkeypatch, [*sync_args(agent_home), "run", "--interval", "300"], passes=4,
+             between={3: lambda: pair(api_server.url, api, headers, "--yes")})  # the person pairs it again
     assert caplog.text.count("waiting: this Mac's pairing ended") == 1  # said once, for three passes
+    assert "server refused" not in caplog.text
     assert api.get("/api/conversations", headers=headers).json()["items"]  # the pass after the new pairing synced
 
 

@@ -162,3 +162,23 @@ def test_logging_out_leaves_nothing_of_the_account_in_the_tab(live_app, page, db
     expect(page.get_by_text(secret)).to_have_count(0)
     assert not any(secret in frame for frame in frames)
     page.screenshot(path=str(SHOTS / "next-person-after-log-out.png"), full_page=True)
+
+
+def test_logging_out_resets_every_page_state():
+    """Logging out resets every page state of the app (auth.page_states: this app's states as Reflex lists them),
+    one added later too."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import reflex as rx
+
+    import convassist.state
+    from convassist.state.auth import AuthState, page_states
+
+    defined = set()
+    for module in pkgutil.iter_modules(convassist.state.__path__):
+        loaded = importlib.import_module(f"convassist.state.{module.name}")
+        defined |= {cls for _, cls in inspect.getmembers(loaded, inspect.isclass)
+                    if issubclass(cls, rx.State) and cls.__module__ == loaded.__name__}
+    assert defined - {AuthState} == set(page_states()) and len(defined) == 6

@@ -36,6 +36,11 @@ def test_the_worker_internals_we_override_are_still_there():
     # a busy WakeableWorker waits for its own job's end: run_job is the job's task, job_counter and
     # max_jobs say whether a slot is free, and the slot is freed in the task's done callback
     assert list(inspect.signature(Worker.run_job).parameters) == ["self", "job_id", "score"]
+    # a graceful stop (convassist.worker.main.run): arq's handler that stops taking jobs (allow_pick_jobs, which
+    # its poll reads and WakeableWorker too) and waits job_completion_wait before cancelling
+    assert list(inspect.signature(Worker.handle_sig_wait_for_completion).parameters) == ["self", "signum"]
+    assert "self.allow_pick_jobs = False" in inspect.getsource(Worker.handle_sig_wait_for_completion)
+    assert "if self.allow_pick_jobs:" in inspect.getsource(Worker._poll_iteration)
     assert worker.job_counter == 0 and worker.max_jobs >= 1
     start_jobs = inspect.getsource(Worker.start_jobs)
     assert "create_task(self.run_job(" in start_jobs and "add_done_callback" in start_jobs
