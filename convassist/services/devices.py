@@ -119,6 +119,17 @@ def register(session: Session, data: RegisterInput, *, client: str) -> Registrat
     return Registration(device.id, code, device.pairing_expires_at)
 
 
+STALE_REGISTRATION = timedelta(days=1)  # how long a registration nobody approved is kept after its code expired
+
+
+def forget_stale_registrations(session: Session) -> int:
+    """Delete the registrations nobody approved, a day after their code expired (anyone may register, so
+    they would pile up); how many. Run by every worker's sweep."""
+    gone = session.execute(sa.delete(Device).where(Device.provider_id.is_(None),
+                                                   Device.pairing_expires_at < utcnow() - STALE_REGISTRATION))
+    return gone.rowcount or 0
+
+
 def approve(session: Session, *, provider_id: uuid.UUID, data: ApproveInput, client: str) -> Device:
     """The provider claims the pending device showing this code (within the wrong-code budgets)."""
     code = data.code.strip().replace(" ", "")

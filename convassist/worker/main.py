@@ -123,10 +123,19 @@ async def sweep_lost_jobs(ctx: dict) -> int:
     return await asyncio.to_thread(training.fail_lost_jobs, [job for job in jobs if job.id in lost])
 
 
+def _forget_stale_registrations() -> int:
+    from convassist.db import session_scope
+    from convassist.services import devices
+
+    with session_scope() as session:
+        return devices.forget_stale_registrations(session)
+
+
 async def _sweeping(ctx: dict) -> None:
     """Every TTL of a heartbeat, on every worker: a training job whose worker was killed is failed within
     about two TTLs, by whichever worker is still up (none needs to restart); a running one is left alone.
-    Suggestions nobody waits for any more are settled too (services.responses.settle_abandoned)."""
+    Suggestions nobody waits for any more are settled too (services.responses.settle_abandoned), and device
+    registrations nobody approved are deleted a day after their code expired."""
     from convassist.services import responses
 
     while True:
@@ -137,6 +146,9 @@ async def _sweeping(ctx: dict) -> None:
             settled = await responses.settle_abandoned()
             if settled:
                 log.info("settled %d abandoned suggestion(s)", settled)
+            forgotten = await asyncio.to_thread(_forget_stale_registrations)
+            if forgotten:
+                log.info("deleted %d stale device registration(s)", forgotten)
         except Exception as exc:  # Redis or the database away, or anything else: the next sweep tries again
             log.warning("sweeping failed: %s", type(exc).__name__)
         await asyncio.sleep(ctx["settings"].ml_service_heartbeat_seconds * TTL_HEARTBEATS)

@@ -295,3 +295,26 @@ def test_a_dropped_redis_connection_while_waiting_for_a_reply_is_read_again(serv
     with pytest.raises(RedisConnectionError):
         asyncio.run(wait(2))  # down: no answer on a new connection either
     assert time.monotonic() - started < 1
+
+
+def test_registrations_nobody_approved_are_forgotten_a_day_after_their_code_expired(db):
+    """Anyone may register a Mac (a per-address limit only): registrations nobody approved were kept for good.
+    The workers' sweep deletes them a day after their code expired; a live one and a paired Mac stay."""
+    from datetime import timedelta
+
+    with session_scope() as session:
+        owner, _ = make_provider(session, "Keeper")
+        now = datetime.now(timezone.utc)
+        stale = Device(name="Stale", hardware_id=f"HW-{uuid.uuid4()}", pairing_expires_at=now - timedelta(days=2))
+        live = Device(name="Live", hardware_id=f"HW-{uuid.uuid4()}", pairing_expires_at=now + timedelta(minutes=5))
+        session.add_all([stale, live])
+        session.flush()
+        stale_id, live_id = stale.id, live.id
+        paired = session.execute(sa.select(Device.id).where(Device.provider_id == owner)).scalar_one()
+        session.execute(sa.update(Device).where(Device.id == paired)
+                        .values(pairing_expires_at=now - timedelta(days=30)))
+    with session_scope() as session:
+        assert devices.forget_stale_registrations(session) >= 1
+    with session_scope() as session:
+        assert session.get(Device, stale_id) is None
+        assert session.get(Device, live_id) is not None and session.get(Device, paired) is not None
