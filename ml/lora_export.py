@@ -89,14 +89,17 @@ def _kl(expected: np.ndarray, got: np.ndarray) -> float:
     return float((np.exp(p_log) * (p_log - q_log)).sum(-1).mean())
 
 
-def export_divergence(peft_model, tokenizer, base_gguf: Path, adapter_gguf: Path, texts: list[str]) -> float:
+def export_divergence(peft_model, tokenizer, base_gguf: Path, adapter_gguf: Path, texts: list[str],
+                      max_tokens: int = 512) -> float:
     """How far llama.cpp with the exported adapter is from the peft model, as a multiple of the noise
     floor (the same divergence between the two without the adapter): ≈1 or less when the export is right.
-    Also proves the adapter loaded: llama.cpp ignores a bad lora_path silently."""
+    Also proves the adapter loaded: llama.cpp ignores a bad lora_path silently. Each text is read up to
+    max_tokens (a sample longer than llama.cpp's context here failed the whole job after training)."""
     import torch
     from llama_cpp import Llama
 
-    encoded = [tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids for text in texts]
+    encoded = [tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids[:, :max_tokens]
+               for text in texts]
     with torch.no_grad():
         tuned = [peft_model(input_ids=ids).logits[0].float().numpy() for ids in encoded]
         with peft_model.disable_adapter():

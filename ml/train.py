@@ -250,7 +250,8 @@ def train_lora(gguf_path: Path, samples: list[TrainSample], config: TrainConfig,
         model.eval()
         export_gguf_adapter(model, adapter_path, alpha=2 * config.rank, replies=replies)
         texts = [s.prompt + " " + s.reply for s in (eval_set + train_set)[:4]]
-        result.export_divergence = round(export_divergence(model, tokenizer, gguf_path, adapter_path, texts), 3)
+        result.export_divergence = round(export_divergence(model, tokenizer, gguf_path, adapter_path, texts,
+                                                           max_tokens=config.max_length), 3)
         if result.export_divergence > MAX_EXPORT_DIVERGENCE:
             adapter_path.unlink(missing_ok=True)
             raise RuntimeError(f"the exported adapter disagrees with the trained model (divergence "

@@ -33,6 +33,10 @@ if TYPE_CHECKING:  # ml.judge loads the engine: only the trainer's process impor
 
 MAX_SAMPLES_PAGE = 500
 MIN_SAMPLES = 8  # fewer cannot give both a train and a meaningful eval split
+MAX_SAMPLES = 10_000  # a provider's samples at most (adding one more by hand is refused)
+# a job trains on the provider's newest usable samples, at most this many: the voice as it is now, and a job
+# that ends (steps grow with the samples; one trainer serves every provider)
+MAX_TRAINED_SAMPLES = 2_000
 ACTIVE_STATUSES = ("queued", "training")
 
 
@@ -95,6 +99,11 @@ def add_sample(session: Session, provider_id: uuid.UUID, data: SampleInput) -> T
     """A manual sample (quality 1.0)."""
     if not data.input_context.strip() or not data.expected_output.strip():
         raise DomainError("inputContext and expectedOutput must not be empty.", code="empty_sample", status=422)
+    held = session.execute(sa.select(sa.func.count()).select_from(TrainingSample)
+                           .where(TrainingSample.provider_id == provider_id)).scalar_one()
+    if held >= MAX_SAMPLES:
+        raise DomainError(f"You have {MAX_SAMPLES:,} samples, the most one account keeps; delete some first.",
+                          code="too_many_samples", status=409)
     sample = TrainingSample(provider_id=provider_id, input_context=data.input_context,
                             expected_output=data.expected_output.strip(), source="manual", quality=1.0)
     session.add(sample)
@@ -288,9 +297,10 @@ def begin_training(job_id: str) -> TrainingSpec | None:
         job.status, job.started_at, job.progress = "training", utcnow(), 1.0
         job.metrics = {**job.metrics, "stage": "loading"}
         live.changed(session, job.provider_id, "training")
-        samples = _usable(session.execute(sa.select(TrainingSample)
-                                          .where(TrainingSample.provider_id == job.provider_id)
-                                          .order_by(TrainingSample.created_at)).scalars().all())
+        newest = _usable(session.execute(sa.select(TrainingSample)
+                                         .where(TrainingSample.provider_id == job.provider_id)
+                                         .order_by(TrainingSample.created_at.desc())).scalars().all())
+        samples = newest[:MAX_TRAINED_SAMPLES][::-1]  # oldest first, as they were written
         if len(samples) < MIN_SAMPLES:  # deleted since the job was queued
             job.status, job.completed_at = "failed", utcnow()
             job.error = f"Training needs at least {MIN_SAMPLES} usable samples; {len(samples)} are left."

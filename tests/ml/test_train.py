@@ -83,6 +83,19 @@ def test_a_job_stopped_during_the_refit_leaves_no_adapter_behind(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_export_check_reads_a_sample_longer_than_its_context(trained):
+    """A sample of a few thousand tokens (a long prompt; an imported message of 100,000 characters): training
+    reads 512 of them, and the export check ran all of them through a 2048-token llama.cpp context, failing the
+    job after training (llama_decode returned 1), at every retry (the split is seeded)."""
+    from ml import lora_export
+
+    result, path, _ = trained
+    prompt, reply = samples()[0]
+    long_text = "Them: " + "could you tell me more about that " * 500 + "\nMe: " + reply
+    assert len(result.tokenizer(long_text).input_ids) > 3000
+    assert lora_export.export_divergence(result.model, result.tokenizer, BASE.path, path, [long_text]) <= 1.5
+
+
 def test_export_agrees_with_peft_and_the_permutation_matters(trained, tmp_path, monkeypatch):
     from ml import lora_export
 

@@ -248,3 +248,28 @@ def test_a_judged_job_tells_the_provider_how_many_replies_end_in_their_sign_off(
         view = training.job_view(training.get_job(session, provider_id, job.id)).judgement
     assert (view.sign_off, view.base_styled, view.voice_styled) == ("Woof, Maya 🐾", 0, 4)
     assert "Your sign-off “Woof, Maya 🐾” ends 4 of its 5 replies (the base model's: 0)." in _verdict_words(view)
+
+
+def test_samples_are_capped_and_a_job_trains_on_the_newest(ana, monkeypatch):
+    """Samples added by hand without end made one job hold the only trainer for hours (steps grow with the
+    samples) and filled the database: a provider keeps at most MAX_SAMPLES (one more is refused, 409), and a job
+    trains on the newest MAX_TRAINED_SAMPLES usable ones, oldest of them first."""
+    provider_id, _ = ana
+    monkeypatch.setattr(training, "MAX_SAMPLES", training.MIN_SAMPLES + 2)
+    monkeypatch.setattr(training, "MAX_TRAINED_SAMPLES", training.MIN_SAMPLES)
+    with session_scope() as session:
+        job = job_with_samples(session, provider_id)
+        for i in (100, 101):
+            training.add_sample(session, provider_id, training.SampleInput(
+                input_context=f"Them: question {i}\nMe:", expected_output=f"A fine answer number {i}."))
+        with pytest.raises(DomainError) as refused:
+            training.add_sample(session, provider_id, training.SampleInput(
+                input_context="Them: one more\nMe:", expected_output="One answer too many."))
+        assert refused.value.code == "too_many_samples" and refused.value.status == 409
+        for i in range(training.MIN_SAMPLES):  # the first ones written an hour ago, a minute apart
+            session.execute(sa.update(TrainingSample).where(
+                TrainingSample.provider_id == provider_id,
+                TrainingSample.expected_output == f"A fine answer number {i}.",
+            ).values(created_at=utcnow() - timedelta(hours=1, minutes=10 - i)))
+    spec = training.begin_training(str(job.id))
+    assert [s.reply for s in spec.samples] == [f"A fine answer number {i}." for i in (2, 3, 4, 5, 6, 7, 100, 101)]
