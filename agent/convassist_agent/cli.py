@@ -250,7 +250,7 @@ def _run_pass(args) -> int:
 
 def cmd_status(args) -> int:
     state = store.AgentState.load()
-    paired = bool(state.server and store.load_token(state.server))
+    paired = bool(store.token_of(state))
     print(f"Server:      {state.server or '-'}")
     print(f"Paired:      {'yes' if paired else 'no'} (device {state.device_id or '-'})")
     print(f"Last sync:   {state.last_sync_at or 'never'}")

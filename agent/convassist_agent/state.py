@@ -64,10 +64,8 @@ class AgentState:
         try:
             data = json.loads(path.read_text())
             state = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-            fresh = cls()
-            if all(isinstance(getattr(state, k), type(getattr(fresh, k))) or
-                   (isinstance(getattr(fresh, k), float) and type(getattr(state, k)) is int)
-                   for k in cls.__dataclass_fields__):
+            kinds = {str: str, int: int, bool: bool, float: (int, float)}  # each field's, from its default
+            if all(isinstance(getattr(state, k), kinds[type(getattr(cls, k))]) for k in cls.__dataclass_fields__):
                 return state
         except (ValueError, TypeError, AttributeError):
             pass

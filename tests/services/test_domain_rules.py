@@ -16,6 +16,20 @@ from convassist.services import accounts, devices, responses, sync
 from convassist.services.errors import Conflict, DomainError, NotFound
 
 
+def second_waits_for_first(first, second) -> None:
+    """A race: `first` (a session that wrote and has not committed) holds what `second` (run in a thread)
+    needs; second must still be waiting a second later, then finish once first commits."""
+    import threading
+
+    racer = threading.Thread(target=second)
+    racer.start()
+    racer.join(timeout=1)
+    assert racer.is_alive()
+    first.commit()
+    first.close()
+    racer.join(timeout=10)
+
+
 def make_provider(session, name: str):
     """A provider with one paired Mac that synced one incoming message; returns (provider id, message id)."""
     provider = accounts.create_account(session, accounts.SignupInput(
@@ -175,8 +189,6 @@ def test_a_code_an_expired_registration_also_holds_pairs_the_mac_waiting_with_it
 def test_two_requests_at_once_queue_one_training_job(db):
     """Both requests pass create_job's check before either commits (what two app processes clicking at once
     do): the database's unique partial index lets one job through; the other answers training_in_progress."""
-    import threading
-
     from convassist.models import TrainingJob
     from convassist.services import training
     from tests.fixtures.voice_samples import samples
@@ -203,13 +215,7 @@ def test_two_requests_at_once_queue_one_training_job(db):
         except Conflict as exc:
             outcome.append(exc.code)
 
-    racer = threading.Thread(target=second)
-    racer.start()
-    racer.join(timeout=1)
-    assert racer.is_alive()  # waiting on the first one's row in the unique index
-    first.commit()
-    first.close()
-    racer.join(timeout=10)
+    second_waits_for_first(first, second)  # the second waits on the first one's row in the unique index
     assert outcome == ["training_in_progress"]
     with session_scope() as session:
         assert session.execute(sa.select(sa.func.count()).select_from(TrainingJob)
@@ -220,8 +226,6 @@ def test_two_macs_sending_the_same_new_contact_at_once_store_it_once(db):
     """Two Macs of one provider sharing iCloud contacts upload the same new card in overlapping transactions:
     the second waits for the first (a per-provider lock), then finds the card and updates it (it failed on
     the unique handle: a 500, until the agent's retry)."""
-    import threading
-
     from sqlmodel import Session
 
     from convassist.db import get_engine
@@ -243,13 +247,7 @@ def test_two_macs_sending_the_same_new_contact_at_once_store_it_once(db):
         except Exception as exc:  # what the route would have turned into a 500
             outcome.append(type(exc).__name__)
 
-    racer = threading.Thread(target=second)
-    racer.start()
-    racer.join(timeout=1)
-    assert racer.is_alive()  # waiting for the first batch
-    first.commit()
-    first.close()
-    racer.join(timeout=10)
+    second_waits_for_first(first, second)  # the second waits for the first batch
     assert [(r.inserted, r.unchanged) for r in outcome] == [(0, 1)]
     with session_scope() as session:
         assert session.execute(sa.select(sa.func.count()).select_from(Contact)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from convassist.db import session_scope
 from convassist.models import Device, TrainingSample
 from convassist.services import history, sync
-from tests.services.test_domain_rules import make_provider
+from tests.services.test_domain_rules import make_provider, second_waits_for_first
 
 T0 = datetime(2026, 6, 1, 9, tzinfo=timezone.utc)
 
@@ -97,8 +97,6 @@ def test_imported_samples_hold_examples_the_way_suggestions_do_in_half_and_impor
 def test_two_imports_at_once_add_each_exchange_once(db):
     """The page and the API (or two app processes) importing at the same moment: the second waits for the
     first (a per-provider lock) and then finds everything imported; no sample is added twice."""
-    import threading
-
     from sqlmodel import Session
 
     from convassist.db import get_engine
@@ -118,13 +116,7 @@ def test_two_imports_at_once_add_each_exchange_once(db):
         with session_scope() as session:
             added.append(history.import_history(session, ana))
 
-    racer = threading.Thread(target=second)
-    racer.start()
-    racer.join(timeout=1)
-    assert racer.is_alive()  # waiting for the first import
-    first.commit()
-    first.close()
-    racer.join(timeout=10)
+    second_waits_for_first(first, second)  # the second waits for the first import
     assert added == [0]
     with session_scope() as session:
         assert session.execute(sa.select(sa.func.count()).select_from(TrainingSample)
